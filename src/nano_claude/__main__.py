@@ -1,0 +1,3 @@
+from nano_claude.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""Wire settings into a ready Agent: the one place the REPL and headless mode share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+
+from nano_claude.config import Settings
+from nano_claude.core.context import build_system_prompt
+from nano_claude.core.loop import Agent, LoopOptions
+from nano_claude.core.prompter import Prompter
+from nano_claude.permissions.policy import Mode
+from nano_claude.providers.catalog import model_info
+from nano_claude.providers.factory import create_provider, default_model
+from nano_claude.tools.base import ToolContext
+from nano_claude.tools.registry import Registry, builtin_tools
+
+
+def build_agent(
+    settings: Settings,
+    *,
+    model: str | None,
+    cwd: Path,
+    environ: Mapping[str, str],
+    prompter: Prompter,
+    permission_mode: Mode | None = None,
+    max_turns: int | None = None,
+    system_prompt: str | None = None,
+    append_system_prompt: str | None = None,
+    today: date | None = None,
+) -> Agent:
+    info = model_info(model or default_model(settings, environ))
+    provider = create_provider(info, settings)
+    options = LoopOptions(
+        system=build_system_prompt(cwd, today or date.today(), override=system_prompt,
+                                   append=append_system_prompt),
+        max_tokens=settings.max_tokens,
+        max_turns=max_turns or settings.max_turns,
+        thinking=settings.thinking,
+        thinking_budget=settings.thinking_budget,
+        reasoning_effort=settings.reasoning_effort,
+        permission_mode=permission_mode or settings.permission_mode,
+    )
+    ctx = ToolContext(cwd=cwd, environ=dict(environ))
+    return Agent(provider, info, Registry(builtin_tools()), ctx, prompter, options)

@@ -1,0 +1,158 @@
+"""Command line: arguments -> one of --version, doctor, a headless run (or the REPL).
+
+Imports nothing heavy at module level: `nano_claude --version` must answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from nano_claude import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+EPILOG = """\
+models: name one as provider/model or provider:model (anthropic, openai, gemini, kimi,
+  qwen, zhipu, deepseek, ollama, lmstudio, custom, local), or by prefix: claude-, gpt-,
+  o1/o3/o4, gemini-, kimi-/moonshot-, qwen/qwq-, glm-, deepseek-,
+  llama/mistral/phi/gemma/mixtral/codellama (Ollama).
+
+examples:
+  nano_claude -p "explain this repo" -m claude-sonnet-4-6
+  cat err.log | nano_claude -p "what is wrong?"
+  nano_claude -p "add a test" --accept-all --output-format json
+  nano_claude -p "hello" -m local/smollm2        # embedded model: no key, no network
+  nano_claude doctor                             # check every configured provider
+
+exit codes: 0 success, 1 the run failed, 2 bad usage or configuration.
+"""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nano_claude",
+        description="A terminal coding agent that works with any model.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("prompt", nargs="?", help="the task; piped standard input is appended to it")
+    p.add_argument("-p", "--print", action="store_true", dest="print_mode",
+                   help="headless: run the prompt, print the answer and exit")
+    p.add_argument("-m", "--model", help="model to use (see 'models' below)")
+    p.add_argument("--accept-all", action="store_true",
+                   help="run every tool call without asking (writes and shell commands too)")
+    p.add_argument("--max-turns", type=_positive, metavar="N",
+                   help="stop after N model requests (default: setting max_turns, 100)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show tool calls, thinking and token counts (on stderr)")
+    p.add_argument("--thinking", action="store_true",
+                   help="ask the model to think first (Claude extended thinking, Gemini, "
+                        "DeepSeek, Ollama think)")
+    p.add_argument("--output-format", choices=("text", "json", "stream-json"), default=None,
+                   help="with -p: text (default), json (one result object) or stream-json "
+                        "(one JSON event per line)")
+    p.add_argument("--include-partial-messages", action="store_true",
+                   help="with --output-format stream-json: also emit text deltas as they stream")
+    p.add_argument("--system-prompt", metavar="TEXT", help="replace the built-in system prompt")
+    p.add_argument("--append-system-prompt", metavar="TEXT",
+                   help="add TEXT to the end of the system prompt")
+    p.add_argument("--version", action="version", version=f"nano_claude {__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["doctor"]:
+        from nano_claude.doctor import main as doctor_main
+
+        return doctor_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.output_format and not args.print_mode:
+        parser.error("--output-format works with -p/--print")
+    if not args.print_mode:
+        parser.error(
+            "the interactive REPL is not available in this version yet; "
+            'run a task headless with -p, e.g. nano_claude -p "explain this repo"'
+        )
+    return _headless(args, parser)
+
+
+def _read_stdin() -> str:
+    if sys.stdin is None or sys.stdin.isatty():
+        return ""
+    try:
+        return sys.stdin.read()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from nano_claude.core.errors import NanoClaudeError, UsageError
+
+    piped = _read_stdin()
+    prompt = "\n\n".join(part for part in (args.prompt, piped.strip()) if part)
+    if not prompt.strip():
+        parser.error('-p needs a prompt: nano_claude -p "PROMPT" (or pipe text in)')
+    try:
+        return _run(args, prompt)
+    except UsageError as exc:
+        print(f"nano_claude: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NanoClaudeError as exc:
+        print(f"nano_claude: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("nano_claude: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace, prompt: str) -> int:
+    import uuid
+
+    from nano_claude import headless
+    from nano_claude.assemble import build_agent
+    from nano_claude.config import Paths, load_settings
+    from nano_claude.core.prompter import HeadlessPrompter
+
+    environ = dict(os.environ)
+    cwd = Path.cwd()
+    overrides = {"verbose": args.verbose or None, "thinking": args.thinking or None}
+    settings = load_settings(Paths.from_env(environ, cwd), environ, overrides)
+    agent = build_agent(
+        settings, model=args.model, cwd=cwd, environ=environ, prompter=HeadlessPrompter(),
+        permission_mode="accept-all" if args.accept_all else None,
+        max_turns=args.max_turns, system_prompt=args.system_prompt,
+        append_system_prompt=args.append_system_prompt,
+    )
+    session_id = str(uuid.uuid4())
+    fmt = args.output_format or "text"
+    writer: headless.TextWriter | headless.JsonWriter | headless.StreamJsonWriter
+    if fmt == "json":
+        writer = headless.JsonWriter(sys.stdout)
+    elif fmt == "stream-json":
+        writer = headless.StreamJsonWriter(sys.stdout, session_id, agent.model.qualified,
+                                           args.include_partial_messages)
+        writer.start(str(cwd), agent.tools.names, agent.options.permission_mode)
+    else:
+        color = sys.stderr.isatty() and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
+        writer = headless.TextWriter(sys.stdout, sys.stderr, verbose=settings.verbose, color=color)
+    outcome = headless.run_sync(agent, prompt, writer, session_id)
+    return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""Settings: one model, merged in one place.
+
+Precedence, lowest first: defaults < ~/.nano_claude/config.json <
+./.nano_claude/settings.json < environment < command-line flags. A broken file is
+reported with its path and line and is never overwritten.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nano_claude.core.errors import ConfigError
+from nano_claude.providers.catalog import PROVIDERS
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    model: str | None = None
+    max_tokens: int | None = Field(None, gt=0, description="cap on output tokens per response")
+    permission_mode: Literal["auto", "accept-all", "manual"] = "auto"
+    verbose: bool = False
+    thinking: bool = False
+    thinking_budget: int = Field(8000, ge=1024)
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    max_turns: int = Field(100, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    retry_base_delay: float = Field(1.0, ge=0)
+    request_timeout: float = Field(600.0, gt=0)
+    gemini_api: Literal["native", "openai"] = "native"
+    ollama_keep_alive: str = "30m"
+    ollama_max_ctx: int = Field(32768, ge=2048, description="largest num_ctx sent to Ollama")
+    local_model_path: str | None = None
+    local_n_ctx: int = Field(8192, ge=512)
+
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    gemini_api_key: str | None = None
+    gemini_base_url: str | None = None
+    kimi_api_key: str | None = None
+    kimi_base_url: str | None = None
+    qwen_api_key: str | None = None
+    qwen_base_url: str | None = None
+    zhipu_api_key: str | None = None
+    zhipu_base_url: str | None = None
+    deepseek_api_key: str | None = None
+    deepseek_base_url: str | None = None
+    ollama_base_url: str | None = None
+    lmstudio_base_url: str | None = None
+    lmstudio_api_key: str | None = None
+    custom_api_key: str | None = None
+    custom_base_url: str | None = None
+
+    def api_key(self, provider: str) -> str:
+        return getattr(self, f"{provider}_api_key", None) or ""
+
+    def base_url(self, provider: str) -> str:
+        url = getattr(self, f"{provider}_base_url", None) or PROVIDERS[provider].base_url
+        return url.rstrip("/")
+
+
+SECRET_SUFFIX = "_api_key"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where user and project data live. Passed in, so tests never touch the real home."""
+
+    home: Path  # ~/.nano_claude
+    project: Path  # ./.nano_claude
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], cwd: Path) -> Paths:
+        home = environ.get("NANO_CLAUDE_HOME")
+        home_path = Path(home).expanduser() if home else Path.home() / ".nano_claude"
+        return cls(home_path, cwd / ".nano_claude")
+
+    @property
+    def user_config(self) -> Path:
+        return self.home / "config.json"
+
+    @property
+    def project_settings(self) -> Path:
+        return self.project / "settings.json"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path} line {exc.lineno} column {exc.colno}: {exc.msg}; "
+            "fix the file (nothing was changed)"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object of settings, found {type(data).__name__}")
+    return data
+
+
+def _check_keys(data: Mapping[str, Any], source: str) -> None:
+    known = Settings.model_fields
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{source}: unknown setting {key!r}{hint}")
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for spec in PROVIDERS.values():
+        if spec.key_env and environ.get(spec.key_env):
+            found[f"{spec.name}_api_key"] = environ[spec.key_env]
+        for var in spec.base_url_envs:
+            if environ.get(var):
+                url = environ[var]
+                if "://" not in url:  # OLLAMA_HOST is often host:port
+                    url = "http://" + url
+                found[f"{spec.name}_base_url"] = url
+                break
+    # Any setting can also come from NANO_CLAUDE_<SETTING> (NANO_CLAUDE_MODEL, ...).
+    for name in Settings.model_fields:
+        value = environ.get(f"NANO_CLAUDE_{name.upper()}")
+        if value:
+            found[name] = value
+    return found
+
+
+def load_settings(
+    paths: Paths,
+    environ: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    merged: dict[str, Any] = {}
+    for path in (paths.user_config, paths.project_settings):
+        data = _read_json(path)
+        _check_keys(data, str(path))
+        merged.update(data)
+    merged.update(_from_environment(environ))
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"setting {key!r}: {first['msg']} (got {first.get('input')!r}); "
+            f"check {paths.user_config} and {paths.project_settings}"
+        ) from exc
+
+
+def save_user_setting(paths: Paths, key: str, value: Any) -> None:
+    """Persist one setting to the user config, atomically and with mode 0600."""
+    _check_keys({key: value}, "config")
+    data = _read_json(paths.user_config)  # raises on a broken file: never overwrite it
+    data[key] = value
+    Settings(**{k: v for k, v in data.items()})  # validate before writing
+    atomic_write(paths.user_config, json.dumps(data, indent=2) + "\n", mode=0o600)
+
+
+def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def mask(key: str, value: Any) -> Any:
+    """How a setting is shown: keys reduced to their last four characters."""
+    if key.endswith(SECRET_SUFFIX) and isinstance(value, str) and value:
+        return "****" + value[-4:] if len(value) > 8 else "****"
+    return value

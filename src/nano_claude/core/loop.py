@@ -1,0 +1,226 @@
+"""The agent loop: request -> stream -> tool calls -> results -> repeat.
+
+It yields events and never prints. Whatever happens (a provider failure, a tool
+bug, Ctrl+C) the history it leaves is one the next request accepts: every
+tool_use is answered by a tool_result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from nano_claude.core.errors import ProviderError
+from nano_claude.core.events import (
+    Error,
+    Event,
+    MessageAdded,
+    PermissionAsked,
+    Response,
+    TextDelta,
+    TokenUsage,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnDone,
+    Usage,
+)
+from nano_claude.core.messages import (
+    Message,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    tool_result,
+)
+from nano_claude.core.prompter import Prompter
+from nano_claude.permissions.policy import Mode, decide
+from nano_claude.providers.base import Provider, Request
+from nano_claude.providers.catalog import ModelInfo, cost_usd
+from nano_claude.tools.base import Tool, ToolContext, ToolError
+from nano_claude.tools.registry import Registry
+
+INTERRUPTED = "Interrupted by the user before this tool call finished."
+
+
+@dataclass
+class LoopOptions:
+    system: str = ""
+    max_tokens: int | None = None
+    max_turns: int = 100
+    thinking: bool = False
+    thinking_budget: int = 8000
+    reasoning_effort: str | None = None
+    permission_mode: Mode = "auto"
+
+
+@dataclass
+class Session:
+    """The conversation and its running totals; the loop appends, nothing rewrites."""
+
+    messages: list[Message] = field(default_factory=list)
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    cost_usd: float = 0.0
+    requests: int = 0
+
+
+class Agent:
+    def __init__(self, provider: Provider, model: ModelInfo, tools: Registry, ctx: ToolContext,
+                 prompter: Prompter, options: LoopOptions) -> None:
+        self.provider = provider
+        self.model = model
+        self.tools = tools
+        self.ctx = ctx
+        self.prompter = prompter
+        self.options = options
+
+    def switch_model(self, provider: Provider, model: ModelInfo) -> None:
+        """Later requests go to another model; the history is kept whole."""
+        self.provider, self.model = provider, model
+
+    def _request(self, session: Session) -> Request:
+        cap = self.model.max_output
+        wanted = self.options.max_tokens or cap
+        return Request(
+            model=self.model.id,
+            system=self.options.system,
+            messages=tuple(session.messages),
+            tools=self.tools.specs(),
+            max_tokens=min(wanted, cap),
+            thinking=self.options.thinking,
+            thinking_budget=self.options.thinking_budget,
+            reasoning_effort=self.options.reasoning_effort,
+        )
+
+    async def run(self, session: Session, prompt: Message) -> AsyncIterator[Event]:
+        session.messages.append(prompt)
+        yield MessageAdded(prompt)
+        turns = 0
+        while True:
+            turns += 1
+            response: Response | None = None
+            shown: list[str] = []
+            try:
+                async for event in self.provider.stream(self._request(session)):
+                    if isinstance(event, Response):
+                        response = event
+                    else:
+                        if isinstance(event, TextDelta):
+                            shown.append(event.text)
+                        yield event
+            except ProviderError as exc:
+                partial = self._keep_partial(session, shown)
+                if partial:
+                    yield MessageAdded(partial)
+                yield Error(str(exc), kind=type(exc).__name__)
+                yield TurnDone("error", turns, "".join(shown))
+                return
+            except asyncio.CancelledError:
+                self._keep_partial(session, shown)
+                raise
+            if response is None or not response.message.content:
+                yield Error("the model returned an empty response", kind="EmptyResponse")
+                yield TurnDone("error", turns)
+                return
+            session.messages.append(response.message)
+            yield MessageAdded(response.message)
+            yield self._account(session, response.usage)
+            calls = response.message.tool_uses
+            if not calls:
+                yield TurnDone("end_turn", turns, response.message.text)
+                return
+            async for event in self._run_tools(session, calls):
+                yield event
+            if turns >= self.options.max_turns:
+                yield TurnDone("max_turns", turns, response.message.text)
+                return
+
+    def _keep_partial(self, session: Session, shown: list[str]) -> Message | None:
+        """Text the user already saw stays in the history (without unfinished tool calls)."""
+        text = "".join(shown)
+        if not text.strip():
+            return None
+        message = Message("assistant", (TextBlock(text),), {"partial": True})
+        session.messages.append(message)
+        return message
+
+    def _account(self, session: Session, usage: TokenUsage) -> Usage:
+        cost = cost_usd(self.model, usage.input_tokens, usage.output_tokens,
+                        usage.cache_read_tokens, usage.cache_write_tokens)
+        session.usage = session.usage + usage
+        session.cost_usd += cost
+        session.requests += 1
+        return Usage(usage, cost, session.usage, session.cost_usd)
+
+    # --- tools -------------------------------------------------------------
+
+    async def _run_tools(self, session: Session, calls: list[ToolUseBlock]) -> AsyncIterator[Event]:
+        results: dict[str, ToolResultBlock] = {}
+        try:
+            for batch in _batches(calls, self.tools):
+                ready: list[tuple[ToolUseBlock, Tool, Any]] = []
+                for call in batch:  # validation and permission questions: one at a time
+                    checked, asked = await self._prepare(call)
+                    if asked is not None:
+                        yield asked
+                    if isinstance(checked, ToolResultBlock):
+                        results[call.id] = checked
+                        yield ToolCallStarted(call.id, call.name, call.input)
+                        yield ToolCallFinished(call.id, call.name, checked)
+                    else:
+                        ready.append((call, *checked))
+                for call, _, _ in ready:
+                    yield ToolCallStarted(call.id, call.name, call.input)
+                outputs = await asyncio.gather(
+                    *(self.tools.execute(tool, args, self.ctx) for _, tool, args in ready)
+                )
+                for (call, _, _), output in zip(ready, outputs, strict=True):
+                    results[call.id] = ToolResultBlock(call.id, output.content, output.is_error)
+                    yield ToolCallFinished(call.id, call.name, results[call.id])
+        finally:
+            # Runs on success and on cancellation alike: every call gets its answer.
+            answers = tuple(results.get(c.id) or tool_result(c.id, INTERRUPTED, is_error=True)
+                            for c in calls)
+            message = Message("user", answers)
+            session.messages.append(message)
+        yield MessageAdded(message)
+
+    async def _prepare(
+        self, call: ToolUseBlock
+    ) -> tuple[tuple[Tool, Any] | ToolResultBlock, PermissionAsked | None]:
+        """Validate a call and apply the policy, asking the user when the policy says so.
+        Returns the tool and its arguments, or the error result that answers the call."""
+        try:
+            tool, args = self.tools.parse(call.name, call.input)
+        except ToolError as exc:
+            return tool_result(call.id, str(exc), is_error=True), None
+        decision = decide(self.options.permission_mode, tool.read_only)
+        if decision == "allow":
+            return (tool, args), None
+        if decision == "deny":
+            mode = self.options.permission_mode
+            return tool_result(call.id, f"{tool.name} is not allowed in {mode} mode.",
+                               is_error=True), None
+        description = tool.summary(args)
+        verdict = await self.prompter.confirm(tool.name, description)
+        asked = PermissionAsked(tool.name, description, verdict.allowed)
+        if verdict.allowed:
+            return (tool, args), asked
+        reason = verdict.reason or f"The user denied permission to run {tool.name}."
+        return tool_result(call.id, reason, is_error=True), asked
+
+
+def _batches(calls: list[ToolUseBlock], tools: Registry) -> list[list[ToolUseBlock]]:
+    """Consecutive read-only, concurrency-safe calls form one parallel batch; others run alone."""
+    batches: list[list[ToolUseBlock]] = []
+    for call in calls:
+        if _parallel(call, tools) and batches and _parallel(batches[-1][0], tools):
+            batches[-1].append(call)
+        else:
+            batches.append([call])
+    return batches
+
+
+def _parallel(call: ToolUseBlock, tools: Registry) -> bool:
+    tool = tools.get(call.name)
+    return tool is not None and tool.read_only and tool.concurrency_safe

@@ -1,0 +1,216 @@
+"""-p / --print: run one task and exit, writing text, json or stream-json.
+
+The json and stream-json shapes follow Claude Code's, so scripts written for one
+work with the other: `system/init`, `assistant` and `user` messages, and one
+final `result` object with the text, session id, turns, usage and cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from nano_claude.core.events import (
+    Error,
+    Event,
+    MessageAdded,
+    Notice,
+    PermissionAsked,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnDone,
+    Usage,
+)
+from nano_claude.core.loop import Agent, Session
+from nano_claude.core.messages import Message, block_to_dict, user_text
+
+SUBTYPES = {"end_turn": "success", "max_turns": "error_max_turns"}
+
+
+@dataclass
+class Outcome:
+    """What the run came to, for the result object and the exit code."""
+
+    session_id: str
+    stop_reason: str = "error"
+    turns: int = 0
+    text: str = ""
+    errors: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def ok(self) -> bool:
+        return self.stop_reason == "end_turn" and not self.errors
+
+    def result(self, model: str) -> dict[str, Any]:
+        total = self.usage.total if self.usage else None
+        return {
+            "type": "result",
+            "subtype": SUBTYPES.get(self.stop_reason, "error_during_execution"),
+            "is_error": not self.ok,
+            "duration_ms": int((time.monotonic() - self.started) * 1000),
+            "num_turns": self.turns,
+            "result": self.text if self.ok else (self.errors[-1] if self.errors else self.text),
+            "session_id": self.session_id,
+            "model": model,
+            "total_cost_usd": round(self.usage.total_cost_usd, 6) if self.usage else 0.0,
+            "usage": {
+                "input_tokens": total.input_tokens if total else 0,
+                "output_tokens": total.output_tokens if total else 0,
+                "cache_read_input_tokens": total.cache_read_tokens if total else 0,
+                "cache_creation_input_tokens": total.cache_write_tokens if total else 0,
+            },
+            **({"errors": self.errors} if self.errors else {}),
+        }
+
+
+class TextWriter:
+    """Answer text to stdout as it streams; activity and problems to stderr."""
+
+    def __init__(self, out: TextIO, err: TextIO, *, verbose: bool, color: bool) -> None:
+        self.out, self.err, self.verbose, self.color = out, err, verbose, color
+        self._at_line_start = True
+
+    def _note(self, text: str, code: str = "2") -> None:
+        if not self._at_line_start:
+            self.out.write("\n")
+            self.out.flush()
+            self._at_line_start = True
+        line = f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+        self.err.write(line + "\n")
+        self.err.flush()
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self.out.write(event.text)
+            self.out.flush()
+            self._at_line_start = event.text.endswith("\n")
+        elif isinstance(event, ThinkingDelta) and self.verbose:
+            self.err.write(f"\x1b[2m{event.text}\x1b[0m" if self.color else event.text)
+        elif isinstance(event, ToolCallStarted) and self.verbose:
+            self._note(f"⚙ {event.name}({_short_args(event.input)})")
+        elif isinstance(event, ToolCallFinished) and self.verbose:
+            mark = "✗" if event.is_error else "✓"
+            self._note(f"{mark} {_first_line(event.result.text)}", "31" if event.is_error else "2")
+        elif isinstance(event, PermissionAsked) and not event.allowed:
+            self._note(f"denied: {event.tool}({event.description}); rerun with --accept-all to allow",
+                       "33")
+        elif isinstance(event, Notice):
+            self._note(f"note: {event.text}", "33")
+        elif isinstance(event, Usage) and self.verbose:
+            u = event.usage
+            self._note(f"tokens: in {u.input_tokens} (cache read {u.cache_read_tokens}, write "
+                       f"{u.cache_write_tokens}), out {u.output_tokens}; ${event.cost_usd:.4f}")
+        elif isinstance(event, Error):
+            self._note(f"error: {event.message}", "31")
+
+    def finish(self, outcome: Outcome, model: str) -> None:
+        if not self._at_line_start:
+            self.out.write("\n")
+        if outcome.stop_reason == "max_turns":
+            self._note(f"error: stopped after --max-turns {outcome.turns} turns; the task is "
+                       "unfinished (raise --max-turns to let it go on)", "31")
+        self.out.flush()
+
+
+class JsonWriter:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def on_event(self, event: Event) -> None:
+        pass
+
+    def finish(self, outcome: Outcome, model: str) -> None:
+        self.out.write(json.dumps(outcome.result(model), ensure_ascii=False) + "\n")
+        self.out.flush()
+
+
+class StreamJsonWriter:
+    """One JSON object per line, as it happens."""
+
+    def __init__(self, out: TextIO, session_id: str, model: str, partial: bool) -> None:
+        self.out, self.session_id, self.model, self.partial = out, session_id, model, partial
+
+    def emit(self, obj: dict[str, Any]) -> None:
+        self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    def start(self, cwd: str, tools: list[str], permission_mode: str) -> None:
+        self.emit({"type": "system", "subtype": "init", "session_id": self.session_id,
+                   "cwd": cwd, "model": self.model, "tools": tools,
+                   "permissionMode": permission_mode})
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, MessageAdded) and event.message.role == "assistant":
+            self.emit(self._assistant(event.message))
+        elif isinstance(event, MessageAdded) and event.message.tool_results:
+            content = [block_to_dict(b) for b in event.message.content]
+            self.emit({"type": "user", "message": {"role": "user", "content": content},
+                       "parent_tool_use_id": None, "session_id": self.session_id})
+        elif self.partial and isinstance(event, (TextDelta, ThinkingDelta)):
+            delta = ({"type": "text_delta", "text": event.text} if isinstance(event, TextDelta)
+                     else {"type": "thinking_delta", "thinking": event.text})
+            self.emit({"type": "stream_event", "session_id": self.session_id,
+                       "event": {"type": "content_block_delta", "delta": delta}})
+        elif isinstance(event, Notice):
+            self.emit({"type": "system", "subtype": "notice", "message": event.text,
+                       "session_id": self.session_id})
+
+    def _assistant(self, message: Message) -> dict[str, Any]:
+        return {
+            "type": "assistant",
+            "message": {
+                "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
+                "model": self.model, "content": [block_to_dict(b) for b in message.content],
+                "stop_reason": "tool_use" if message.tool_uses else "end_turn",
+            },
+            "parent_tool_use_id": None,
+            "session_id": self.session_id,
+        }
+
+    def finish(self, outcome: Outcome, model: str) -> None:
+        self.emit(outcome.result(model))
+
+
+def _short_args(args: dict[str, Any], limit: int = 80) -> str:
+    first = next(iter(args.values()), "") if args else ""
+    text = first if isinstance(first, str) else json.dumps(first)
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _first_line(text: str, limit: int = 120) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "(no output)"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | StreamJsonWriter,
+              session_id: str) -> Outcome:
+    outcome = Outcome(session_id)
+    session = Session()
+    try:
+        async for event in agent.run(session, user_text(prompt)):
+            writer.on_event(event)
+            if isinstance(event, Usage):
+                outcome.usage = event
+            elif isinstance(event, Error):
+                outcome.errors.append(event.message)
+            elif isinstance(event, TurnDone):
+                outcome.stop_reason, outcome.turns, outcome.text = (
+                    event.stop_reason, event.turns, event.text)
+    finally:
+        await agent.provider.aclose()
+    writer.finish(outcome, agent.model.qualified)
+    return outcome
+
+
+def run_sync(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | StreamJsonWriter,
+             session_id: str) -> Outcome:
+    return asyncio.run(run(agent, prompt, writer, session_id))

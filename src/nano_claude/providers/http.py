@@ -1,0 +1,199 @@
+"""What every HTTP provider shares: error mapping, retries with backoff, key scrubbing."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from nano_claude.core.errors import (
+    AuthError,
+    ContextTooLong,
+    ProviderError,
+    StreamBroken,
+)
+from nano_claude.core.events import Notice, ProviderEvent, TextDelta, ThinkingDelta
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+
+# Each provider's own words for "the prompt is longer than the window".
+_TOO_LONG = (
+    "prompt is too long", "context_length_exceeded", "maximum context length",
+    "context length", "context window", "too many tokens", "input is too long",
+    "exceeds the maximum", "reduce the length", "token limit", "request too large",
+    "input tokens exceed",
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a provider sends requests and with which credentials."""
+
+    provider: str
+    base_url: str
+    api_key: str = ""
+    key_env: str = ""  # the variable that sets the key, for error messages
+    local: bool = False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 4
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), 120.0)
+        backoff = min(self.max_delay, self.base_delay * (2 ** attempt))
+        return backoff * (0.5 + random.random() / 2)  # jitter: 50-100 % of the backoff
+
+
+def new_client(timeout: float = 600.0) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        follow_redirects=False,
+        trust_env=True,
+    )
+
+
+def scrub(text: str, endpoint: Endpoint) -> str:
+    """Remove the key from anything that may reach a log, a transcript or the screen."""
+    if endpoint.api_key and len(endpoint.api_key) >= 4:
+        text = text.replace(endpoint.api_key, "***")
+    return text
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _error_detail(body: str) -> str:
+    """The human part of a JSON error body, or the body itself, shortened."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()[:500]
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("msg") or err.get("detail")
+            if msg:
+                return str(msg)[:500]
+        elif isinstance(err, str):
+            return err[:500]
+    return body.strip()[:500]
+
+
+def status_error(status: int, body: str, headers: httpx.Headers, endpoint: Endpoint) -> ProviderError:
+    body = scrub(body, endpoint)
+    detail = _error_detail(body)
+    name = endpoint.provider
+    if status in (401, 403):
+        how = (
+            f"set it with `export {endpoint.key_env}=...` or `{name}_api_key` in "
+            "~/.nano_claude/config.json"
+            if endpoint.key_env
+            else f"check `{name}_api_key` in ~/.nano_claude/config.json"
+        )
+        what = "rejected the API key" if status == 401 else "refused access with this API key"
+        source = f" from {endpoint.key_env}" if endpoint.key_env else ""
+        return AuthError(
+            f"{name} {what}{source} ({status}: {detail}); {how}",
+            provider=name, status=status, body=body,
+        )
+    if status in (400, 413, 422) and any(p in body.lower() for p in _TOO_LONG):
+        return ContextTooLong(
+            f"{name}: the request is longer than the model's context window ({detail})",
+            provider=name, status=status, body=body,
+        )
+    retryable = status in RETRYABLE_STATUS or "overloaded" in body.lower()
+    label = {429: "rate limited", 529: "overloaded"}.get(status, f"HTTP {status}")
+    return ProviderError(
+        f"{name} returned {label}: {detail}",
+        provider=name, status=status, body=body, retryable=retryable,
+        retry_after=parse_retry_after(headers),
+    )
+
+
+async def raise_for_status(response: httpx.Response, endpoint: Endpoint) -> None:
+    if response.status_code < 400:
+        return
+    body = (await response.aread()).decode("utf-8", "replace")
+    raise status_error(response.status_code, body, response.headers, endpoint)
+
+
+def transport_error(exc: httpx.HTTPError, endpoint: Endpoint) -> ProviderError:
+    """Map a connection-level failure to a ProviderError with a useful hint."""
+    url = endpoint.base_url
+    if isinstance(exc, httpx.ConnectError):
+        hint = " Is the server running?" if endpoint.local else ""
+        return ProviderError(
+            f"cannot reach {endpoint.provider} at {url}: {exc or 'connection failed'}.{hint}",
+            provider=endpoint.provider, retryable=not endpoint.local,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(
+            f"{endpoint.provider} at {url} timed out ({type(exc).__name__})",
+            provider=endpoint.provider, retryable=True,
+        )
+    return StreamBroken(
+        f"connection to {endpoint.provider} broke: {exc or type(exc).__name__}",
+        provider=endpoint.provider, retryable=True,
+    )
+
+
+async def with_retries(
+    attempt: Callable[[], AsyncIterator[ProviderEvent]],
+    policy: RetryPolicy,
+    endpoint: Endpoint,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncIterator[ProviderEvent]:
+    """Run `attempt` until it succeeds, retrying transient failures.
+
+    A failure before any text reached the user is retried (status errors, a
+    stream that broke early); one after output has been shown is raised, so the
+    loop can keep what arrived and end the turn with a clear error.
+    """
+    tries = 0
+    while True:
+        shown = False
+        try:
+            async for event in attempt():
+                if isinstance(event, (TextDelta, ThinkingDelta)):
+                    shown = True
+                yield event
+            return
+        except httpx.HTTPError as exc:
+            error = transport_error(exc, endpoint)
+        except ProviderError as exc:
+            error = exc
+        if shown or not error.retryable or tries >= policy.max_retries:
+            if tries and error.retryable and not shown:
+                error.args = (f"{error.args[0]} (gave up after {tries + 1} attempts)",)
+            raise error
+        wait = policy.delay(tries, error.retry_after)
+        tries += 1
+        yield Notice(f"{error.args[0]}; retrying in {wait:.1f}s ({tries}/{policy.max_retries})")
+        await sleep(wait)

@@ -1,0 +1,184 @@
+"""A scripted model server on 127.0.0.1 that speaks each provider's wire protocol.
+
+Strict, like pydantic-ai's TestModel: a request with no step left, or one the
+step does not expect, is answered with HTTP 599 and recorded as a failure;
+`verify()` (called by the fixture at teardown) fails the test on any failure
+or on steps never consumed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tests.fakes.script import Reply, Step
+
+# path fragment -> wire module (tests/fakes/<name>_wire.py, each with render(step, body, path))
+PROTOCOLS: tuple[tuple[str, str], ...] = (
+    ("/v1/messages", "anthropic"),
+    ("/chat/completions", "openai"),
+    ("/api/chat", "ollama"),
+    (":streamGenerateContent", "gemini"),
+    (":generateContent", "gemini"),
+)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    protocol: str = ""
+
+
+@dataclass
+class FakeModelServer:
+    steps: list[Step] = field(default_factory=list)
+    # (method, path) -> (status, JSON body): probes such as /api/show or /models
+    routes: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    # --- scripting ---------------------------------------------------------
+    def script(self, *steps: Step) -> FakeModelServer:
+        with self._lock:
+            self.steps.extend(steps)
+        return self
+
+    def route(self, method: str, path: str, body: Any, status: int = 200) -> FakeModelServer:
+        self.routes[(method.upper(), path)] = (status, body)
+        return self
+
+    @property
+    def model_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.protocol]
+
+    # --- lifecycle ---------------------------------------------------------
+    def start(self) -> str:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                server._handle(self, "POST")
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def verify(self) -> None:
+        problems = list(self.failures)
+        if self.steps:
+            problems.append(f"{len(self.steps)} scripted step(s) never requested")
+        if problems:
+            raise AssertionError("fake model server: " + "; ".join(problems))
+
+    # --- serving -----------------------------------------------------------
+    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(h.headers.get("content-length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        path = h.path
+        protocol = next((name for frag, name in PROTOCOLS if frag in path), "")
+        rec = Recorded(method, path, {k.lower(): v for k, v in h.headers.items()}, body, protocol)
+        with self._lock:
+            self.requests.append(rec)
+        route = self.routes.get((method, path.split("?")[0]))
+        if route is not None:
+            status, payload = route
+            self._send(h, Reply(status, {"content-type": "application/json"},
+                                (json.dumps(payload).encode(),)))
+            return
+        if not protocol or method != "POST":
+            self._fail(h, f"unexpected request {method} {path}")
+            return
+        with self._lock:
+            step = self.steps.pop(0) if self.steps else None
+        if step is None:
+            self._fail(h, f"unexpected {protocol} request {path}: no scripted step left")
+            return
+        try:
+            if step.path_contains and step.path_contains not in path:
+                raise AssertionError(f"expected a path containing {step.path_contains!r}, got {path}")
+            if step.expect is not None:
+                step.expect(body or {})
+            wire = importlib.import_module(f"tests.fakes.{protocol}_wire")
+            reply = wire.render(step, body or {}, path)
+        except Exception:
+            self._fail(h, f"step for {path} failed:\n{traceback.format_exc()}")
+            return
+        self._send(h, reply)
+
+    def _fail(self, h: BaseHTTPRequestHandler, message: str) -> None:
+        with self._lock:
+            self.failures.append(message)
+        payload = json.dumps({"error": {"message": "fake server: " + message}}).encode()
+        self._send(h, Reply(599, {"content-type": "application/json"}, (payload,)))
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, reply: Reply) -> None:
+        h.send_response(reply.status)
+        for k, v in reply.headers.items():
+            h.send_header(k, v)
+        h.send_header("transfer-encoding", "chunked")
+        h.send_header("connection", "close")
+        h.end_headers()
+        try:
+            for chunk in reply.chunks:
+                if chunk:
+                    h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    h.wfile.flush()
+            if reply.complete:
+                h.wfile.write(b"0\r\n\r\n")
+            h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        h.close_connection = True
+
+
+def sse(events: Iterable[tuple[str | None, Any]]) -> tuple[bytes, ...]:
+    """Server-sent events: (event name or None, JSON-able data or a raw string)."""
+    out = []
+    for name, data in events:
+        payload = data if isinstance(data, str) else json.dumps(data)
+        head = f"event: {name}\n" if name else ""
+        out.append(f"{head}data: {payload}\n\n".encode())
+    return tuple(out)
+
+
+def chunks_of(text: str, size: int) -> list[str]:
+    return [text[i:i + size] for i in range(0, len(text), size)] if text else []

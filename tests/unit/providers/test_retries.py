@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from nano_claude.core.errors import AuthError, ContextTooLong, ProviderError, StreamBroken
+from nano_claude.core.events import Notice, ProviderEvent, Response, TextDelta, TokenUsage
+from nano_claude.core.messages import Message, TextBlock
+from nano_claude.providers.http import Endpoint, RetryPolicy, status_error, with_retries
+
+ENDPOINT = Endpoint("anthropic", "https://api.example", "sk-ant-secret-key", "ANTHROPIC_API_KEY")
+DONE = Response(Message("assistant", (TextBlock("ok"),)), TokenUsage())
+
+
+def attempts(*plans: list) -> tuple[list[int], callable]:
+    """Each plan is a list of events, or an exception to raise at that point."""
+    calls: list[int] = []
+
+    def attempt() -> AsyncIterator[ProviderEvent]:
+        plan = plans[len(calls)]
+        calls.append(1)
+
+        async def gen() -> AsyncIterator[ProviderEvent]:
+            for item in plan:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        return gen()
+    return calls, attempt
+
+
+async def run(attempt, policy=RetryPolicy(3, 0.0)) -> tuple[list, list[float]]:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    events = [e async for e in with_retries(attempt, policy, ENDPOINT, sleep)]
+    return events, slept
+
+
+async def test_rate_limit_is_retried_honouring_retry_after() -> None:
+    err = status_error(429, '{"error":{"message":"slow down"}}', httpx.Headers({"retry-after": "7"}),
+                       ENDPOINT)
+    calls, attempt = attempts([err], [DONE])
+    events, slept = await run(attempt)
+    assert slept == [7.0] and len(calls) == 2
+    assert isinstance(events[0], Notice) and "rate limited" in events[0].text
+    assert events[-1] is DONE
+
+
+async def test_overloaded_529_and_5xx_are_retried_with_growing_backoff() -> None:
+    e529 = status_error(529, '{"type":"error","error":{"type":"overloaded_error"}}', httpx.Headers(),
+                        ENDPOINT)
+    e503 = status_error(503, "unavailable", httpx.Headers(), ENDPOINT)
+    calls, attempt = attempts([e529], [e503], [DONE])
+    events, slept = await run(attempt, RetryPolicy(3, 1.0))
+    assert len(calls) == 3 and 0.5 <= slept[0] <= 1.0 and 1.0 <= slept[1] <= 2.0
+
+
+async def test_gives_up_after_the_configured_retries() -> None:
+    err = status_error(500, "boom", httpx.Headers(), ENDPOINT)
+    calls, attempt = attempts([err], [err], [err])
+    with pytest.raises(ProviderError, match="gave up after 3 attempts"):
+        await run(attempt, RetryPolicy(2, 0.0))
+    assert len(calls) == 3
+
+
+async def test_broken_stream_before_output_is_retried() -> None:
+    calls, attempt = attempts([httpx.RemoteProtocolError("peer closed")], [TextDelta("hi"), DONE])
+    events, _ = await run(attempt)
+    assert len(calls) == 2 and events[-1] is DONE
+
+
+async def test_broken_stream_after_output_is_not_retried() -> None:
+    calls, attempt = attempts([TextDelta("half"), httpx.RemoteProtocolError("peer closed")])
+    with pytest.raises(StreamBroken):
+        await run(attempt)
+    assert len(calls) == 1
+
+
+async def test_auth_error_names_the_variable_and_hides_the_key() -> None:
+    err = status_error(401, '{"error":{"message":"invalid x-api-key sk-ant-secret-key"}}',
+                       httpx.Headers(), ENDPOINT)
+    assert isinstance(err, AuthError) and not err.retryable
+    assert "ANTHROPIC_API_KEY" in str(err) and "sk-ant-secret-key" not in str(err)
+    assert "sk-ant-secret-key" not in err.body
+
+
+@pytest.mark.parametrize("body", [
+    '{"error":{"message":"prompt is too long: 210000 tokens > 200000 maximum"}}',
+    '{"error":{"message":"This model\'s maximum context length is 128000 tokens","code":"context_length_exceeded"}}',
+    '{"error":{"message":"Input is too long for requested model."}}',
+])
+def test_context_too_long_is_recognised_in_each_providers_words(body: str) -> None:
+    assert isinstance(status_error(400, body, httpx.Headers(), ENDPOINT), ContextTooLong)
+
+
+async def test_connection_refused_on_a_local_server_fails_fast_with_a_hint() -> None:
+    local = Endpoint("ollama", "http://127.0.0.1:1", local=True)
+    calls: list[int] = []
+
+    def attempt() -> AsyncIterator[ProviderEvent]:
+        calls.append(1)
+
+        async def gen() -> AsyncIterator[ProviderEvent]:
+            raise httpx.ConnectError("connection refused")
+            yield  # pragma: no cover
+        return gen()
+
+    with pytest.raises(ProviderError, match="Is the server running"):
+        [e async for e in with_retries(attempt, RetryPolicy(3, 0.0), local)]
+    assert len(calls) == 1

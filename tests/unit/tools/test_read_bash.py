@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from nano_claude.tools.base import ToolContext, ToolError
+from nano_claude.tools.bash import BashInput, BashTool, OutputBuffer
+from nano_claude.tools.read import ReadInput, ReadTool
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> ToolContext:
+    return ToolContext(cwd=tmp_path, environ=dict(os.environ))
+
+
+async def test_read_numbers_lines_and_says_how_to_read_on(ctx: ToolContext) -> None:
+    (ctx.cwd / "f.txt").write_text("".join(f"line {i}\n" for i in range(1, 11)))
+    out = await ReadTool().run(ReadInput(file_path="f.txt", offset=3, limit=2), ctx)
+    assert out.content[0].text.splitlines() == [
+        "3\tline 3", "4\tline 4", "[lines 3-4 of 10; read on with offset=5]"]
+    assert (ctx.cwd / "f.txt").resolve() in ctx.read_files
+
+
+async def test_read_refuses_binary_and_missing_files(ctx: ToolContext) -> None:
+    (ctx.cwd / "b.bin").write_bytes(b"\x00\x01\x02")
+    with pytest.raises(ToolError, match="binary"):
+        await ReadTool().run(ReadInput(file_path="b.bin"), ctx)
+    with pytest.raises(ToolError, match="File not found"):
+        await ReadTool().run(ReadInput(file_path="nope.txt"), ctx)
+
+
+async def test_read_cuts_very_long_lines(ctx: ToolContext) -> None:
+    (ctx.cwd / "long.txt").write_text("x" * 5000)
+    out = await ReadTool().run(ReadInput(file_path="long.txt"), ctx)
+    assert "3000 more characters" in out.content[0].text
+
+
+async def test_bash_runs_in_cwd_and_reports_exit_code(ctx: ToolContext) -> None:
+    out = await BashTool().run(BashInput(command="pwd; exit 3"), ctx)
+    assert out.is_error and str(ctx.cwd) in out.content[0].text
+    assert "[exit code 3]" in out.content[0].text
+
+
+async def test_bash_timeout_kills_the_group_and_keeps_output(ctx: ToolContext) -> None:
+    out = await BashTool().run(BashInput(command="echo started; sleep 30", timeout=1), ctx)
+    text = out.content[0].text
+    assert out.is_error and "started" in text and "timeout" in text
+
+
+def test_output_buffer_keeps_head_and_tail() -> None:
+    buf = OutputBuffer(limit=100)
+    for i in range(1000):
+        buf.feed(f"{i:04d}\n".encode())
+    text = buf.text()
+    assert text.startswith("0000\n") and text.endswith("0999")
+    assert "bytes elided" in text and len(text) < 200
