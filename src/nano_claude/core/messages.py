@@ -92,6 +92,31 @@ class Message:
         return [b for b in self.content if isinstance(b, ToolResultBlock)]
 
 
+def parse_tool_arguments(raw: Any) -> dict[str, Any]:
+    """A call's arguments, or a marker (INVALID_JSON_KEY) the registry turns into an
+    error result the model can fix.
+
+    Models do emit broken JSON (cut off by max_tokens, unescaped quotes); failing
+    the whole turn for it would lose the rest of the answer.
+    """
+    if raw is None:
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    if not isinstance(raw, str):  # a list or a number where an object belongs
+        raw = json.dumps(raw)
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        return {INVALID_JSON_KEY: raw, JSON_ERROR_KEY: str(exc)}
+    if not isinstance(value, dict):
+        return {INVALID_JSON_KEY: raw,
+                JSON_ERROR_KEY: f"expected a JSON object, got {type(value).__name__}"}
+    return value
+
+
 def user_text(text: str) -> Message:
     return Message("user", (TextBlock(text),))
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from nano_claude.config import Settings
 from nano_claude.core.errors import (
     AuthError,
     ContextTooLong,
@@ -19,6 +20,7 @@ from nano_claude.core.errors import (
     StreamBroken,
 )
 from nano_claude.core.events import Notice, ProviderEvent, TextDelta, ThinkingDelta
+from nano_claude.providers.base import Request
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -197,3 +199,38 @@ async def with_retries(
         tries += 1
         yield Notice(f"{error.args[0]}; retrying in {wait:.1f}s ({tries}/{policy.max_retries})")
         await sleep(wait)
+
+
+class HttpProvider:
+    """What every HTTP provider shares: its endpoint, a lazily made client, and retries
+    around one `_attempt` (a single request and its stream) that subclasses write."""
+
+    def __init__(self, endpoint: Endpoint, settings: Settings, retry: RetryPolicy, *,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.name = endpoint.provider
+        self._endpoint = endpoint
+        self._settings = settings
+        self._retry = retry
+        self._sleep = sleep  # injected so tests can check a retry's wait without waiting
+        self._client: httpx.AsyncClient | None = None  # made on first use: constructing is free
+
+    def stream(self, request: Request) -> AsyncIterator[ProviderEvent]:
+        return with_retries(lambda: self._attempt(request), self._retry, self._endpoint,
+                            self._sleep)
+
+    def _attempt(self, request: Request) -> AsyncIterator[ProviderEvent]:
+        raise NotImplementedError  # each wire protocol writes its own
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = new_client(self._settings.request_timeout)
+        return self._client
+
+    def _bearer(self) -> dict[str, str]:
+        key = self._endpoint.api_key
+        return {"Authorization": f"Bearer {key}"} if key else {}

@@ -31,7 +31,8 @@ def attempts(*plans: list) -> tuple[list[int], callable]:
     return calls, attempt
 
 
-async def run(attempt, policy=RetryPolicy(3, 0.0)) -> tuple[list, list[float]]:
+async def run(attempt, policy: RetryPolicy | None = None) -> tuple[list, list[float]]:
+    policy = policy or RetryPolicy(3, 0.0)
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -56,7 +57,7 @@ async def test_overloaded_529_and_5xx_are_retried_with_growing_backoff() -> None
                         ENDPOINT)
     e503 = status_error(503, "unavailable", httpx.Headers(), ENDPOINT)
     calls, attempt = attempts([e529], [e503], [DONE])
-    events, slept = await run(attempt, RetryPolicy(3, 1.0))
+    _, slept = await run(attempt, RetryPolicy(3, 1.0))
     assert len(calls) == 3 and 0.5 <= slept[0] <= 1.0 and 1.0 <= slept[1] <= 2.0
 
 
@@ -91,7 +92,8 @@ async def test_auth_error_names_the_variable_and_hides_the_key() -> None:
 
 @pytest.mark.parametrize("body", [
     '{"error":{"message":"prompt is too long: 210000 tokens > 200000 maximum"}}',
-    '{"error":{"message":"This model\'s maximum context length is 128000 tokens","code":"context_length_exceeded"}}',
+    '{"error":{"message":"This model\'s maximum context length is 128000 tokens",'
+    '"code":"context_length_exceeded"}}',
     '{"error":{"message":"Input is too long for requested model."}}',
 ])
 def test_context_too_long_is_recognised_in_each_providers_words(body: str) -> None:

@@ -1,0 +1,254 @@
+"""`nano_claude doctor`: check every configured provider and say what to fix.
+
+For each provider that has a key, a base URL, or a local server answering on its
+usual port: is it reachable, is the key accepted, is the model known, what
+context window it has, and whether it can call tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from nano_claude.config import Paths, Settings, load_settings
+from nano_claude.core.errors import NanoClaudeError
+from nano_claude.providers.catalog import PROVIDERS, ProviderSpec, lookup, resolve
+from nano_claude.providers.factory import DEFAULT_MODELS, embedded_model_path
+
+TIMEOUT = 5.0
+
+
+@dataclass
+class Report:
+    provider: str
+    ok: bool = True
+    absent: bool = False  # an optional local server that is simply not running
+    lines: list[str] = field(default_factory=list)
+
+    def good(self, text: str) -> None:
+        self.lines.append(f"  ✓ {text}")
+
+    def bad(self, text: str) -> None:
+        self.ok = False
+        self.lines.append(f"  ✗ {text}")
+
+    def info(self, text: str) -> None:
+        self.lines.append(f"  · {text}")
+
+
+def configured(settings: Settings) -> list[str]:
+    """Providers worth checking: a key or base URL set, or a local server to look for."""
+    found = []
+    for name, spec in PROVIDERS.items():
+        if spec.protocol == "local":
+            continue
+        explicit_url = getattr(settings, f"{name}_base_url", None)
+        if settings.api_key(name) or (spec.local and (explicit_url or spec.base_url)):
+            found.append(name)
+    return found
+
+
+def _model_for(provider: str, settings: Settings, served: list[str]) -> str | None:
+    if settings.model:
+        p, m = resolve(settings.model)
+        if p == provider:
+            return m
+    defaults = dict(DEFAULT_MODELS)
+    return defaults.get(provider) or (served[0] if served else None)
+
+
+def _listing(spec: ProviderSpec, settings: Settings) -> tuple[str, dict[str, str]]:
+    base, key = settings.base_url(spec.name), settings.api_key(spec.name)
+    if spec.protocol == "anthropic":
+        return base + "/v1/models", {"x-api-key": key, "anthropic-version": "2023-06-01"}
+    if spec.protocol == "gemini":
+        return base + "/models", {"x-goog-api-key": key}
+    if spec.protocol == "ollama":
+        return base + "/api/tags", {}
+    return base + "/models", ({"authorization": f"Bearer {key}"} if key else {})
+
+
+def _served_ids(data: object) -> list[str]:
+    if not isinstance(data, dict):
+        return []
+    items = data.get("data") or data.get("models") or []
+    ids = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            name = item.get("id") or item.get("name") or item.get("model") or ""
+            ids.append(str(name).removeprefix("models/"))
+    return ids
+
+
+def check_provider(name: str, settings: Settings, client: httpx.Client) -> Report:
+    spec = PROVIDERS[name]
+    report = Report(name)
+    url, headers = _listing(spec, settings)
+    base = settings.base_url(name)
+    if not base:
+        report.bad(f"no base URL: set {spec.base_url_envs[0]} or `{name}_base_url`")
+        return report
+    try:
+        response = client.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        hint = {"ollama": " (start it with `ollama serve`)",
+                "lmstudio": " (start LM Studio's local server)"}.get(name, "")
+        if _optional_local(name, settings):
+            report.absent = True
+            report.info(f"not running at {base}{hint}")
+        else:
+            report.bad(f"not reachable at {base}: {exc or type(exc).__name__}{hint}")
+        return report
+    if response.status_code in (401, 403):
+        report.good(f"reachable at {base}")
+        report.bad(f"key rejected ({response.status_code}): set a valid key in {spec.key_env} "
+                   f"or `{name}_api_key`")
+        return report
+    if response.status_code >= 400:
+        report.bad(f"{base} answered HTTP {response.status_code} to {url}")
+        return report
+    report.good(f"reachable at {base}")
+    if spec.key_env and settings.api_key(name):
+        report.good(f"key accepted ({spec.key_env} or config)")
+    try:
+        served = _served_ids(response.json())
+    except ValueError:
+        served = []
+    _check_model(report, name, settings, served, client)
+    return report
+
+
+def _check_model(report: Report, name: str, settings: Settings, served: list[str],
+                 client: httpx.Client) -> None:
+    model = _model_for(name, settings, served)
+    if model is None:
+        report.bad("serves no models" + (" (pull one: `ollama pull qwen2.5-coder`)"
+                                         if name == "ollama" else ""))
+        return
+    info = lookup(name, model)
+    listed = not served or model in served or any(s.startswith(model) for s in served)
+    if not listed:
+        report.bad(f"model {model} is not among the {len(served)} served: {', '.join(served[:8])}")
+    elif info.known:
+        report.good(f"model {model} is in the catalog")
+    else:
+        report.info(f"model {model} is not in the catalog: defaults apply")
+    window = info.context_window
+    if name == "ollama":
+        window, tools = _ollama_show(client, settings.base_url(name), model, window)
+        report.info(f"context window {window:,} tokens (num_ctx sent: "
+                    f"{min(window, settings.ollama_max_ctx):,})")
+        if tools is not None:
+            (report.good if tools else report.info)(
+                "tool calling: native" if tools else
+                "tool calling: not native; tool calls written as text are recognised")
+        return
+    report.info(f"context window {window:,} tokens, max output {info.max_output:,}")
+    if PROVIDERS[name].local:
+        _try_tool_call(report, client, settings, name, model)
+    else:
+        report.good("tool calling: native")
+
+
+PING_TOOL = {"type": "function", "function": {
+    "name": "ping", "description": "Answer the user's ping.",
+    "parameters": {"type": "object", "properties": {"message": {"type": "string"}},
+                   "required": ["message"]}}}
+
+
+def _try_tool_call(report: Report, client: httpx.Client, settings: Settings, name: str,
+                   model: str) -> None:
+    """Ask a local OpenAI-compatible server for one small tool call: does it take tools?"""
+    key = settings.api_key(name)
+    body = {"model": model, "max_tokens": 64, "stream": False, "tools": [PING_TOOL],
+            "messages": [{"role": "user", "content": "Call the ping tool with message 'hi'."}]}
+    try:
+        response = client.post(settings.base_url(name) + "/chat/completions", json=body,
+                               headers={"authorization": f"Bearer {key}"} if key else {},
+                               timeout=60.0)
+    except httpx.HTTPError as exc:
+        report.bad(f"tool calling: request failed: {exc or type(exc).__name__}")
+        return
+    if response.status_code >= 400:
+        report.info(f"tool calling: the server refuses tools (HTTP {response.status_code}: "
+                    f"{response.text[:160]}); tools will be described in the prompt instead")
+        return
+    try:
+        message = response.json()["choices"][0]["message"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        report.bad("tool calling: the server's answer is not a chat completion")
+        return
+    if message.get("tool_calls"):
+        report.good("tool calling: native (the model called the test tool)")
+    else:
+        report.info("tool calling: the model answered in text; calls written as text are "
+                    "recognised")
+
+
+def _ollama_show(client: httpx.Client, base: str, model: str, default: int) -> tuple[int, bool | None]:
+    try:
+        data = client.post(base + "/api/show", json={"model": model}).json()
+    except (httpx.HTTPError, ValueError):
+        return default, None
+    window = default
+    for key, value in (data.get("model_info") or {}).items():
+        if key.endswith(".context_length") and isinstance(value, int):
+            window = value
+    caps = data.get("capabilities")
+    return window, ("tools" in caps) if isinstance(caps, list) else None
+
+
+def check_embedded(settings: Settings) -> Report:
+    report = Report("local")
+    path = embedded_model_path(settings)
+    if path is None:
+        report.info("embedded model not installed: pip install 'nano-claude-code[local]'")
+    else:
+        report.good(f"embedded model at {path} ({path.stat().st_size / 1e6:.0f} MB)")
+        report.info(f"context window {settings.local_n_ctx:,} tokens; tool calls grammar-constrained")
+    return report
+
+
+def run(settings: Settings, out=sys.stdout) -> int:
+    names = configured(settings)
+    reports = []
+    with httpx.Client(timeout=TIMEOUT) as client:
+        for name in names:
+            reports.append(check_provider(name, settings, client))
+    reports.append(check_embedded(settings))
+    for report in reports:
+        print(f"{report.provider} ({PROVIDERS[report.provider].label})", file=out)
+        for line in report.lines:
+            print(line, file=out)
+    failed = any(not r.ok for r in reports)
+    usable = [r for r in reports if r.ok and not r.absent
+              and (r.provider != "local" or embedded_model_path(settings))]
+    if not usable:
+        print("\nno usable provider: set an API key (e.g. export ANTHROPIC_API_KEY=...), start "
+              "Ollama or LM Studio, or pip install 'nano-claude-code[local]'", file=out)
+        return 1
+    return 1 if failed else 0
+
+
+def _optional_local(provider: str, settings: Settings) -> bool:
+    """Ollama and LM Studio on their default ports are looked for, not required."""
+    return provider in ("ollama", "lmstudio") and not getattr(settings, f"{provider}_base_url")
+
+
+def main(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nano_claude doctor",
+                                     description="Check every configured provider.")
+    parser.parse_args(argv)
+    env = dict(os.environ if environ is None else environ)
+    try:
+        settings = load_settings(Paths.from_env(env, Path.cwd()), env)
+    except NanoClaudeError as exc:
+        print(f"nano_claude: {exc}", file=sys.stderr)
+        return 2
+    return run(settings)

@@ -1,0 +1,267 @@
+"""The real CLI (`python -m nano_claude -p`) against the fake model server, for every
+provider family, every output format and the failure cases users meet."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import Cli
+from tests.fakes.script import Usage, broken, error, text, tool_call
+from tests.fakes.server import FakeModelServer
+
+SECRET = "sk-test-secret-0123456789"
+
+
+@dataclass(frozen=True)
+class Family:
+    id: str
+    model: str
+    key_env: str
+    base_env: str
+    base_suffix: str = ""
+
+    def env(self, server: FakeModelServer) -> dict[str, str]:
+        env = {self.base_env: server.url + self.base_suffix}
+        if self.key_env:
+            env[self.key_env] = SECRET
+        return env
+
+    def prepare(self, server: FakeModelServer) -> None:
+        if self.id == "ollama":
+            server.route("POST", "/api/show", {"model_info": {"llama.context_length": 32768},
+                                               "capabilities": ["completion", "tools"]})
+
+
+FAMILIES = [
+    Family("anthropic", "claude-sonnet-4-6", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+    Family("openai", "gpt-4.1", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
+    Family("deepseek", "deepseek-chat", "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL", "/v1"),
+    Family("gemini", "gemini-2.5-flash", "GEMINI_API_KEY", "GEMINI_BASE_URL", "/v1beta"),
+    Family("ollama", "ollama/qwen2.5-coder", "", "OLLAMA_HOST"),
+    Family("custom", "custom/my-model", "", "CUSTOM_BASE_URL", "/v1"),
+]
+CORE = [f for f in FAMILIES if f.id in ("anthropic", "openai", "ollama")]
+ANSI = re.compile(r"\x1b\[")
+
+
+@pytest.fixture(params=FAMILIES, ids=lambda f: f.id)
+def family(request: pytest.FixtureRequest) -> Family:
+    return request.param
+
+
+def run(cli: Cli, server: FakeModelServer, fam: Family, *args: str, **kw) -> object:
+    fam.prepare(server)
+    return cli.run("-p", *args, "-m", fam.model, env={**fam.env(server), **kw.pop("env", {})}, **kw)
+
+
+def test_plain_answer(cli: Cli, fake_server: FakeModelServer, family: Family) -> None:
+    fake_server.script(text("Hello from the fake model."))
+    result = run(cli, fake_server, family, "say hello")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Hello from the fake model.\n"
+    assert not ANSI.search(result.stdout + result.stderr)
+
+
+def test_tool_call_then_answer(cli: Cli, fake_server: FakeModelServer, family: Family) -> None:
+    (cli.project / "notes.txt").write_text("the secret word is swordfish\n")
+
+    def has_tool_result(body: dict) -> None:
+        assert "swordfish" in json.dumps(body), "the tool result was not sent back"
+
+    fake_server.script(
+        tool_call("Read", {"file_path": "notes.txt"}),
+        text("The word is swordfish.", expect=has_tool_result),
+    )
+    result = run(cli, fake_server, family, "what is the word?", "--output-format", "json")
+    assert result.returncode == 0, result.stderr
+    out = result.json()
+    assert out["type"] == "result" and out["subtype"] == "success" and out["is_error"] is False
+    assert out["result"] == "The word is swordfish."
+    assert out["num_turns"] == 2
+    assert out["usage"]["input_tokens"] > 0 and out["usage"]["output_tokens"] > 0
+    assert re.fullmatch(r"[0-9a-f-]{36}", out["session_id"])
+
+
+@pytest.mark.parametrize("fam", CORE, ids=lambda f: f.id)
+def test_stream_json_emits_events_as_they_happen(cli: Cli, fake_server: FakeModelServer,
+                                                 fam: Family) -> None:
+    (cli.project / "a.txt").write_text("alpha\n")
+    fake_server.script(tool_call("Read", {"file_path": "a.txt"}, text="Looking."), text("Done."))
+    result = run(cli, fake_server, fam, "read a.txt", "--output-format", "stream-json")
+    assert result.returncode == 0, result.stderr
+    events = result.json_lines()
+    kinds = [(e["type"], e.get("subtype")) for e in events]
+    assert kinds == [("system", "init"), ("assistant", None), ("user", None),
+                     ("assistant", None), ("result", "success")]
+    init = events[0]
+    assert "Read" in init["tools"] and init["session_id"] == events[-1]["session_id"]
+    first = events[1]["message"]["content"]
+    assert first[0] == {"type": "text", "text": "Looking."}
+    assert first[1]["type"] == "tool_use" and first[1]["name"] == "Read"
+    result_block = events[2]["message"]["content"][0]
+    assert result_block["type"] == "tool_result" and "alpha" in json.dumps(result_block)
+    assert events[-1]["result"] == "Done."
+
+
+def test_stream_json_partial_messages_carry_text_deltas(cli: Cli,
+                                                        fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[0]
+    fake_server.script(text("one two three four five six", chunk_size=4))
+    result = run(cli, fake_server, fam, "count", "--output-format", "stream-json",
+                 "--include-partial-messages")
+    deltas = [e["event"]["delta"]["text"] for e in result.json_lines() if e["type"] == "stream_event"]
+    assert len(deltas) > 3 and "".join(deltas) == "one two three four five six"
+
+
+def test_piped_input_is_appended_to_the_prompt(cli: Cli, fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[1]
+
+    def sees_both(body: dict) -> None:
+        user = body["messages"][-1]["content"]
+        assert "what is wrong?" in json.dumps(user) and "ZeroDivisionError" in json.dumps(user)
+
+    fake_server.script(text("Division by zero.", expect=sees_both))
+    result = run(cli, fake_server, fam, "what is wrong?",
+                 input="Traceback...\nZeroDivisionError: division by zero\n")
+    assert result.returncode == 0, result.stderr
+
+
+def test_system_prompt_flags(cli: Cli, fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[0]
+
+    def replaced(body: dict) -> None:
+        system = json.dumps(body["system"])
+        assert "You are a pirate." in system and "nano-claude, a coding agent" not in system
+        assert "Always answer in rhyme." in system
+
+    fake_server.script(text("Arr.", expect=replaced))
+    result = run(cli, fake_server, fam, "hi", "--system-prompt", "You are a pirate.",
+                 "--append-system-prompt", "Always answer in rhyme.")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("fam", CORE, ids=lambda f: f.id)
+def test_rate_limit_and_overload_are_retried(cli: Cli, fake_server: FakeModelServer,
+                                             fam: Family) -> None:
+    fake_server.script(
+        error(429, "slow down", headers={"retry-after": "0"}),
+        error(529 if fam.id == "anthropic" else 503, "overloaded"),
+        text("Made it."),
+    )
+    result = run(cli, fake_server, fam, "hi")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Made it.\n"
+    assert "retrying" in result.stderr
+    assert len(fake_server.model_requests) == 3
+
+
+@pytest.mark.parametrize("fam", CORE, ids=lambda f: f.id)
+def test_stream_broken_before_output_is_retried(cli: Cli, fake_server: FakeModelServer,
+                                                fam: Family) -> None:
+    fake_server.script(broken(after=0), text("Second try."))
+    result = run(cli, fake_server, fam, "hi")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Second try.\n"
+
+
+@pytest.mark.parametrize("fam", CORE, ids=lambda f: f.id)
+def test_stream_broken_mid_answer_fails_and_keeps_what_arrived(
+        cli: Cli, fake_server: FakeModelServer, fam: Family) -> None:
+    fake_server.script(broken("The answer is forty-two and", after=2, chunk_size=6))
+    result = run(cli, fake_server, fam, "hi")
+    assert result.returncode == 1
+    assert result.stdout.startswith("The answer")
+    assert "error:" in result.stderr and "broke" in result.stderr.lower()
+
+
+@pytest.mark.parametrize("fam", [f for f in FAMILIES if f.key_env], ids=lambda f: f.id)
+def test_rejected_key_names_the_variable_and_never_shows_the_key(
+        cli: Cli, fake_server: FakeModelServer, fam: Family) -> None:
+    fake_server.script(error(401, f"invalid api key {SECRET}"))
+    result = run(cli, fake_server, fam, "hi", "--output-format", "json")
+    assert result.returncode == 1
+    out = result.json()
+    assert out["is_error"] is True and fam.key_env in out["result"]
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_missing_key_names_the_variable(cli: Cli) -> None:
+    result = cli.run("-p", "hi", "-m", "claude-sonnet-4-6")
+    assert result.returncode == 2
+    assert "ANTHROPIC_API_KEY" in result.stderr
+
+
+def test_unknown_model_lists_the_providers(cli: Cli) -> None:
+    result = cli.run("-p", "hi", "-m", "frobnicator-9")
+    assert result.returncode == 2
+    assert "unknown model 'frobnicator-9'" in result.stderr and "anthropic" in result.stderr
+
+
+def test_bad_usage_exits_2(cli: Cli) -> None:
+    assert cli.run("-p", "hi", "--max-turns", "0").returncode == 2
+    assert cli.run("-p", "hi", "--output-format", "xml").returncode == 2
+    empty = cli.run("-p")
+    assert empty.returncode == 2 and "needs a prompt" in empty.stderr
+
+
+def test_malformed_config_names_file_and_line(cli: Cli) -> None:
+    (cli.home / "config.json").write_text('{\n "model": "gpt-4o",\n}\n')
+    result = cli.run("-p", "hi")
+    assert result.returncode == 2
+    assert "config.json line 3" in result.stderr
+
+
+def test_max_turns_stops_the_run_with_an_error(cli: Cli, fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[0]
+    fake_server.script(tool_call("Read", {"file_path": "x"}), tool_call("Read", {"file_path": "y"}))
+    result = run(cli, fake_server, fam, "loop", "--max-turns", "2", "--output-format", "json")
+    assert result.returncode == 1
+    out = result.json()
+    assert out["subtype"] == "error_max_turns" and out["num_turns"] == 2
+
+
+def test_headless_denies_shell_without_accept_all(cli: Cli, fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[1]
+
+    def saw_denial(body: dict) -> None:
+        assert "--accept-all" in json.dumps(body["messages"][-1])
+
+    fake_server.script(tool_call("Bash", {"command": "touch pwned"}),
+                       text("I could not run it.", expect=saw_denial))
+    result = run(cli, fake_server, fam, "touch a file")
+    assert result.returncode == 0
+    assert not (cli.project / "pwned").exists()
+    assert "--accept-all" in result.stderr
+
+
+def test_accept_all_runs_shell(cli: Cli, fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[1]
+    fake_server.script(tool_call("Bash", {"command": "echo made > made.txt"}), text("Done."))
+    result = run(cli, fake_server, fam, "make a file", "--accept-all")
+    assert result.returncode == 0, result.stderr
+    assert (cli.project / "made.txt").read_text() == "made\n"
+
+
+def test_cost_and_cache_tokens_in_json(cli: Cli, fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[0]
+    fake_server.script(text("ok", usage=Usage(input=1000, output=500, cache_read=2000,
+                                              cache_write=300)))
+    out = run(cli, fake_server, fam, "hi", "--output-format", "json").json()
+    assert out["usage"] == {"input_tokens": 1000, "output_tokens": 500,
+                            "cache_read_input_tokens": 2000, "cache_creation_input_tokens": 300}
+    expected = (1000 * 3 + 500 * 15 + 2000 * 0.3 + 300 * 3.75) / 1e6
+    assert out["total_cost_usd"] == pytest.approx(expected)
+
+
+def test_version_and_help_answer(cli: Cli) -> None:
+    version = cli.run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("nano_claude ")
+    helptext = cli.run("--help")
+    assert helptext.returncode == 0
+    for flag in ("--model", "--accept-all", "--max-turns", "--verbose", "--thinking",
+                 "--output-format", "--system-prompt", "--append-system-prompt"):
+        assert flag in helptext.stdout
