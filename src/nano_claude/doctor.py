@@ -149,11 +149,31 @@ def _check_model(report: Report, name: str, settings: Settings, served: list[str
                 "tool calling: native" if tools else
                 "tool calling: not native; tool calls written as text are recognised")
         return
+    if PROVIDERS[name].local:
+        window = _probed_window(name, model, settings) or window
     report.info(f"context window {window:,} tokens, max output {info.max_output:,}")
     if PROVIDERS[name].local:
         _try_tool_call(report, client, settings, name, model)
     else:
         report.good("tool calling: native")
+
+
+def _probed_window(name: str, model: str, settings: Settings) -> int | None:
+    """The window the server runs with, asked the way a session asks it."""
+    import asyncio
+
+    from nano_claude.providers.base import ProbesWindow
+    from nano_claude.providers.factory import create_provider
+
+    provider = create_provider(lookup(name, model), settings)
+
+    async def ask() -> int | None:
+        try:
+            return await provider.context_window(model) if isinstance(provider, ProbesWindow) else None
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(ask())
 
 
 PING_TOOL = {"type": "function", "function": {

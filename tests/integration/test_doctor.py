@@ -57,3 +57,4 @@ def test_custom_server_tool_calling_is_tried_for_real(cli: Cli, fake_server: Fak
                                     "NANO_CLAUDE_MODEL": "custom/qwen-coder"})
     assert result.returncode == 0, result.stdout
     assert "tool calling: native" in result.stdout
+    assert "context window 16,384 tokens" in result.stdout

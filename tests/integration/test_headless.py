@@ -34,6 +34,8 @@ class Family:
         if self.id == "ollama":
             server.route("POST", "/api/show", {"model_info": {"llama.context_length": 32768},
                                                "capabilities": ["completion", "tools"]})
+        if self.id == "custom":  # a vLLM-style listing with the window it runs with
+            server.route("GET", "/v1/models", {"data": [{"id": "my-model", "max_model_len": 16384}]})
 
 
 FAMILIES = [
@@ -265,3 +267,51 @@ def test_version_and_help_answer(cli: Cli) -> None:
     for flag in ("--model", "--accept-all", "--max-turns", "--verbose", "--thinking",
                  "--output-format", "--system-prompt", "--append-system-prompt"):
         assert flag in helptext.stdout
+
+
+def test_a_local_servers_probed_window_caps_max_tokens(cli: Cli, fake_server: FakeModelServer) -> None:
+    fake_server.route("GET", "/v1/models", {"data": [{"id": "tiny", "max_model_len": 2048}]})
+
+    def capped(body: dict) -> None:
+        assert body["max_tokens"] <= 1024
+
+    fake_server.script(text("ok", expect=capped))
+    result = cli.run("-p", "hi", "-m", "custom/tiny", env={"CUSTOM_BASE_URL": fake_server.url + "/v1"})
+    assert result.returncode == 0, result.stderr
+
+
+def test_thinking_flag_asks_for_thinking_and_verbose_shows_it(cli: Cli,
+                                                              fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[0]
+
+    def asks_to_think(body: dict) -> None:
+        assert body["thinking"]["type"] == "enabled" and body["thinking"]["budget_tokens"] >= 1024
+
+    fake_server.script(text("42.", thinking="Let me consider the question.",
+                            thinking_signature="sig-1", expect=asks_to_think))
+    result = run(cli, fake_server, fam, "what is 6*7?", "--thinking", "--verbose")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "42.\n"
+    assert "Let me consider the question." in result.stderr
+
+
+def test_verbose_shows_tool_calls_and_tokens_on_stderr(cli: Cli, fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[1]
+    (cli.project / "a.txt").write_text("alpha\n")
+    fake_server.script(tool_call("Read", {"file_path": "a.txt"}), text("alpha it is"))
+    result = run(cli, fake_server, fam, "read it", "--verbose")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "alpha it is\n"
+    assert "⚙ Read(a.txt)" in result.stderr and "✓ 1\talpha" in result.stderr
+    assert "tokens: in" in result.stderr
+
+
+def test_no_escape_codes_when_piped_even_without_no_color(cli: Cli,
+                                                          fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[0]
+    fake_server.script(error(429, "slow", headers={"retry-after": "0"}), text("plain"))
+    env = {k: v for k, v in cli.env.items() if k != "NO_COLOR"}
+    env.update(fam.env(fake_server), TERM="xterm-256color")
+    result = Cli(cli.home, cli.project, env).run("-p", "hi", "-m", fam.model, "--verbose")
+    assert result.returncode == 0 and "retrying" in result.stderr
+    assert not ANSI.search(result.stdout + result.stderr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nano_claude.core.errors import ProviderError
@@ -35,7 +35,7 @@ from nano_claude.core.messages import (
 )
 from nano_claude.core.prompter import Prompter
 from nano_claude.permissions.policy import Mode, decide
-from nano_claude.providers.base import Provider, Request
+from nano_claude.providers.base import ProbesWindow, Provider, Request
 from nano_claude.providers.catalog import ModelInfo, cost_usd
 from nano_claude.tools.base import Tool, ToolContext, ToolError
 from nano_claude.tools.registry import Registry
@@ -73,10 +73,23 @@ class Agent:
         self.ctx = ctx
         self.prompter = prompter
         self.options = options
+        self._probed = False
 
     def switch_model(self, provider: Provider, model: ModelInfo) -> None:
         """Later requests go to another model; the history is kept whole."""
         self.provider, self.model = provider, model
+        self._probed = False
+
+    async def _learn_window(self) -> None:
+        """Local servers say what window they really run with; believe them over the
+        catalog, and keep room for the prompt in what we ask them to write."""
+        self._probed = True
+        if not isinstance(self.provider, ProbesWindow):
+            return
+        window = await self.provider.context_window(self.model.id)
+        if window and window != self.model.context_window:
+            self.model = replace(self.model, context_window=window,
+                                 max_output=min(self.model.max_output, max(window // 2, 256)))
 
     def _request(self, session: Session) -> Request:
         cap = self.model.max_output
@@ -93,6 +106,8 @@ class Agent:
         )
 
     async def run(self, session: Session, prompt: Message) -> AsyncIterator[Event]:
+        if not self._probed:
+            await self._learn_window()
         session.messages.append(prompt)
         yield MessageAdded(prompt)
         turns = 0

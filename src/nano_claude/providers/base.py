@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from nano_claude.core.events import ProviderEvent
 from nano_claude.core.messages import Message
@@ -44,3 +44,11 @@ class Provider(Protocol):
     def stream(self, request: Request) -> AsyncIterator[ProviderEvent]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ProbesWindow(Protocol):
+    """A provider that can ask its server for the context window it really runs with
+    (Ollama's num_ctx, a local server's loaded context)."""
+
+    async def context_window(self, model: str) -> int | None: ...

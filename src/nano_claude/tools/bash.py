@@ -67,6 +67,27 @@ async def kill_group(proc: asyncio.subprocess.Process) -> None:
             continue
 
 
+async def _spawn(command: str, ctx: ToolContext) -> asyncio.subprocess.Process:
+    """Start the command in its own process group.
+
+    The fork happens before asyncio finishes wiring the pipes; a cancel in that
+    window would leave asyncio to kill only `bash` and orphan what it started.
+    So the start is shielded and, if cancelled, completed and the group stopped.
+    """
+    spawning = asyncio.ensure_future(asyncio.create_subprocess_exec(
+        "bash", "-c", command,
+        cwd=ctx.cwd, env=ctx.environ,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    ))
+    try:
+        return await asyncio.shield(spawning)
+    except asyncio.CancelledError:
+        await kill_group(await spawning)
+        raise
+
+
 class BashTool:
     name: ClassVar[str] = "Bash"
     description: ClassVar[str] = (
@@ -84,13 +105,7 @@ class BashTool:
         if not args.command.strip():
             raise ToolError("The command is empty.")
         timeout = args.timeout or DEFAULT_TIMEOUT
-        proc = await asyncio.create_subprocess_exec(
-            "bash", "-c", args.command,
-            cwd=ctx.cwd, env=ctx.environ,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = await _spawn(args.command, ctx)
         buffer = OutputBuffer()
 
         async def pump() -> None:
