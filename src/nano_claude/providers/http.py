@@ -57,11 +57,16 @@ class RetryPolicy:
         return backoff * (0.5 + random.random() / 2)  # jitter: 50-100 % of the backoff
 
 
-def new_client(timeout: float = 600.0) -> httpx.AsyncClient:
+def new_client(base_url: str, timeout: float = 600.0) -> httpx.AsyncClient:
+    # Loading the CA bundle costs tens of milliseconds at every start; a plain-http
+    # endpoint (a local server) never uses TLS, and redirects are not followed, so
+    # it skips the load. https endpoints are always verified.
+    plain = base_url.startswith("http://")
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=10.0),
         follow_redirects=False,
         trust_env=True,
+        verify=not plain,
     )
 
 
@@ -228,7 +233,7 @@ class HttpProvider:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = new_client(self._settings.request_timeout)
+            self._client = new_client(self._endpoint.base_url, self._settings.request_timeout)
         return self._client
 
     def _bearer(self) -> dict[str, str]:
