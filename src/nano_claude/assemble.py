@@ -11,10 +11,17 @@ from nano_claude.core.context import build_system_prompt
 from nano_claude.core.loop import Agent, LoopOptions
 from nano_claude.core.prompter import Prompter
 from nano_claude.permissions.policy import Mode
-from nano_claude.providers.catalog import model_info
+from nano_claude.providers.catalog import PROVIDERS, model_info
 from nano_claude.providers.factory import create_provider, default_model
 from nano_claude.tools.base import ToolContext
 from nano_claude.tools.registry import Registry, builtin_tools
+
+
+def tool_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What commands the model runs may see: everything but our providers' keys, so a
+    model running `env` cannot put a key into the conversation."""
+    secret = {spec.key_env for spec in PROVIDERS.values() if spec.key_env}
+    return {k: v for k, v in environ.items() if k not in secret}
 
 
 def build_agent(
@@ -30,7 +37,7 @@ def build_agent(
     append_system_prompt: str | None = None,
     today: date | None = None,
 ) -> Agent:
-    info = model_info(model or default_model(settings, environ))
+    info = model_info(model or default_model(settings))
     provider = create_provider(info, settings)
     options = LoopOptions(
         system=build_system_prompt(cwd, today or date.today(), override=system_prompt,
@@ -42,5 +49,5 @@ def build_agent(
         reasoning_effort=settings.reasoning_effort,
         permission_mode=permission_mode or settings.permission_mode,
     )
-    ctx = ToolContext(cwd=cwd, environ=dict(environ))
+    ctx = ToolContext(cwd=cwd, environ=tool_environment(environ))
     return Agent(provider, info, Registry(builtin_tools()), ctx, prompter, options)

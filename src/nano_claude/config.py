@@ -102,6 +102,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); fix or remove it") from exc
     if not text.strip():
         return {}
     try:
@@ -125,6 +127,21 @@ def _check_keys(data: Mapping[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: unknown setting {key!r}{hint}")
 
 
+def _check_project_safe(data: Mapping[str, Any], path: Path) -> None:
+    """A project's settings come with the repository, so they may not redirect keys,
+    load another model file, or switch permission checks off."""
+    for key, value in data.items():
+        unsafe = (key.endswith(("_api_key", "_base_url")) or key == "local_model_path"
+                  or (key == "permission_mode" and value == "accept-all"))
+        if unsafe:
+            shown = value if key == "permission_mode" else "..."  # never echo a key
+            raise ConfigError(
+                f"{path}: a project's settings cannot set {key}={shown} "
+                "(a repository you clone could send your keys elsewhere or run commands unasked); "
+                "set it in ~/.nano_claude/config.json, the environment or a flag"
+            )
+
+
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for spec in PROVIDERS.values():
@@ -133,8 +150,9 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         for var in spec.base_url_envs:
             if environ.get(var):
                 url = environ[var]
-                if "://" not in url:  # OLLAMA_HOST is often host:port
-                    url = "http://" + url
+                if "://" not in url:  # OLLAMA_HOST is often host:port, or a bare host
+                    bare_host = ":" not in url
+                    url = "http://" + url + (":11434" if spec.name == "ollama" and bare_host else "")
                 found[f"{spec.name}_base_url"] = url
                 break
     # Any setting can also come from NANO_CLAUDE_<SETTING> (NANO_CLAUDE_MODEL, ...).
@@ -154,6 +172,8 @@ def load_settings(
     for path in (paths.user_config, paths.project_settings):
         data = _read_json(path)
         _check_keys(data, str(path))
+        if path == paths.project_settings:
+            _check_project_safe(data, path)
         merged.update(data)
     merged.update(_from_environment(environ))
     merged.update({k: v for k, v in (overrides or {}).items() if v is not None})

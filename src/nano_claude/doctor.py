@@ -66,7 +66,9 @@ def _model_for(provider: str, settings: Settings, served: list[str]) -> str | No
 def _listing(spec: ProviderSpec, settings: Settings) -> tuple[str, dict[str, str]]:
     base, key = settings.base_url(spec.name), settings.api_key(spec.name)
     if spec.protocol == "anthropic":
-        return base + "/v1/models", {"x-api-key": key, "anthropic-version": "2023-06-01"}
+        from nano_claude.providers.anthropic import ANTHROPIC_VERSION
+
+        return base + "/v1/models", {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
     if spec.protocol == "gemini":
         return base + "/models", {"x-goog-api-key": key}
     if spec.protocol == "ollama":
@@ -212,16 +214,14 @@ def _try_tool_call(report: Report, client: httpx.Client, settings: Settings, nam
 
 
 def _ollama_show(client: httpx.Client, base: str, model: str, default: int) -> tuple[int, bool | None]:
+    from nano_claude.providers.ollama import facts_from_show
+
     try:
-        data = client.post(base + "/api/show", json={"model": model}).json()
+        facts = facts_from_show(client.post(base + "/api/show", json={"model": model}).json())
     except (httpx.HTTPError, ValueError):
         return default, None
-    window = default
-    for key, value in (data.get("model_info") or {}).items():
-        if key.endswith(".context_length") and isinstance(value, int):
-            window = value
-    caps = data.get("capabilities")
-    return window, ("tools" in caps) if isinstance(caps, list) else None
+    tools = None if facts.capabilities is None else facts.can("tools")
+    return facts.window or default, tools
 
 
 def check_embedded(settings: Settings) -> Report:

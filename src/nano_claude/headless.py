@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from nano_claude.core.errors import NanoClaudeError
 from nano_claude.core.events import (
     Error,
     Event,
@@ -197,18 +198,23 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
     session = Session()
     try:
         async for event in agent.run(session, user_text(prompt)):
-            writer.on_event(event)
-            if isinstance(event, Usage):
-                outcome.usage = event
-            elif isinstance(event, Error):
-                outcome.errors.append(event.message)
-            elif isinstance(event, TurnDone):
-                outcome.stop_reason, outcome.turns, outcome.text = (
-                    event.stop_reason, event.turns, event.text)
+            _record(writer, outcome, event)
+    except NanoClaudeError as exc:  # e.g. the embedded model failing to load mid-run
+        _record(writer, outcome, Error(str(exc), kind=type(exc).__name__))
     finally:
         await agent.provider.aclose()
-    writer.finish(outcome, agent.model.qualified)
+    writer.finish(outcome, agent.model.qualified)  # json and stream-json always end with a result
     return outcome
+
+
+def _record(writer: TextWriter | JsonWriter | StreamJsonWriter, outcome: Outcome, event: Event) -> None:
+    writer.on_event(event)
+    if isinstance(event, Usage):
+        outcome.usage = event
+    elif isinstance(event, Error):
+        outcome.errors.append(event.message)
+    elif isinstance(event, TurnDone):
+        outcome.stop_reason, outcome.turns, outcome.text = event.stop_reason, event.turns, event.text
 
 
 def run_sync(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | StreamJsonWriter,

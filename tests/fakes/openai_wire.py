@@ -35,7 +35,7 @@ def render(step: Step, body: dict[str, Any], path: str) -> Reply:
         return _error(step)
     if step.kind == "broken":
         return _broken(step, body)
-    if not body.get("stream"):
+    if step.whole or not body.get("stream"):
         return Reply(200, {**_JSON_HEADERS, **step.headers},
                      (json.dumps(_completion(step, body)).encode(),))
     return Reply(200, {**_STREAM_HEADERS, **step.headers}, sse(_events(step, body)))

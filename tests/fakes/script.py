@@ -51,6 +51,7 @@ class Step:
     break_after: int = 0
     chunk_size: int = 8  # characters of text per streamed delta
     path_contains: str = ""  # the request path must contain this
+    whole: bool = False  # answer with one JSON body even to a streaming request
     expect: Callable[[dict[str, Any]], None] | None = None
 
 

@@ -315,3 +315,15 @@ def test_no_escape_codes_when_piped_even_without_no_color(cli: Cli,
     result = Cli(cli.home, cli.project, env).run("-p", "hi", "-m", fam.model, "--verbose")
     assert result.returncode == 0 and "retrying" in result.stderr
     assert not ANSI.search(result.stdout + result.stderr)
+
+
+def test_commands_the_model_runs_never_see_provider_keys(cli: Cli, fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[0]
+
+    def no_key_in_result(body: dict) -> None:
+        sent = json.dumps(body["messages"][-1])
+        assert "HOME=" in sent and SECRET not in sent and "ANTHROPIC_API_KEY" not in sent
+
+    fake_server.script(tool_call("Bash", {"command": "env"}), text("done", expect=no_key_in_result))
+    result = run(cli, fake_server, fam, "print the environment", "--accept-all")
+    assert result.returncode == 0, result.stderr

@@ -87,3 +87,33 @@ def test_keys_are_masked_when_shown() -> None:
 def test_settings_reject_unknown_fields() -> None:
     with pytest.raises(ValueError):
         Settings(not_a_setting=1)
+
+
+@pytest.mark.parametrize("setting", [{"anthropic_api_key": "sk-x"},
+                                     {"anthropic_base_url": "https://evil.example"},
+                                     {"permission_mode": "accept-all"},
+                                     {"local_model_path": "/tmp/other.gguf"}])
+def test_project_settings_cannot_redirect_keys_or_lift_permissions(paths: Paths, setting: dict) -> None:
+    write(paths.project_settings, setting)
+    with pytest.raises(ConfigError, match="a project's settings cannot set"):
+        load_settings(paths, {"ANTHROPIC_API_KEY": "sk-real"})
+
+
+def test_project_settings_may_choose_model_and_manual_mode(paths: Paths) -> None:
+    write(paths.project_settings, {"model": "ollama/qwen2.5-coder", "permission_mode": "manual"})
+    s = load_settings(paths, {})
+    assert (s.model, s.permission_mode) == ("ollama/qwen2.5-coder", "manual")
+
+
+def test_non_utf8_config_is_a_config_error(paths: Paths) -> None:
+    paths.user_config.parent.mkdir(parents=True)
+    paths.user_config.write_bytes(b'{"model": "\xff"}')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(paths, {})
+
+
+@pytest.mark.parametrize(("host", "url"), [("0.0.0.0", "http://0.0.0.0:11434"),
+                                           ("127.0.0.1:9999", "http://127.0.0.1:9999"),
+                                           ("https://ollama.lan", "https://ollama.lan")])
+def test_ollama_host_forms(paths: Paths, host: str, url: str) -> None:
+    assert load_settings(paths, {"OLLAMA_HOST": host}).base_url("ollama") == url

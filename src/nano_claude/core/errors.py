@@ -54,7 +54,3 @@ class StreamBroken(ProviderError):
 
 class ContextTooLong(ProviderError):
     """The request did not fit in the model's context window."""
-
-
-class MaxTurnsReached(NanoClaudeError):
-    """The loop stopped because it hit --max-turns."""

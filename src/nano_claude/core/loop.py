@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,6 +41,8 @@ from nano_claude.providers.catalog import ModelInfo, cost_usd
 from nano_claude.tools.base import Tool, ToolContext, ToolError
 from nano_claude.tools.registry import Registry
 
+DEFAULT_MAX_TOKENS = 16384
+DEFAULT_MAX_TOKENS_REASONING = 32768  # reasoning tokens count against the limit too
 INTERRUPTED = "Interrupted by the user before this tool call finished."
 
 
@@ -93,7 +96,10 @@ class Agent:
 
     def _request(self, session: Session) -> Request:
         cap = self.model.max_output
-        wanted = self.options.max_tokens or cap
+        # Asking for the model's whole output limit counts against some providers'
+        # per-minute token limits (OpenAI's estimate uses max_tokens): ask for enough.
+        wanted = self.options.max_tokens or (
+            DEFAULT_MAX_TOKENS_REASONING if self.model.reasoning else DEFAULT_MAX_TOKENS)
         return Request(
             model=self.model.id,
             system=self.options.system,
@@ -106,37 +112,30 @@ class Agent:
         )
 
     async def run(self, session: Session, prompt: Message) -> AsyncIterator[Event]:
+        """Run the model until it stops; whatever ends the run, every tool call in the
+        history is answered when this returns (or is closed, or cancelled)."""
         if not self._probed:
             await self._learn_window()
         session.messages.append(prompt)
-        yield MessageAdded(prompt)
+        try:
+            yield MessageAdded(prompt)
+            async with aclosing(self._turns(session)) as turns:
+                async for event in turns:
+                    yield event
+        finally:
+            _answer_dangling_calls(session)
+
+    async def _turns(self, session: Session) -> AsyncIterator[Event]:
         turns = 0
         while True:
             turns += 1
-            response: Response | None = None
-            shown: list[str] = []
-            try:
-                async for event in self.provider.stream(self._request(session)):
-                    if isinstance(event, Response):
-                        response = event
-                    else:
-                        if isinstance(event, TextDelta):
-                            shown.append(event.text)
-                        yield event
-            except ProviderError as exc:
-                partial = self._keep_partial(session, shown)
-                if partial:
-                    yield MessageAdded(partial)
-                yield Error(str(exc), kind=type(exc).__name__)
-                yield TurnDone("error", turns, "".join(shown))
-                return
-            except asyncio.CancelledError:
-                self._keep_partial(session, shown)
-                raise
-            if response is None or not response.message.content:
-                yield Error("the model returned an empty response", kind="EmptyResponse")
-                yield TurnDone("error", turns)
-                return
+            outcome: list[Response] = []
+            async with aclosing(self._stream(session, turns, outcome)) as stream:
+                async for event in stream:
+                    yield event
+            if not outcome:
+                return  # _stream reported the failure
+            response = outcome[0]
             session.messages.append(response.message)
             yield MessageAdded(response.message)
             yield self._account(session, response.usage)
@@ -144,11 +143,43 @@ class Agent:
             if not calls:
                 yield TurnDone("end_turn", turns, response.message.text)
                 return
-            async for event in self._run_tools(session, calls):
-                yield event
+            async with aclosing(self._run_tools(session, calls)) as results:
+                async for event in results:
+                    yield event
             if turns >= self.options.max_turns:
                 yield TurnDone("max_turns", turns, response.message.text)
                 return
+
+    async def _stream(self, session: Session, turns: int,
+                      outcome: list[Response]) -> AsyncIterator[Event]:
+        """One model request: deltas pass through; the response lands in `outcome`.
+        A failure keeps the text already shown and ends the run with an error."""
+        shown: list[str] = []
+        response: Response | None = None
+        try:
+            async with aclosing(self.provider.stream(self._request(session))) as stream:
+                async for event in stream:
+                    if isinstance(event, Response):
+                        response = event
+                        continue
+                    if isinstance(event, TextDelta):
+                        shown.append(event.text)
+                    yield event
+        except ProviderError as exc:
+            partial = self._keep_partial(session, shown)
+            if partial:
+                yield MessageAdded(partial)
+            yield Error(str(exc), kind=type(exc).__name__)
+            yield TurnDone("error", turns, "".join(shown))
+            return
+        except (asyncio.CancelledError, GeneratorExit):
+            self._keep_partial(session, shown)
+            raise
+        if response is None or not response.message.content:
+            yield Error("the model returned an empty response", kind="EmptyResponse")
+            yield TurnDone("error", turns)
+            return
+        outcome.append(response)
 
     def _keep_partial(self, session: Session, shown: list[str]) -> Message | None:
         """Text the user already saw stays in the history (without unfinished tool calls)."""
@@ -223,6 +254,14 @@ class Agent:
             return (tool, args), asked
         reason = verdict.reason or f"The user denied permission to run {tool.name}."
         return tool_result(call.id, reason, is_error=True), asked
+
+
+def _answer_dangling_calls(session: Session) -> None:
+    """A run stopped right after the model asked for tools: answer them as interrupted."""
+    last = session.messages[-1] if session.messages else None
+    if last is not None and last.role == "assistant" and last.tool_uses:
+        answers = tuple(tool_result(c.id, INTERRUPTED, is_error=True) for c in last.tool_uses)
+        session.messages.append(Message("user", answers))
 
 
 def _batches(calls: list[ToolUseBlock], tools: Registry) -> list[list[ToolUseBlock]]:

@@ -78,11 +78,6 @@ class AnthropicProvider(HttpProvider):
         yield reader.response()
 
 
-def can_think(info: ModelInfo) -> bool:
-    # A model the catalog lists without thinking would refuse the request.
-    return info.thinking or not info.known
-
-
 # --- request -------------------------------------------------------------------
 
 
@@ -101,7 +96,7 @@ def build_body(request: Request, info: ModelInfo) -> dict[str, Any]:
         ]
         tools[-1]["cache_control"] = _CACHE
         body["tools"] = tools
-    thinks = can_think(info) and _thinking_allowed(request, messages)
+    thinks = info.can_think and _thinking_allowed(request, messages)
     limits = _thinking_limits(request, info.max_output) if thinks else None
     if limits is not None:
         body["max_tokens"], budget = limits

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from nano_claude.core.events import ProviderEvent
@@ -28,7 +28,6 @@ class Request:
     thinking_budget: int = 4096
     reasoning_effort: str | None = None  # low | medium | high, for reasoning models
     temperature: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Provider(Protocol):

@@ -82,6 +82,12 @@ class ModelInfo:
     def qualified(self) -> str:
         return f"{self.provider}/{self.id}"
 
+    @property
+    def can_think(self) -> bool:
+        """Send a thinking request? A model the catalog lists without thinking would
+        refuse it; one it does not know gets the benefit of the doubt."""
+        return self.thinking or not self.known
+
 
 def _m(provider: str, id: str, ctx: int, out: int, pin: float = 0.0, pout: float = 0.0,
        cread: float = 0.0, cwrite: float = 0.0, **flags: bool) -> ModelInfo:

@@ -6,13 +6,12 @@ Provider modules are imported here, lazily, only for the protocol in use.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
 from pathlib import Path
 
 from nano_claude.config import Settings
 from nano_claude.core.errors import MissingKeyError, UsageError
 from nano_claude.providers.base import Provider
-from nano_claude.providers.catalog import PROVIDERS, ModelInfo, models_of
+from nano_claude.providers.catalog import PROVIDERS, ModelInfo
 from nano_claude.providers.http import Endpoint, RetryPolicy
 
 # When no model is named: the first provider with a key wins, with this model.
@@ -90,7 +89,7 @@ def embedded_model_path(settings: Settings) -> Path | None:
     return None
 
 
-def default_model(settings: Settings, environ: Mapping[str, str]) -> str:
+def default_model(settings: Settings) -> str:
     """The model to use when none was named (see README: "Choosing a model")."""
     if settings.model:
         return settings.model
@@ -129,7 +128,3 @@ def _first_served_model(provider: str, settings: Settings) -> str | None:
         return None
     first = items[0]
     return (first.get("name") or first.get("model") or first.get("id")) if isinstance(first, dict) else None
-
-
-def list_known_models() -> dict[str, list[str]]:
-    return {p: [m.id for m in models_of(p)] for p in PROVIDERS}

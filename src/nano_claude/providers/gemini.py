@@ -86,11 +86,6 @@ class GeminiProvider(HttpProvider):
         yield reader.response()
 
 
-def can_think(info: ModelInfo) -> bool:
-    # A model the catalog lists without thinking would refuse the request.
-    return info.thinking or not info.known
-
-
 async def _raise_for_status(response: httpx.Response, endpoint: Endpoint) -> None:
     """Gemini's errors, with its quirks: a bad key is a 400, and 429s say when to retry."""
     if response.status_code < 400:
@@ -124,7 +119,7 @@ def build_body(request: Request, info: ModelInfo) -> dict[str, Any]:
     config: dict[str, Any] = {"maxOutputTokens": request.max_tokens}
     if request.temperature is not None:
         config["temperature"] = request.temperature
-    if request.thinking and can_think(info):
+    if request.thinking and info.can_think:
         budget = min(max(request.thinking_budget, 128), _MAX_THINKING_BUDGET)
         wanted = max(request.max_tokens, budget + _ANSWER_ROOM)
         config["maxOutputTokens"] = max(request.max_tokens, min(wanted, info.max_output))

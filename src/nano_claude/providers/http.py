@@ -90,8 +90,12 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
     try:
         return float(value)
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    except (TypeError, ValueError):  # neither seconds nor a date: use our own backoff
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def _error_detail(body: str) -> str:
@@ -196,6 +200,9 @@ async def with_retries(
             error = transport_error(exc, endpoint)
         except ProviderError as exc:
             error = exc
+        # One place that keeps the key out of every provider's error, whatever raised it.
+        error.args = (scrub(str(error.args[0]) if error.args else "", endpoint), *error.args[1:])
+        error.body = scrub(error.body, endpoint)
         if shown or not error.retryable or tries >= policy.max_retries:
             if tries and error.retryable and not shown:
                 error.args = (f"{error.args[0]} (gave up after {tries + 1} attempts)",)

@@ -32,7 +32,7 @@ from nano_claude.core.messages import (
     parse_tool_arguments,
 )
 from nano_claude.providers import quirks
-from nano_claude.providers.base import Request, ToolSpec
+from nano_claude.providers.base import Request
 from nano_claude.providers.http import (
     Endpoint,
     HttpProvider,
@@ -196,17 +196,10 @@ def request_body(request: Request, facts: ModelFacts, num_ctx: int, keep_alive: 
         "options": options,
     }
     if request.tools and native_tools:
-        body["tools"] = [_tool(t) for t in request.tools]
+        body["tools"] = [quirks.function_tool(t) for t in request.tools]
     if request.thinking and facts.can("thinking"):
         body["think"] = quirks.ollama_think(request)
-    body.update(request.extra)
     return body
-
-
-def _tool(tool: ToolSpec) -> dict[str, Any]:
-    return {"type": "function", "function": {
-        "name": tool.name, "description": tool.description, "parameters": tool.input_schema,
-    }}
 
 
 def wire_messages(system: str, messages: tuple[Message, ...], provider: str, *,
@@ -265,8 +258,8 @@ def _user_messages(message: Message, names: dict[str, str],
 
 def _result(block: ToolResultBlock, name: str, native_tools: bool) -> dict[str, Any]:
     text = block.text
-    if block.is_error and not text.lower().startswith("error"):
-        text = "Error: " + text
+    if block.is_error:
+        text = quirks.error_text(text)
     if not native_tools:
         text = f"[result of {name or 'the tool call'}]\n{text}"
     result: dict[str, Any] = {"role": "tool", "content": text}

@@ -32,7 +32,7 @@ from nano_claude.core.messages import (
     parse_tool_arguments,
 )
 from nano_claude.providers import quirks
-from nano_claude.providers.base import Request, ToolSpec
+from nano_claude.providers.base import Request
 from nano_claude.providers.catalog import ModelInfo, lookup
 from nano_claude.providers.http import (
     Endpoint,
@@ -209,7 +209,7 @@ def request_body(request: Request, provider: str, info: ModelInfo) -> dict[str, 
         "stream_options": {"include_usage": True},
     }
     if request.tools:
-        body["tools"] = [_tool(t) for t in request.tools]
+        body["tools"] = [quirks.function_tool(t) for t in request.tools]
     if info.reasoning:  # OpenAI reasoning models reject max_tokens and temperature
         body["max_completion_tokens"] = request.max_tokens
     else:
@@ -219,16 +219,9 @@ def request_body(request: Request, provider: str, info: ModelInfo) -> dict[str, 
     if request.reasoning_effort and quirks.sends_reasoning_effort(provider, info):
         body["reasoning_effort"] = request.reasoning_effort
     body.update(quirks.thinking_params(provider, request))
-    body.update(request.extra)
     if not body.get("stream"):  # OpenAI refuses stream_options without streaming
         body.pop("stream_options", None)
     return body
-
-
-def _tool(tool: ToolSpec) -> dict[str, Any]:
-    return {"type": "function", "function": {
-        "name": tool.name, "description": tool.description, "parameters": tool.input_schema,
-    }}
 
 
 def wire_messages(request: Request, provider: str, info: ModelInfo) -> list[dict[str, Any]]:
@@ -278,8 +271,8 @@ def _result_text(block: ToolResultBlock) -> str:
     text = block.text
     if any(isinstance(b, ImageBlock) for b in block.content):
         text += "\n(the image is attached in the next user message)"
-    if block.is_error and not text.lower().startswith("error"):
-        text = "Error: " + text
+    if block.is_error:
+        text = quirks.error_text(text)
     return text
 
 

@@ -306,6 +306,18 @@ def lift_text_tool_calls(
     return out + uses if uses else blocks
 
 
+def function_tool(tool: ToolSpec) -> dict[str, Any]:
+    """A tool in the OpenAI function shape, which Ollama takes too."""
+    return {"type": "function", "function": {
+        "name": tool.name, "description": tool.description, "parameters": tool.input_schema,
+    }}
+
+
+def error_text(text: str) -> str:
+    """A failed tool result, marked so for servers whose tool messages have no error flag."""
+    return text if text.lower().startswith("error") else "Error: " + text
+
+
 def tools_as_text(tools: Iterable[ToolSpec]) -> str:
     """System-prompt text offering tools to a model whose server cannot take them."""
     lines = [

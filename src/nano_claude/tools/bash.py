@@ -53,38 +53,72 @@ class OutputBuffer:
         return f"{head}\n… [{self.dropped} bytes elided] …\n{tail}".rstrip("\n")
 
 
+DRAIN_GRACE = 0.5  # seconds to collect output after bash exits, if something still holds the pipe
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def _exit_of(proc: asyncio.subprocess.Process) -> None:
+    # Not proc.wait(): before 3.12 it also waits for pipes an escaped child may hold.
+    while proc.returncode is None:
+        await asyncio.sleep(0.02)
+
+
 async def kill_group(proc: asyncio.subprocess.Process) -> None:
-    """Stop the command and everything it started: TERM, a moment's grace, then KILL."""
-    if proc.returncode is not None:
-        return
-    for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
+    """Stop the command and everything it started, background jobs included:
+    TERM, a moment's grace, then KILL."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    if proc.returncode is None:
         try:
-            await asyncio.wait_for(proc.wait(), grace)
-            return
+            await asyncio.wait_for(_exit_of(proc), 2.0)
         except asyncio.TimeoutError:
-            continue
+            _signal_group(proc.pid, signal.SIGKILL)
+            await _exit_of(proc)
+    # Whatever ignored TERM in the background gets KILL shortly, without holding us up.
+    asyncio.get_running_loop().call_later(2.0, _signal_group, proc.pid, signal.SIGKILL)
 
 
-async def _spawn(command: str, ctx: ToolContext) -> asyncio.subprocess.Process:
+class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Signals when bash exits. Before Python 3.12, Process.wait() also waits for the
+    pipes to close, which a job left in the background keeps open indefinitely."""
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited = asyncio.Event()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exited.set()
+
+
+async def _start(command: str, ctx: ToolContext) -> tuple[asyncio.subprocess.Process, asyncio.Event]:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _ExitAwareProtocol(2**16, loop), "bash", "-c", command,
+        cwd=ctx.cwd, env=ctx.environ,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return asyncio.subprocess.Process(transport, protocol, loop), protocol.exited
+
+
+async def _spawn(command: str, ctx: ToolContext) -> tuple[asyncio.subprocess.Process, asyncio.Event]:
     """Start the command in its own process group.
 
     The fork happens before asyncio finishes wiring the pipes; a cancel in that
     window would leave asyncio to kill only `bash` and orphan what it started.
     So the start is shielded and, if cancelled, completed and the group stopped.
     """
-    spawning = asyncio.ensure_future(asyncio.create_subprocess_exec(
-        "bash", "-c", command,
-        cwd=ctx.cwd, env=ctx.environ,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    ))
+    spawning = asyncio.ensure_future(_start(command, ctx))
     try:
         return await asyncio.shield(spawning)
     except asyncio.CancelledError:
-        await kill_group(await spawning)
+        proc, _ = await spawning
+        await kill_group(proc)
         raise
 
 
@@ -105,24 +139,30 @@ class BashTool:
         if not args.command.strip():
             raise ToolError("The command is empty.")
         timeout = args.timeout or DEFAULT_TIMEOUT
-        proc = await _spawn(args.command, ctx)
+        proc, exited = await _spawn(args.command, ctx)
         buffer = OutputBuffer()
 
         async def pump() -> None:
             assert proc.stdout is not None
             while chunk := await proc.stdout.read(65536):
                 buffer.feed(chunk)
-            await proc.wait()
 
+        reader = asyncio.ensure_future(pump())
         timed_out = False
         try:
-            await asyncio.wait_for(pump(), timeout)
+            await asyncio.wait_for(exited.wait(), timeout)
         except asyncio.TimeoutError:
             timed_out = True
             await kill_group(proc)
         except asyncio.CancelledError:
+            reader.cancel()
             await kill_group(proc)
             raise
+        # bash is done; a job it left in the background may still hold the pipe open.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(reader, DRAIN_GRACE)
+        if not timed_out:
+            await kill_group(proc)  # nothing the command started outlives it
         text = buffer.text()
         if timed_out:
             return ToolOutput.text(

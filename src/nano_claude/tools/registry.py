@@ -44,9 +44,6 @@ class Registry:
         """Add (or replace) a tool; takes effect from the next model request."""
         self._tools[tool.name] = tool
 
-    def unregister(self, name: str) -> None:
-        self._tools.pop(name, None)
-
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
 

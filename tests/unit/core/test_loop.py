@@ -337,3 +337,28 @@ def test_events_are_emitted_in_order_for_a_tool_turn(tmp_path: Path) -> None:
     assert kinds == ["MessageAdded", "MessageAdded", "Usage", "ToolCallStarted",
                      "ToolCallFinished", "MessageAdded", "MessageAdded", "Usage", "TurnDone"]
     assert isinstance(events[0], MessageAdded) and events[0].message.role == "user"
+
+
+@pytest.mark.parametrize("stop_at", ["assistant", "ToolCallStarted", "Usage"])
+async def test_closing_the_run_early_leaves_every_call_answered(tmp_path: Path, stop_at: str) -> None:
+    (tmp_path / "a.txt").write_text("x")
+    agent = make_agent(tmp_path, call("Read", {"file_path": "a.txt"}), say("never reached"))
+    session = Session()
+    run = agent.run(session, user_text("go"))
+    async for event in run:
+        if (stop_at == "assistant" and isinstance(event, MessageAdded)
+                and event.message.role == "assistant") or type(event).__name__ == stop_at:
+            break
+    await run.aclose()
+    assert session.messages[-1].role == "user"
+    assert_history_valid(session.messages)
+    assert len(agent.provider.turns) == 1  # the second request was never made
+
+
+async def test_default_max_tokens_is_modest_and_within_the_model(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, say("x"), say("y"))
+    await collect(agent, Session())
+    assert agent.provider.requests[0].max_tokens == 16384
+    agent.model = lookup("openai", "gpt-4o-mini")  # 16384 limit
+    await collect(agent, Session())
+    assert agent.provider.requests[1].max_tokens == 16384

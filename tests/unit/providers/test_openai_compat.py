@@ -156,16 +156,16 @@ def test_deepseek_and_moonshot_cache_fields_are_understood() -> None:
 
 async def test_a_server_that_ignores_stream_gets_its_whole_answer_read(
         make: Make, fake_server: FakeModelServer) -> None:
-    fake_server.script(tool_call("Read", {"file_path": "a.py"}, text="Looking."))
+    fake_server.script(tool_call("Read", {"file_path": "a.py"}, text="Looking.", whole=True))
 
-    events = await collect(make(), ask(user_text("hi"), tools=(READ,), extra={"stream": False}))
+    events = await collect(make(), ask(user_text("hi"), tools=(READ,)))
 
     response = final(events)
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Looking."]
     assert response.message.content == (
         TextBlock("Looking."), ToolUseBlock("call_read_1", "Read", {"file_path": "a.py"}))
     assert response.usage == TokenUsage(10, 5)
-    assert "stream_options" not in bodies(fake_server)[0]
+    assert bodies(fake_server)[0]["stream"] is True
 
 
 # --- tool calls -------------------------------------------------------------------

@@ -115,3 +115,20 @@ async def test_connection_refused_on_a_local_server_fails_fast_with_a_hint() -> 
     with pytest.raises(ProviderError, match="Is the server running"):
         [e async for e in with_retries(attempt, RetryPolicy(3, 0.0), local)]
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"retry-after": "7"}, 7.0), ({"retry-after-ms": "1500"}, 1.5), ({"retry-after": "soon"}, None),
+    ({}, None)])
+def test_retry_after_forms(headers: dict, expected: float | None) -> None:
+    from nano_claude.providers.http import parse_retry_after
+
+    assert parse_retry_after(httpx.Headers(headers)) == expected
+
+
+async def test_a_key_echoed_in_a_mid_stream_error_is_scrubbed() -> None:
+    _, attempt = attempts([ProviderError("stream error: bad key sk-ant-secret-key",
+                                             body='{"key": "sk-ant-secret-key"}')])
+    with pytest.raises(ProviderError) as info:
+        await run(attempt)
+    assert "sk-ant-secret-key" not in str(info.value) and "sk-ant-secret-key" not in info.value.body

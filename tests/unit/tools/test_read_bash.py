@@ -56,3 +56,35 @@ def test_output_buffer_keeps_head_and_tail() -> None:
     text = buf.text()
     assert text.startswith("0000\n") and text.endswith("0999")
     assert "bytes elided" in text and len(text) < 200
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_bash_returns_when_the_command_ends_and_stops_its_background_jobs(
+        ctx: ToolContext) -> None:
+    import time
+
+    start = time.monotonic()
+    out = await BashTool().run(BashInput(command="echo hi; sleep 37 & echo $! > bg.pid", timeout=30), ctx)
+    assert time.monotonic() - start < 10  # not the 30 s timeout
+    assert not out.is_error and out.content[0].text.startswith("hi")
+    pid = int((ctx.cwd / "bg.pid").read_text())
+    import asyncio
+
+    for _ in range(100):  # TERM was sent; give the kernel a moment to deliver it
+        if not _alive(pid):
+            break
+        await asyncio.sleep(0.02)
+    assert not _alive(pid)
+
+
+async def test_bash_timeout_kills_the_commands_children(ctx: ToolContext) -> None:
+    out = await BashTool().run(BashInput(command="sleep 40 & echo $! > c.pid; wait", timeout=1), ctx)
+    assert out.is_error and "timeout" in out.content[0].text
+    assert not _alive(int((ctx.cwd / "c.pid").read_text()))
