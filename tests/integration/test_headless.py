@@ -23,9 +23,10 @@ class Family:
     key_env: str
     base_env: str
     base_suffix: str = ""
+    extra_env: dict[str, str] | None = None
 
     def env(self, server: FakeModelServer) -> dict[str, str]:
-        env = {self.base_env: server.url + self.base_suffix}
+        env = {self.base_env: server.url + self.base_suffix, **(self.extra_env or {})}
         if self.key_env:
             env[self.key_env] = SECRET
         return env
@@ -43,6 +44,9 @@ FAMILIES = [
     Family("openai", "gpt-4.1", "OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1"),
     Family("deepseek", "deepseek-chat", "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL", "/v1"),
     Family("gemini", "gemini-2.5-flash", "GEMINI_API_KEY", "GEMINI_BASE_URL", "/v1beta"),
+    Family("gemini-openai", "gemini/gemini-2.5-flash", "GEMINI_API_KEY", "GEMINI_BASE_URL", "/v1beta",
+           {"NANO_CLAUDE_GEMINI_API": "openai"}),
+    Family("kimi", "kimi:moonshot-v1-32k", "MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "/v1"),
     Family("ollama", "ollama/qwen2.5-coder", "", "OLLAMA_HOST"),
     Family("custom", "custom/my-model", "", "CUSTOM_BASE_URL", "/v1"),
 ]
@@ -327,3 +331,12 @@ def test_commands_the_model_runs_never_see_provider_keys(cli: Cli, fake_server: 
     fake_server.script(tool_call("Bash", {"command": "env"}), text("done", expect=no_key_in_result))
     result = run(cli, fake_server, fam, "print the environment", "--accept-all")
     assert result.returncode == 0, result.stderr
+
+
+def test_gemini_can_go_through_its_openai_compatible_endpoint(cli: Cli,
+                                                              fake_server: FakeModelServer) -> None:
+    fam = next(f for f in FAMILIES if f.id == "gemini-openai")
+    fake_server.script(text("via openai", path_contains="/v1beta/openai/chat/completions"))
+    result = run(cli, fake_server, fam, "hi")
+    assert result.returncode == 0, result.stderr
+    assert fake_server.model_requests[0].headers["authorization"] == f"Bearer {SECRET}"

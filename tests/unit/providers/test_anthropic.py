@@ -28,17 +28,14 @@ from nano_claude.core.messages import (
     user_text,
 )
 from nano_claude.providers.anthropic import AnthropicProvider
-from nano_claude.providers.base import Request, ToolSpec
+from nano_claude.providers.base import Request
 from nano_claude.providers.http import Endpoint, RetryPolicy
 from tests.fakes.script import Call, Step, Usage, broken, error, text, tool_call, tool_calls
 from tests.fakes.server import FakeModelServer
+from tests.unit.providers.kit import BASH, READ, bodies, collect, final
 
 KEY = "sk-ant-test-0123456789abcdef"
 MODEL = "claude-sonnet-4-5"
-READ = ToolSpec("Read", "Read a file", {
-    "type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
-BASH = ToolSpec("Bash", "Run a command", {
-    "type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]})
 
 
 @pytest.fixture
@@ -51,20 +48,6 @@ async def provider(fake_server: FakeModelServer) -> AsyncIterator[AnthropicProvi
 
 def ask(*messages: Message, **kw: Any) -> Request:
     return Request(model=MODEL, system="You are terse.", messages=messages, **kw)
-
-
-async def collect(p: AnthropicProvider, request: Request) -> list[ProviderEvent]:
-    return [event async for event in p.stream(request)]
-
-
-def final(events: list[ProviderEvent]) -> Response:
-    responses = [e for e in events if isinstance(e, Response)]
-    assert len(responses) == 1 and events[-1] is responses[0]
-    return responses[0]
-
-
-def bodies(server: FakeModelServer) -> list[dict[str, Any]]:
-    return [r.body or {} for r in server.model_requests]
 
 
 async def test_streamed_text_arrives_as_several_deltas_then_one_response(

@@ -14,7 +14,6 @@ from nano_claude.core.errors import AuthError, ProviderError, StreamBroken
 from nano_claude.core.events import (
     Notice,
     ProviderEvent,
-    Response,
     TextDelta,
     ThinkingDelta,
     TokenUsage,
@@ -34,11 +33,10 @@ from nano_claude.providers.gemini import GeminiProvider
 from nano_claude.providers.http import Endpoint, RetryPolicy
 from tests.fakes.script import Call, Step, Usage, broken, error, text, tool_call, tool_calls
 from tests.fakes.server import FakeModelServer
+from tests.unit.providers.kit import READ, bodies, collect, final
 
 KEY = "AIzaSy-test-0123456789abcdef"
 MODEL = "gemini-2.5-flash"
-READ = ToolSpec("Read", "Read a file", {
-    "type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
 
 
 @pytest.fixture
@@ -51,20 +49,6 @@ async def provider(fake_server: FakeModelServer) -> AsyncIterator[GeminiProvider
 
 def ask(*messages: Message, **kw: Any) -> Request:
     return Request(model=MODEL, system="You are terse.", messages=messages, **kw)
-
-
-async def collect(p: GeminiProvider, request: Request) -> list[ProviderEvent]:
-    return [event async for event in p.stream(request)]
-
-
-def final(events: list[ProviderEvent]) -> Response:
-    responses = [e for e in events if isinstance(e, Response)]
-    assert len(responses) == 1 and events[-1] is responses[0]
-    return responses[0]
-
-
-def bodies(server: FakeModelServer) -> list[dict[str, Any]]:
-    return [r.body or {} for r in server.model_requests]
 
 
 def all_keys(node: Any) -> set[str]:

@@ -11,8 +11,6 @@ from nano_claude.config import Settings
 from nano_claude.core.errors import ProviderError, StreamBroken
 from nano_claude.core.events import (
     Notice,
-    ProviderEvent,
-    Response,
     TextDelta,
     ThinkingDelta,
     TokenUsage,
@@ -26,15 +24,14 @@ from nano_claude.core.messages import (
     tool_result,
     user_text,
 )
-from nano_claude.providers.base import Request, ToolSpec
+from nano_claude.providers.base import Request
 from nano_claude.providers.http import Endpoint, RetryPolicy
 from nano_claude.providers.ollama import OllamaProvider
 from tests.fakes.script import Call, Usage, broken, error, text, tool_call, tool_calls
 from tests.fakes.server import FakeModelServer
+from tests.unit.providers.kit import BASH, bodies, collect, final
 
 MODEL = "qwen3:8b"
-BASH = ToolSpec("Bash", "Run a command", {
-    "type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]})
 SHOW = {
     "parameters": "temperature 0.6\ntop_k 20",
     "model_info": {"general.architecture": "qwen3", "qwen3.context_length": 40960},
@@ -69,20 +66,6 @@ def show(fake_server: FakeModelServer) -> Callable[..., None]:
 
 def ask(*messages: Message, **kw: Any) -> Request:
     return Request(model=MODEL, system="You are terse.", messages=messages, **kw)
-
-
-async def collect(p: OllamaProvider, request: Request) -> list[ProviderEvent]:
-    return [event async for event in p.stream(request)]
-
-
-def final(events: list[ProviderEvent]) -> Response:
-    responses = [e for e in events if isinstance(e, Response)]
-    assert len(responses) == 1 and events[-1] is responses[0]
-    return responses[0]
-
-
-def chat_bodies(server: FakeModelServer) -> list[dict[str, Any]]:
-    return [r.body or {} for r in server.model_requests]
 
 
 # --- streaming -------------------------------------------------------------------
@@ -124,7 +107,7 @@ async def test_request_carries_keep_alive_num_predict_and_stream(
 
     request = fake_server.model_requests[0]
     assert request.path == "/api/chat"
-    body = chat_bodies(fake_server)[0]
+    body = bodies(fake_server)[0]
     assert body["stream"] is True and body["keep_alive"] == "2h"
     assert body["options"]["num_predict"] == 1234
     assert body["options"]["temperature"] == 0.1
@@ -144,7 +127,7 @@ async def test_num_ctx_is_the_models_window_when_it_fits_under_the_cap(
 
     await collect(provider, ask(user_text("hi")))
 
-    assert chat_bodies(fake_server)[0]["options"]["num_ctx"] == 8192
+    assert bodies(fake_server)[0]["options"]["num_ctx"] == 8192
     assert await provider.context_window(MODEL) == 8192
 
 
@@ -155,7 +138,7 @@ async def test_num_ctx_is_capped_by_ollama_max_ctx(
 
     await collect(make(ollama_max_ctx=16384), ask(user_text("hi")))
 
-    assert chat_bodies(fake_server)[0]["options"]["num_ctx"] == 16384
+    assert bodies(fake_server)[0]["options"]["num_ctx"] == 16384
 
 
 async def test_num_ctx_falls_back_to_the_modelfile_parameter(
@@ -165,7 +148,7 @@ async def test_num_ctx_falls_back_to_the_modelfile_parameter(
 
     await collect(make(), ask(user_text("hi")))
 
-    assert chat_bodies(fake_server)[0]["options"]["num_ctx"] == 12288
+    assert bodies(fake_server)[0]["options"]["num_ctx"] == 12288
 
 
 async def test_num_ctx_is_set_even_when_the_probe_fails(
@@ -176,7 +159,7 @@ async def test_num_ctx_is_set_even_when_the_probe_fails(
 
     assert final(await collect(provider, ask(user_text("hi")))).message.text == "ok"
 
-    assert chat_bodies(fake_server)[0]["options"]["num_ctx"] == 20000
+    assert bodies(fake_server)[0]["options"]["num_ctx"] == 20000
     assert await provider.context_window(MODEL) == 20000
 
 
@@ -203,7 +186,7 @@ async def test_thinking_is_requested_and_streamed_as_thinking(
 
     events = await collect(make(), ask(user_text("2+2?"), thinking=True))
 
-    assert chat_bodies(fake_server)[0]["think"] is True
+    assert bodies(fake_server)[0]["think"] is True
     thinking = "".join(e.text for e in events if isinstance(e, ThinkingDelta))
     assert thinking == "Two plus two is four."
     assert final(events).message.content == (
@@ -217,7 +200,7 @@ async def test_think_is_not_sent_to_a_model_that_cannot_think(
 
     await collect(make(), ask(user_text("hi"), thinking=True))
 
-    assert "think" not in chat_bodies(fake_server)[0]
+    assert "think" not in bodies(fake_server)[0]
 
 
 async def test_think_tags_in_content_become_thinking(
@@ -239,7 +222,7 @@ async def test_tool_calls_arrive_whole_with_the_servers_ids(
 
     assert response.message.tool_uses == [ToolUseBlock("call_abc", "Bash", {"command": "ls -la"})]
     assert response.stop_reason == "tool_use"
-    assert chat_bodies(fake_server)[0]["tools"][0]["function"]["name"] == "Bash"
+    assert bodies(fake_server)[0]["tools"][0]["function"]["name"] == "Bash"
 
 
 async def test_tool_calls_without_ids_get_generated_ones(
@@ -267,7 +250,7 @@ async def test_tool_history_is_sent_with_object_arguments_and_tool_names(
 
     await collect(make(), ask(*history, tools=(BASH,)))
 
-    messages = chat_bodies(fake_server)[0]["messages"]
+    messages = bodies(fake_server)[0]["messages"]
     assert messages[1] == {"role": "user", "content": "what is here?", "images": ["iVBORw0KGgo="]}
     assert messages[2] == {"role": "assistant", "content": "", "thinking": "list it",
                            "tool_calls": [{"function": {"name": "Bash",
@@ -287,7 +270,7 @@ async def test_a_model_without_tool_support_is_offered_tools_as_text(
 
     response = final(await collect(make(), ask(*history, tools=(BASH,))))
 
-    body = chat_bodies(fake_server)[0]
+    body = bodies(fake_server)[0]
     assert "tools" not in body
     assert "- Bash: Run a command" in body["messages"][0]["content"]
     assert body["messages"][2] == {

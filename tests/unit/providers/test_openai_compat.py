@@ -12,7 +12,6 @@ from nano_claude.config import Settings
 from nano_claude.core.errors import AuthError, ProviderError, StreamBroken
 from nano_claude.core.events import (
     Notice,
-    ProviderEvent,
     Response,
     TextDelta,
     ThinkingDelta,
@@ -33,12 +32,11 @@ from nano_claude.providers.http import Endpoint, RetryPolicy
 from nano_claude.providers.openai_compat import OpenAICompatProvider, token_usage
 from tests.fakes.script import Call, Usage, broken, error, text, tool_call, tool_calls
 from tests.fakes.server import FakeModelServer
+from tests.unit.providers.kit import BASH, bodies, collect, final
 
 KEY = "sk-test-0123456789abcdef"
 READ = ToolSpec("Read", "Read a file", {
     "type": "object", "properties": {"file_path": {"type": "string"}}, "required": ["file_path"]})
-BASH = ToolSpec("Bash", "Run a command", {
-    "type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]})
 
 Make = Callable[..., OpenAICompatProvider]
 
@@ -72,20 +70,6 @@ async def make(fake_server: FakeModelServer, waits: list[float]) -> AsyncIterato
 
 def ask(*messages: Message, model: str = "gpt-4.1", **kw: Any) -> Request:
     return Request(model=model, system="You are terse.", messages=messages, **kw)
-
-
-async def collect(p: OpenAICompatProvider, request: Request) -> list[ProviderEvent]:
-    return [event async for event in p.stream(request)]
-
-
-def final(events: list[ProviderEvent]) -> Response:
-    responses = [e for e in events if isinstance(e, Response)]
-    assert len(responses) == 1 and events[-1] is responses[0]
-    return responses[0]
-
-
-def bodies(server: FakeModelServer) -> list[dict[str, Any]]:
-    return [r.body or {} for r in server.model_requests]
 
 
 def assert_no_null_content(server: FakeModelServer) -> None:
