@@ -107,8 +107,16 @@ def _headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     prompt = "\n\n".join(part for part in (args.prompt, piped.strip()) if part)
     if not prompt.strip():
         parser.error('-p needs a prompt: nano_claude -p "PROMPT" (or pipe text in)')
+    import asyncio
+
     try:
         return _run(args, prompt)
+    except BrokenPipeError:  # `nano_claude -p ... | head`: the reader left; so do we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except asyncio.CancelledError:  # SIGTERM / SIGHUP
+        print("nano_claude: terminated", file=sys.stderr)
+        return 143
     except UsageError as exc:
         print(f"nano_claude: {exc}", file=sys.stderr)
         return EXIT_USAGE

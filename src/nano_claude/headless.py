@@ -8,7 +8,9 @@ final `result` object with the text, session id, turns, usage and cost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from nano_claude.core.loop import Agent, Session
 from nano_claude.core.messages import Message, block_to_dict, user_text
 
 SUBTYPES = {"end_turn": "success", "max_turns": "error_max_turns"}
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Outcome:
     text: str = ""
     errors: list[str] = field(default_factory=list)
     usage: Usage | None = None
+    denials: list[PermissionAsked] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -68,6 +72,10 @@ class Outcome:
                 "cache_read_input_tokens": total.cache_read_tokens if total else 0,
                 "cache_creation_input_tokens": total.cache_write_tokens if total else 0,
             },
+            "permission_denials": [
+                {"tool_name": d.tool, "tool_use_id": d.tool_use_id, "tool_input": d.input}
+                for d in self.denials
+            ],
             **({"errors": self.errors} if self.errors else {}),
         }
 
@@ -144,9 +152,11 @@ class StreamJsonWriter:
         self.out.flush()
 
     def start(self, cwd: str, tools: list[str], permission_mode: str) -> None:
+        from nano_claude import __version__
+
         self.emit({"type": "system", "subtype": "init", "session_id": self.session_id,
-                   "cwd": cwd, "model": self.model, "tools": tools,
-                   "permissionMode": permission_mode})
+                   "cwd": cwd, "model": self.model, "tools": tools, "mcp_servers": [],
+                   "permissionMode": permission_mode, "version": __version__})
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, MessageAdded) and event.message.role == "assistant":
@@ -201,6 +211,11 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
             _record(writer, outcome, event)
     except NanoClaudeError as exc:  # e.g. the embedded model failing to load mid-run
         _record(writer, outcome, Error(str(exc), kind=type(exc).__name__))
+    except asyncio.CancelledError:  # Ctrl+C or SIGTERM: the run is cancelled, history kept valid
+        outcome.stop_reason = "cancelled"
+        outcome.errors.append("interrupted before the task finished")
+        writer.finish(outcome, agent.model.qualified)
+        raise
     finally:
         await agent.provider.aclose()
     writer.finish(outcome, agent.model.qualified)  # json and stream-json always end with a result
@@ -213,10 +228,23 @@ def _record(writer: TextWriter | JsonWriter | StreamJsonWriter, outcome: Outcome
         outcome.usage = event
     elif isinstance(event, Error):
         outcome.errors.append(event.message)
+    elif isinstance(event, PermissionAsked) and not event.allowed:
+        outcome.denials.append(event)
     elif isinstance(event, TurnDone):
         outcome.stop_reason, outcome.turns, outcome.text = event.stop_reason, event.turns, event.text
 
 
 def run_sync(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | StreamJsonWriter,
              session_id: str) -> Outcome:
-    return asyncio.run(run(agent, prompt, writer, session_id))
+    """Run to the end. SIGTERM and SIGHUP cancel the run as Ctrl+C does, so the
+    commands it started are stopped too (asyncio.CancelledError comes out)."""
+
+    async def main() -> Outcome:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+        for sig in EXIT_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, task.cancel)
+        return await run(agent, prompt, writer, session_id)
+
+    return asyncio.run(main())

@@ -340,3 +340,13 @@ def test_gemini_can_go_through_its_openai_compatible_endpoint(cli: Cli,
     result = run(cli, fake_server, fam, "hi")
     assert result.returncode == 0, result.stderr
     assert fake_server.model_requests[0].headers["authorization"] == f"Bearer {SECRET}"
+
+
+def test_json_result_lists_permission_denials(cli: Cli, fake_server: FakeModelServer) -> None:
+    fam = FAMILIES[0]
+    fake_server.script(tool_call("Bash", {"command": "rm -rf build"}, id="toolu_1"),
+                       text("I was not allowed."))
+    out = run(cli, fake_server, fam, "clean", "--output-format", "json").json()
+    assert out["permission_denials"] == [
+        {"tool_name": "Bash", "tool_use_id": "toolu_1", "tool_input": {"command": "rm -rf build"}}]
+    assert out["subtype"] == "success"

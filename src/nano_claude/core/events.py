@@ -83,6 +83,8 @@ class PermissionAsked:
     tool: str
     description: str
     allowed: bool
+    tool_use_id: str = ""
+    input: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

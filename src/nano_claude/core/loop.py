@@ -249,7 +249,7 @@ class Agent:
                                is_error=True), None
         description = tool.summary(args)
         verdict = await self.prompter.confirm(tool.name, description)
-        asked = PermissionAsked(tool.name, description, verdict.allowed)
+        asked = PermissionAsked(tool.name, description, verdict.allowed, call.id, call.input)
         if verdict.allowed:
             return (tool, args), asked
         reason = verdict.reason or f"The user denied permission to run {tool.name}."

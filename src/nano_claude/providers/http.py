@@ -6,19 +6,11 @@ import asyncio
 import email.utils
 import json
 import random
-import sys
 import time
-import types
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-# httpx imports its command-line client (click, rich, pygments: ~50 ms at every
-# start) whenever click is installed, as the [local] extra's dependencies bring it.
-# We never use that client; a stand-in without `main` sends httpx down its own
-# fallback for a missing click.
-sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
-
-import httpx  # noqa: E402
+import httpx
 
 from nano_claude.config import Settings
 from nano_claude.core.errors import (
