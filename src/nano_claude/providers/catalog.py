@@ -95,7 +95,8 @@ def _m(provider: str, id: str, ctx: int, out: int, pin: float = 0.0, pout: float
 
 
 _K = 1000
-# Prices: USD per million tokens, from the vendors' public price lists (late 2026).
+# Prices: USD per million tokens, from the vendors' public price lists when this catalog
+# was last updated; a provider's own bill is the authority.
 MODELS: tuple[ModelInfo, ...] = (
     _m("anthropic", "claude-opus-4-6", 200 * _K, 64 * _K, 5, 25, 0.5, 6.25, thinking=True),
     _m("anthropic", "claude-opus-4-5", 200 * _K, 64 * _K, 5, 25, 0.5, 6.25, thinking=True),
@@ -183,7 +184,7 @@ def resolve(name: str) -> tuple[str, str]:
             if not rest:
                 raise UnknownModelError(
                     f"model name {name!r} names the provider but no model; "
-                    f"write {head}{sep}<model>, e.g. {_example(head.lower())}"
+                    f"write {head}{sep}<model>, for example {_example(head.lower())}"
                 )
             return head.lower(), rest
     lower = name.lower()
@@ -233,9 +234,13 @@ def cost_usd(info: ModelInfo, input_tokens: int, output_tokens: int,
     ) / 1_000_000
 
 
+_EXAMPLES = {"ollama": "ollama/qwen2.5-coder", "lmstudio": "lmstudio/qwen2.5-coder-7b-instruct",
+             "custom": "custom/Qwen/Qwen2.5-Coder-7B-Instruct"}
+
+
 def _example(provider: str) -> str:
     listed = models_of(provider)
-    return f"{provider}/{listed[0].id}" if listed else f"{provider}/<model>"
+    return f"{provider}/{listed[0].id}" if listed else _EXAMPLES.get(provider, f"{provider}/<model>")
 
 
 def _choices_hint() -> str:

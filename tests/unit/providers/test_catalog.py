@@ -45,7 +45,7 @@ def test_unknown_model_lists_the_choices() -> None:
 
 
 def test_provider_without_model_says_how_to_write_it() -> None:
-    with pytest.raises(UnknownModelError, match=r"ollama/<model>"):
+    with pytest.raises(UnknownModelError, match=r"ollama/<model>, for example ollama/qwen2.5-coder"):
         resolve("ollama/")
 
 
