@@ -1,0 +1,11 @@
+# Shortcuts; the README gives the full commands.
+.PHONY: test bench lint
+
+test:
+	python -m pytest -q
+
+lint:
+	ruff check .
+
+bench:
+	python bench/bench_core.py
