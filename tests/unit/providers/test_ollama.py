@@ -27,7 +27,7 @@ from nano_claude.core.messages import (
 from nano_claude.providers.base import Request
 from nano_claude.providers.http import Endpoint, RetryPolicy
 from nano_claude.providers.ollama import OllamaProvider
-from tests.fakes.script import Call, Usage, broken, error, text, tool_call, tool_calls
+from tests.fakes.script import Call, Usage, error, text, tool_call, tool_calls
 from tests.fakes.server import FakeModelServer
 from tests.unit.providers.kit import BASH, bodies, collect, final
 
@@ -341,32 +341,6 @@ async def test_an_error_line_in_the_stream_is_a_provider_error(
         await collect(make(), ask(user_text("hi")))
 
     assert "ollama pull" not in str(caught.value)
-
-
-async def test_a_stream_broken_before_output_is_retried(
-        make: Make, show: Callable[..., None], fake_server: FakeModelServer) -> None:
-    show()
-    fake_server.script(broken("lost", after=0), text("second try"))
-
-    events = await collect(make(), ask(user_text("hi")))
-
-    assert any(isinstance(e, Notice) and "retrying" in e.text for e in events)
-    assert final(events).message.text == "second try"
-
-
-async def test_a_stream_without_its_done_line_after_text_raises_stream_broken(
-        make: Make, show: Callable[..., None], fake_server: FakeModelServer) -> None:
-    show()
-    fake_server.script(broken("The answer is forty-two", after=2, chunk_size=4))
-    seen: list[str] = []
-
-    with pytest.raises(StreamBroken):
-        async for event in make().stream(ask(user_text("hi"))):
-            if isinstance(event, TextDelta):
-                seen.append(event.text)
-
-    assert "".join(seen) == "The answ"
-    assert len(fake_server.model_requests) == 1
 
 
 async def test_a_stream_that_ends_cleanly_without_its_done_line_is_broken(
