@@ -7,6 +7,7 @@ import email.utils
 import json
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -213,7 +214,7 @@ async def with_retries(
         await sleep(wait)
 
 
-class HttpProvider:
+class HttpProvider(ABC):
     """What every HTTP provider shares: its endpoint, a lazily made client, and retries
     around one `_attempt` (a single request and its stream) that subclasses write."""
 
@@ -230,8 +231,9 @@ class HttpProvider:
         return with_retries(lambda: self._attempt(request), self._retry, self._endpoint,
                             self._sleep)
 
+    @abstractmethod
     def _attempt(self, request: Request) -> AsyncIterator[ProviderEvent]:
-        raise NotImplementedError  # each wire protocol writes its own
+        """One request and its stream, in this provider's wire protocol."""
 
     async def aclose(self) -> None:
         if self._client is not None:
