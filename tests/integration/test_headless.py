@@ -35,6 +35,9 @@ class Family:
         if self.id == "ollama":
             server.route("POST", "/api/show", {"model_info": {"llama.context_length": 32768},
                                                "capabilities": ["completion", "tools"]})
+        if self.id == "lmstudio":  # LM Studio's own API says what context is loaded
+            server.route("GET", "/api/v0/models/qwen2.5-coder-7b",
+                         {"id": "qwen2.5-coder-7b", "loaded_context_length": 32768})
         if self.id == "custom":  # a vLLM-style listing with the window it runs with
             server.route("GET", "/v1/models", {"data": [{"id": "my-model", "max_model_len": 16384}]})
 
@@ -47,6 +50,9 @@ FAMILIES = [
     Family("gemini-openai", "gemini/gemini-2.5-flash", "GEMINI_API_KEY", "GEMINI_BASE_URL", "/v1beta",
            {"NANO_CLAUDE_GEMINI_API": "openai"}),
     Family("kimi", "kimi:moonshot-v1-32k", "MOONSHOT_API_KEY", "MOONSHOT_BASE_URL", "/v1"),
+    Family("qwen", "qwen-plus", "DASHSCOPE_API_KEY", "DASHSCOPE_BASE_URL", "/compatible-mode/v1"),
+    Family("zhipu", "glm-4.6", "ZHIPU_API_KEY", "ZHIPU_BASE_URL", "/api/paas/v4"),
+    Family("lmstudio", "lmstudio/qwen2.5-coder-7b", "", "LMSTUDIO_BASE_URL", "/v1"),
     Family("ollama", "ollama/qwen2.5-coder", "", "OLLAMA_HOST"),
     Family("custom", "custom/my-model", "", "CUSTOM_BASE_URL", "/v1"),
 ]
