@@ -129,8 +129,11 @@ def main() -> None:
         report = {"version": bench_version(args.runs, env, cwd)}
         for path in PATHS:
             report[path] = bench_headless(path, args.runs, env, cwd)
+    startup = report["version"]["python_startup_s"]
     for path in PATHS:
         report[path]["first_request_tokens"] = request_tokens(report[path].pop("first_request"))
+        # Machines and their load differ; the ratio to a bare interpreter start does not.
+        report[path]["ratio_to_python_startup"] = report[path]["wall_s"] / startup
     report["targets"] = TARGETS
     print(json.dumps(report, indent=2))
 
