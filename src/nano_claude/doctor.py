@@ -19,7 +19,7 @@ import httpx
 from nano_claude.config import Paths, Settings, load_settings
 from nano_claude.core.errors import NanoClaudeError
 from nano_claude.providers.catalog import PROVIDERS, ProviderSpec, lookup, resolve
-from nano_claude.providers.factory import DEFAULT_MODELS, embedded_model_path
+from nano_claude.providers.factory import DEFAULT_MODELS, embedded_model_path, served_model_ids
 
 TIMEOUT = 5.0
 
@@ -76,18 +76,6 @@ def _listing(spec: ProviderSpec, settings: Settings) -> tuple[str, dict[str, str
     return base + "/models", ({"authorization": f"Bearer {key}"} if key else {})
 
 
-def _served_ids(data: object) -> list[str]:
-    if not isinstance(data, dict):
-        return []
-    items = data.get("data") or data.get("models") or []
-    ids = []
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            name = item.get("id") or item.get("name") or item.get("model") or ""
-            ids.append(str(name).removeprefix("models/"))
-    return ids
-
-
 def check_provider(name: str, settings: Settings, client: httpx.Client) -> Report:
     spec = PROVIDERS[name]
     report = Report(name)
@@ -119,7 +107,7 @@ def check_provider(name: str, settings: Settings, client: httpx.Client) -> Repor
     if spec.key_env and settings.api_key(name):
         report.good(f"key accepted ({spec.key_env} or config)")
     try:
-        served = _served_ids(response.json())
+        served = served_model_ids(response.json())
     except ValueError:
         served = []
     _check_model(report, name, settings, served, client)

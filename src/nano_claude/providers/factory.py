@@ -119,12 +119,22 @@ def _first_served_model(provider: str, settings: Settings) -> str | None:
     base = settings.base_url(provider)
     url = base + ("/api/tags" if provider == "ollama" else "/models")
     try:
-        response = httpx.get(url, timeout=0.5)
-        data = response.json()
+        served = served_model_ids(httpx.get(url, timeout=0.5).json())
     except (httpx.HTTPError, ValueError):
         return None
-    items = data.get("models") if provider == "ollama" else data.get("data")
-    if not isinstance(items, list) or not items:
-        return None
-    first = items[0]
-    return (first.get("name") or first.get("model") or first.get("id")) if isinstance(first, dict) else None
+    return served[0] if served else None
+
+
+def served_model_ids(listing: object) -> list[str]:
+    """Model ids from a server's listing: OpenAI-style `data`, Ollama's `models`,
+    Gemini's `models/…` names; anything malformed lists nothing."""
+    if not isinstance(listing, dict):
+        return []
+    items = listing.get("data") or listing.get("models") or []
+    ids = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            name = item.get("id") or item.get("name") or item.get("model")
+            if name:
+                ids.append(str(name).removeprefix("models/"))
+    return ids

@@ -33,17 +33,9 @@ from nano_claude.providers.catalog import lookup
 from nano_claude.tools.base import ToolContext, ToolOutput
 from nano_claude.tools.registry import Registry, builtin_tools
 from tests.fakes.provider import ScriptedProvider, Turn, call, calls, say
+from tests.processes import alive
 
 MODEL = lookup("anthropic", "claude-sonnet-4-6")
-
-
-def alive(pid: int) -> bool:
-    """Running, not merely a zombie waiting for a parent to reap it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def assert_history_valid(messages: list[Message]) -> None:

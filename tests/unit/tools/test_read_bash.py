@@ -8,6 +8,7 @@ import pytest
 from nano_claude.tools.base import ToolContext, ToolError
 from nano_claude.tools.bash import BashInput, BashTool, OutputBuffer
 from nano_claude.tools.read import ReadInput, ReadTool
+from tests.processes import alive
 
 
 @pytest.fixture
@@ -58,14 +59,6 @@ def test_output_buffer_keeps_head_and_tail() -> None:
     assert "bytes elided" in text and len(text) < 200
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 async def test_bash_returns_when_the_command_ends_and_stops_its_background_jobs(
         ctx: ToolContext) -> None:
     import time
@@ -78,13 +71,13 @@ async def test_bash_returns_when_the_command_ends_and_stops_its_background_jobs(
     import asyncio
 
     for _ in range(100):  # TERM was sent; give the kernel a moment to deliver it
-        if not _alive(pid):
+        if not alive(pid):
             break
         await asyncio.sleep(0.02)
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 async def test_bash_timeout_kills_the_commands_children(ctx: ToolContext) -> None:
     out = await BashTool().run(BashInput(command="sleep 40 & echo $! > c.pid; wait", timeout=1), ctx)
     assert out.is_error and "timeout" in out.content[0].text
-    assert not _alive(int((ctx.cwd / "c.pid").read_text()))
+    assert not alive(int((ctx.cwd / "c.pid").read_text()))
