@@ -37,12 +37,14 @@ def _strip_titles(node: Any) -> Any:
 class Registry:
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self._specs: tuple[ToolSpec, ...] | None = None  # derived once, until the set changes
         for tool in tools:
             self.register_tool(tool)
 
     def register_tool(self, tool: Tool) -> None:
         """Add (or replace) a tool; takes effect from the next model request."""
         self._tools[tool.name] = tool
+        self._specs = None
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
@@ -52,7 +54,11 @@ class Registry:
         return list(self._tools)
 
     def specs(self) -> tuple[ToolSpec, ...]:
-        return tuple(ToolSpec(t.name, t.description, schema_of(t)) for t in self._tools.values())
+        """Sent with every request: schemas are derived once, not per turn."""
+        if self._specs is None:
+            self._specs = tuple(ToolSpec(t.name, t.description, schema_of(t))
+                                for t in self._tools.values())
+        return self._specs
 
     def parse(self, name: str, raw: dict[str, Any]) -> tuple[Tool, Any]:
         """Find the tool and validate its input, or raise a ToolError the model can act on."""

@@ -354,3 +354,11 @@ async def test_default_max_tokens_is_modest_and_within_the_model(tmp_path: Path)
     agent.model = lookup("openai", "gpt-4o-mini")  # 16384 limit
     await collect(agent, Session())
     assert agent.provider.requests[1].max_tokens == 16384
+
+
+def test_a_tool_registered_later_is_offered_from_the_next_request() -> None:
+    registry = Registry(builtin_tools())
+    before = registry.specs()
+    assert registry.specs() is before  # derived once while the set is unchanged
+    registry.register_tool(SlowProbe(expected=1))
+    assert [s.name for s in registry.specs()] == [*(s.name for s in before), "Probe"]
