@@ -72,6 +72,7 @@ class ToolCallFinished:
     id: str
     name: str
     result: ToolResultBlock
+    display: str = ""  # for the UI, not the model: e.g. the unified diff of an edit
 
     @property
     def is_error(self) -> bool:

@@ -34,7 +34,7 @@ from nano_claude.core.messages import (
     ToolUseBlock,
     tool_result,
 )
-from nano_claude.core.prompter import Prompter
+from nano_claude.core.prompter import PermissionRequest, Prompter
 from nano_claude.permissions.policy import Mode, decide
 from nano_claude.providers.base import ProbesWindow, Provider, Request
 from nano_claude.providers.catalog import ModelInfo, cost_usd
@@ -222,7 +222,7 @@ class Agent:
                 )
                 for (call, _, _), output in zip(ready, outputs, strict=True):
                     results[call.id] = ToolResultBlock(call.id, output.content, output.is_error)
-                    yield ToolCallFinished(call.id, call.name, results[call.id])
+                    yield ToolCallFinished(call.id, call.name, results[call.id], output.display)
         finally:
             # Runs on success and on cancellation alike: every call gets its answer.
             answers = tuple(results.get(c.id) or tool_result(c.id, INTERRUPTED, is_error=True)
@@ -248,7 +248,7 @@ class Agent:
             return tool_result(call.id, f"{tool.name} is not allowed in {mode} mode.",
                                is_error=True), None
         description = tool.summary(args)
-        verdict = await self.prompter.confirm(tool.name, description)
+        verdict = await self.prompter.confirm(PermissionRequest(tool.name, description))
         asked = PermissionAsked(tool.name, description, verdict.allowed, call.id, call.input)
         if verdict.allowed:
             return (tool, args), asked

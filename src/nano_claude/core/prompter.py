@@ -4,18 +4,51 @@ the REPL, in headless mode and in tests."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
+
+Remember = Literal["once", "session", "always"]
+
+
+@dataclass(frozen=True)
+class PermissionRequest:
+    tool: str
+    description: str  # the exact command, path or URL
+    reason: str = ""  # why the policy asks (e.g. "writes outside the project")
+    detail: str = ""  # what would change, e.g. the diff of a pending edit
+    suggestion: str = ""  # the rule an "always" answer saves, e.g. "Bash(npm test:*)"
 
 
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
     reason: str = ""  # shown to the model when denied
+    remember: Remember = "once"  # session: allow the same for this session; always: save a rule
+
+
+@dataclass(frozen=True)
+class Option:
+    label: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Question:
+    question: str
+    options: tuple[Option, ...] = ()
+    allow_freetext: bool = True
+
+
+class NoUserPresent(Exception):
+    """Raised by a prompter that has nobody to ask."""
 
 
 class Prompter(Protocol):
-    async def confirm(self, tool: str, description: str) -> Verdict:
+    async def confirm(self, request: PermissionRequest) -> Verdict:
         """May this tool call run?"""
+        ...
+
+    async def ask(self, question: Question) -> str:
+        """The user's answer: an option's label or free text. Raises NoUserPresent."""
         ...
 
 
@@ -23,9 +56,14 @@ class HeadlessPrompter:
     """No user is present: whatever the policy would ask about is denied, with a reason
     the model can relay and the user can act on."""
 
-    async def confirm(self, tool: str, description: str) -> Verdict:
+    async def confirm(self, request: PermissionRequest) -> Verdict:
+        rule = request.suggestion or request.tool
         return Verdict(
             False,
-            f"Permission denied: {tool} needs approval and no user is present (headless run). "
-            "Do not retry it; tell the user to rerun with --accept-all to allow it.",
+            f"Permission denied: {request.tool} needs approval and no user is present "
+            "(headless run). Do not retry it; tell the user to allow it with "
+            f"--allowedTools '{rule}' or to rerun with --accept-all.",
         )
+
+    async def ask(self, question: Question) -> str:
+        raise NoUserPresent("no user is present (headless run)")

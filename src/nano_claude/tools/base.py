@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
 from nano_claude.core.errors import NanoClaudeError
 from nano_claude.core.messages import ImageBlock, TextBlock
+
+if TYPE_CHECKING:
+    from nano_claude.core.prompter import Prompter
 
 
 class ToolError(NanoClaudeError):
@@ -22,6 +25,15 @@ class FileStamp:
     size: int
 
 
+@dataclass(frozen=True)
+class Wakeup:
+    """A wake-up prompt the agent scheduled (SleepTimer); the loop delivers it when due."""
+
+    due: float  # time.monotonic() when it fires
+    note: str
+    seconds: float
+
+
 @dataclass
 class ToolContext:
     """The world a tool runs in, passed in so tests can fake nothing and isolate everything."""
@@ -30,20 +42,43 @@ class ToolContext:
     environ: dict[str, str]
     # path -> stamp at the time the model last read it (for the stale-edit check)
     read_files: dict[Path, FileStamp] = field(default_factory=dict)
+    project: Path | None = None  # the project root; None: the cwd
+    prompter: Prompter | None = None  # AskUserQuestion asks through it
+    sandbox: bool = False  # run Bash inside bubblewrap
+    images: bool = True  # the model accepts image blocks
+    shells: dict[str, Any] = field(default_factory=dict)  # background commands by id
+    wakeups: list[Wakeup] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.project or self.cwd
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self.cwd / p)
+
+    def stamp(self, path: Path) -> None:
+        """Remember that the model has seen this file as it is now."""
+        st = path.stat()
+        self.read_files[path.resolve()] = FileStamp(st.st_mtime_ns, st.st_size)
+
+    async def aclose(self) -> None:
+        """The session ends: stop what it left running in the background."""
+        if self.shells:
+            from nano_claude.tools.shells import stop_all
+
+            await stop_all(self)
 
 
 @dataclass(frozen=True)
 class ToolOutput:
     content: tuple[TextBlock | ImageBlock, ...]
     is_error: bool = False
+    display: str = ""  # for the UI only (never sent to the model): e.g. a unified diff
 
     @classmethod
-    def text(cls, text: str, *, is_error: bool = False) -> ToolOutput:
-        return cls((TextBlock(text),), is_error)
+    def text(cls, text: str, *, is_error: bool = False, display: str = "") -> ToolOutput:
+        return cls((TextBlock(text),), is_error, display)
 
 
 class Tool(Protocol):
@@ -58,3 +93,9 @@ class Tool(Protocol):
     def summary(self, args: Any) -> str:
         """A short description of a call for permission prompts and the UI."""
         ...
+
+
+# Optional members a tool may define (looked up with getattr):
+#   permission_kind: ClassVar[str]   "read" | "edit" | "shell" | "fetch": which rules judge it
+#   def permission_target(self, args) -> str | None   the path, command or URL rules match
+#   async def preview(self, args, ctx) -> str   what would change (a diff), for the prompt

@@ -28,7 +28,7 @@ from nano_claude.core.messages import (
     ToolUseBlock,
     user_text,
 )
-from nano_claude.core.prompter import HeadlessPrompter, Verdict
+from nano_claude.core.prompter import HeadlessPrompter, PermissionRequest, Verdict
 from nano_claude.providers.catalog import lookup
 from nano_claude.tools.base import ToolContext, ToolOutput
 from nano_claude.tools.registry import Registry, builtin_tools
@@ -52,8 +52,8 @@ class AllowAll:
     def __init__(self) -> None:
         self.asked: list[tuple[str, str]] = []
 
-    async def confirm(self, tool: str, description: str) -> Verdict:
-        self.asked.append((tool, description))
+    async def confirm(self, request: PermissionRequest) -> Verdict:
+        self.asked.append((request.tool, request.description))
         return Verdict(True)
 
 
