@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
-from nano_claude.config import Settings
+from nano_claude.config import Paths, Settings
 from nano_claude.core.context import build_system_prompt
 from nano_claude.core.loop import Agent, LoopOptions
 from nano_claude.core.prompter import Prompter
-from nano_claude.permissions.policy import Mode
+from nano_claude.permissions.policy import Policy
+from nano_claude.permissions.rules import RuleSet
 from nano_claude.providers.catalog import PROVIDERS, model_info
 from nano_claude.providers.factory import create_provider, default_model
 from nano_claude.tools.base import ToolContext
@@ -31,7 +32,9 @@ def build_agent(
     cwd: Path,
     environ: Mapping[str, str],
     prompter: Prompter,
-    permission_mode: Mode | None = None,
+    rules: RuleSet | None = None,
+    paths: Paths | None = None,
+    add_dirs: list[Path] | None = None,
     max_turns: int | None = None,
     system_prompt: str | None = None,
     append_system_prompt: str | None = None,
@@ -47,7 +50,12 @@ def build_agent(
         thinking=settings.thinking,
         thinking_budget=settings.thinking_budget,
         reasoning_effort=settings.reasoning_effort,
-        permission_mode=permission_mode or settings.permission_mode,
+        permission_mode=settings.permission_mode,
     )
-    ctx = ToolContext(cwd=cwd, environ=tool_environment(environ))
+    home = Path(environ.get("HOME") or Path.home())
+    options.policy = Policy(settings.permission_mode, rules or RuleSet(), cwd, home, cwd=cwd,
+                            extra_dirs=tuple(add_dirs or ()),
+                            save_to=paths.project_local if paths else None)
+    ctx = ToolContext(cwd=cwd, environ=tool_environment(environ), project=cwd, prompter=prompter,
+                      sandbox=settings.sandbox)
     return Agent(provider, info, Registry(builtin_tools()), ctx, prompter, options)

@@ -53,7 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="headless: run the prompt, print the answer and exit")
     p.add_argument("-m", "--model", help="model to use (see 'models' below)")
     p.add_argument("--accept-all", action="store_true",
-                   help="run every tool call without asking (writes and shell commands too)")
+                   help="run every tool call without asking (short for --permission-mode accept-all)")
+    p.add_argument("--permission-mode", choices=("auto", "accept-all", "manual", "plan"),
+                   help="auto (default): reads run, writes and commands ask unless a rule allows; "
+                        "accept-all; manual: everything asks; plan: read-only")
+    p.add_argument("--allowedTools", "--allowed-tools", action="append", metavar="RULES",
+                   dest="allowed_tools",
+                   help="allow rules for this run, comma- or space-separated: "
+                        "\"Bash(git diff:*),Edit(src/**)\"")
+    p.add_argument("--disallowedTools", "--disallowed-tools", action="append", metavar="RULES",
+                   dest="disallowed_tools", help="deny rules for this run, in the same syntax")
+    p.add_argument("--add-dir", action="append", metavar="DIR", dest="add_dirs",
+                   help="treat DIR like the project (reads run; writes judged by Edit rules)")
+    p.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=None,
+                   help="run shell commands in a bubblewrap sandbox: project writable, the rest "
+                        "read-only, no network (default: setting sandbox)")
     p.add_argument("--max-turns", type=_positive, metavar="N",
                    help="stop after N model requests (default: setting max_turns, 100)")
     p.add_argument("--verbose", action="store_true",
@@ -135,14 +149,25 @@ def _run(args: argparse.Namespace, prompt: str) -> int:
     from nano_claude.assemble import build_agent
     from nano_claude.config import Paths, load_settings
     from nano_claude.core.prompter import HeadlessPrompter
+    from nano_claude.permissions.rules import load_rules, split_rules
 
     environ = dict(os.environ)
     cwd = Path.cwd()
-    overrides = {"verbose": args.verbose or None, "thinking": args.thinking or None}
-    settings = load_settings(Paths.from_env(environ, cwd), environ, overrides)
+    overrides = {"verbose": args.verbose or None, "thinking": args.thinking or None,
+                 "sandbox": args.sandbox,
+                 "permission_mode": "accept-all" if args.accept_all else args.permission_mode}
+    paths = Paths.from_env(environ, cwd)
+    settings = load_settings(paths, environ, overrides)
+    rules, warnings = load_rules(paths)
+    for flag, kind, values in (("--allowedTools", "allow", args.allowed_tools),
+                               ("--disallowedTools", "deny", args.disallowed_tools)):
+        for value in values or ():
+            rules.add(split_rules(value), kind, flag)
+    for warning in warnings:
+        print(f"nano_claude: {warning}", file=sys.stderr)
     agent = build_agent(
         settings, model=args.model, cwd=cwd, environ=environ, prompter=HeadlessPrompter(),
-        permission_mode="accept-all" if args.accept_all else None,
+        rules=rules, paths=paths, add_dirs=[Path(d) for d in args.add_dirs or ()],
         max_turns=args.max_turns, system_prompt=args.system_prompt,
         append_system_prompt=args.append_system_prompt,
     )

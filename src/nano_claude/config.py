@@ -27,7 +27,8 @@ class Settings(BaseModel):
 
     model: str | None = None
     max_tokens: int | None = Field(None, gt=0, description="cap on output tokens per response")
-    permission_mode: Literal["auto", "accept-all", "manual"] = "auto"
+    permission_mode: Literal["auto", "accept-all", "manual", "plan"] = "auto"
+    sandbox: bool = False
     verbose: bool = False
     thinking: bool = False
     thinking_budget: int = Field(8000, ge=1024)
@@ -91,11 +92,30 @@ class Paths:
         return self.home / "config.json"
 
     @property
+    def user_settings(self) -> Path:
+        """Claude Code's name for the user file; holds settings and permission rules."""
+        return self.home / "settings.json"
+
+    @property
     def project_settings(self) -> Path:
+        """Shared with the repository: may restrict, never grant."""
         return self.project / "settings.json"
 
+    @property
+    def project_local(self) -> Path:
+        """This machine's settings for the project (kept out of git): may grant."""
+        return self.project / "settings.local.json"
 
-def _read_json(path: Path) -> dict[str, Any]:
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Settings files, lowest precedence first."""
+        return (self.user_config, self.user_settings, self.project_settings, self.project_local)
+
+    def is_project_file(self, path: Path) -> bool:
+        return path in (self.project_settings, self.project_local)
+
+
+def read_json(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -169,10 +189,11 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
     merged: dict[str, Any] = {}
-    for path in (paths.user_config, paths.project_settings):
-        data = _read_json(path)
+    for path in paths.files:
+        data = read_json(path)
+        data.pop("permissions", None)  # rules merge across files: permissions/rules.py
         _check_keys(data, str(path))
-        if path == paths.project_settings:
+        if paths.is_project_file(path):
             _check_project_safe(data, path)
         merged.update(data)
     merged.update(_from_environment(environ))
@@ -191,7 +212,7 @@ def load_settings(
 def save_user_setting(paths: Paths, key: str, value: Any) -> None:
     """Persist one setting to the user config, atomically and with mode 0600."""
     _check_keys({key: value}, "config")
-    data = _read_json(paths.user_config)  # raises on a broken file: never overwrite it
+    data = read_json(paths.user_config)  # raises on a broken file: never overwrite it
     data[key] = value
     Settings(**{k: v for k, v in data.items()})  # validate before writing
     atomic_write(paths.user_config, json.dumps(data, indent=2) + "\n", mode=0o600)

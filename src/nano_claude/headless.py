@@ -217,6 +217,7 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
         writer.finish(outcome, agent.model.qualified)
         raise
     finally:
+        await agent.ctx.aclose()  # background commands end with the run
         await agent.provider.aclose()
     writer.finish(outcome, agent.model.qualified)  # json and stream-json always end with a result
     return outcome

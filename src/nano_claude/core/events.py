@@ -86,6 +86,7 @@ class PermissionAsked:
     allowed: bool
     tool_use_id: str = ""
     input: dict = field(default_factory=dict)
+    note: str = ""  # e.g. where an "always" answer saved its rule, or why it could not
 
 
 @dataclass(frozen=True)

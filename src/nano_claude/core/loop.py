@@ -8,9 +8,11 @@ tool_use is answered by a tool_result.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from nano_claude.core.errors import ProviderError
@@ -18,6 +20,7 @@ from nano_claude.core.events import (
     Error,
     Event,
     MessageAdded,
+    Notice,
     PermissionAsked,
     Response,
     TextDelta,
@@ -35,7 +38,8 @@ from nano_claude.core.messages import (
     tool_result,
 )
 from nano_claude.core.prompter import PermissionRequest, Prompter
-from nano_claude.permissions.policy import Mode, decide
+from nano_claude.permissions.policy import Call, Mode, Policy, Ruling
+from nano_claude.permissions.rules import RuleSet
 from nano_claude.providers.base import ProbesWindow, Provider, Request
 from nano_claude.providers.catalog import ModelInfo, cost_usd
 from nano_claude.tools.base import Tool, ToolContext, ToolError
@@ -55,6 +59,7 @@ class LoopOptions:
     thinking_budget: int = 8000
     reasoning_effort: str | None = None
     permission_mode: Mode = "auto"
+    policy: Policy | None = None  # rules and mode; None: the mode alone, no rules
 
 
 @dataclass
@@ -76,6 +81,9 @@ class Agent:
         self.ctx = ctx
         self.prompter = prompter
         self.options = options
+        self.policy = options.policy or Policy(
+            options.permission_mode, RuleSet(), ctx.root, Path(ctx.environ.get("HOME") or Path.home()),
+            cwd=ctx.cwd)
         self._probed = False
 
     def switch_model(self, provider: Provider, model: ModelInfo) -> None:
@@ -141,6 +149,11 @@ class Agent:
             yield self._account(session, response.usage)
             calls = response.message.tool_uses
             if not calls:
+                if self.ctx.wakeups and turns < self.options.max_turns:
+                    wake = await self._sleep_until_wakeup(session)
+                    yield Notice(wake.text)
+                    yield MessageAdded(wake)
+                    continue
                 yield TurnDone("end_turn", turns, response.message.text)
                 return
             async with aclosing(self._run_tools(session, calls)) as results:
@@ -180,6 +193,18 @@ class Agent:
             yield TurnDone("error", turns)
             return
         outcome.append(response)
+
+    async def _sleep_until_wakeup(self, session: Session) -> Message:
+        """The model set a timer (SleepTimer) and ended its turn: wait for it, then wake
+        the model with its note. Ctrl+C cancels the wait like any turn."""
+        wakeup = min(self.ctx.wakeups, key=lambda w: w.due)
+        await asyncio.sleep(max(0.0, wakeup.due - time.monotonic()))
+        self.ctx.wakeups.remove(wakeup)
+        note = f": {wakeup.note}" if wakeup.note else ""
+        message = Message("user", (TextBlock(f"[Wake-up] The {wakeup.seconds:g}s timer you set "
+                                             f"has fired{note}"),))
+        session.messages.append(message)
+        return message
 
     def _keep_partial(self, session: Session, shown: list[str]) -> Message | None:
         """Text the user already saw stays in the history (without unfinished tool calls)."""
@@ -240,20 +265,45 @@ class Agent:
             tool, args = self.tools.parse(call.name, call.input)
         except ToolError as exc:
             return tool_result(call.id, str(exc), is_error=True), None
-        decision = decide(self.options.permission_mode, tool.read_only)
-        if decision == "allow":
+        ruling = self.policy.judge(_policy_call(tool, args))
+        if ruling.decision == "allow":
             return (tool, args), None
-        if decision == "deny":
-            mode = self.options.permission_mode
-            return tool_result(call.id, f"{tool.name} is not allowed in {mode} mode.",
-                               is_error=True), None
         description = tool.summary(args)
-        verdict = await self.prompter.confirm(PermissionRequest(tool.name, description))
-        asked = PermissionAsked(tool.name, description, verdict.allowed, call.id, call.input)
+        if ruling.decision == "deny":
+            denied = PermissionAsked(tool.name, description, False, call.id, call.input, str(ruling))
+            return tool_result(call.id, _denial(tool.name, ruling), is_error=True), denied
+        detail = ""
+        preview = getattr(tool, "preview", None)
+        if preview is not None:
+            try:
+                detail = await preview(args, self.ctx)
+            except ToolError as exc:  # the call will fail when it runs: let it, and say why
+                return tool_result(call.id, str(exc), is_error=True), None
+        request = PermissionRequest(tool.name, description, ruling.reason, detail, ruling.suggestions)
+        verdict = await self.prompter.confirm(request)
+        note = ""
+        if verdict.allowed and verdict.remember != "once":
+            self.policy.remember(ruling.suggestions)
+            if verdict.remember == "always":
+                note = self.policy.save(ruling.suggestions)
+        asked = PermissionAsked(tool.name, description, verdict.allowed, call.id, call.input, note)
         if verdict.allowed:
             return (tool, args), asked
         reason = verdict.reason or f"The user denied permission to run {tool.name}."
         return tool_result(call.id, reason, is_error=True), asked
+
+
+def _policy_call(tool: Tool, args: Any) -> Call:
+    target = getattr(tool, "permission_target", None)
+    return Call(tool.name, getattr(tool, "permission_kind", "other"),
+                target(args) if target is not None else None, tool.read_only)
+
+
+def _denial(tool: str, ruling: Ruling) -> str:
+    head = f"by the rule {ruling.rule}" if ruling.rule else f": {ruling.reason}"
+    return (f"Permission denied {head}. Do not try to get around it (another tool "
+            f"or command doing the same is denied too); if {tool} is needed, ask the user to change "
+            "the permission rules.")
 
 
 def _answer_dangling_calls(session: Session) -> None:

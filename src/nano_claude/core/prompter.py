@@ -15,7 +15,7 @@ class PermissionRequest:
     description: str  # the exact command, path or URL
     reason: str = ""  # why the policy asks (e.g. "writes outside the project")
     detail: str = ""  # what would change, e.g. the diff of a pending edit
-    suggestion: str = ""  # the rule an "always" answer saves, e.g. "Bash(npm test:*)"
+    suggestions: tuple[str, ...] = ()  # rules an "a"/"always" answer adds, e.g. "Bash(npm test:*)"
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,13 @@ class HeadlessPrompter:
     the model can relay and the user can act on."""
 
     async def confirm(self, request: PermissionRequest) -> Verdict:
-        rule = request.suggestion or request.tool
+        rules = " ".join(f"'{r}'" for r in request.suggestions) or f"'{request.tool}'"
+        why = f" ({request.reason})" if request.reason else ""
         return Verdict(
             False,
-            f"Permission denied: {request.tool} needs approval and no user is present "
+            f"Permission denied: {request.tool} needs approval{why} and no user is present "
             "(headless run). Do not retry it; tell the user to allow it with "
-            f"--allowedTools '{rule}' or to rerun with --accept-all.",
+            f"--allowedTools {rules} or to rerun with --accept-all.",
         )
 
     async def ask(self, question: Question) -> str:

@@ -1,21 +1,369 @@
-"""The permission policy: pure, so it can be tested exhaustively and never talked around.
+"""The permission policy: mode + rules + a tool call -> allow, ask or deny, with the reason
+and the rule that decided. Pure apart from reading the file system to resolve paths, so
+it can be tested exhaustively and never talked around.
 
-This is the base the full rule system (issue: tools and permissions) builds on.
+Order never matters: deny wins over ask over allow. A shell command is judged part by
+part (see shell.py): it runs unasked only if every part may.
 """
 
 from __future__ import annotations
 
+import glob
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-Mode = Literal["auto", "accept-all", "manual"]
+from nano_claude.core.errors import ConfigError
+from nano_claude.permissions.rules import (
+    Rule,
+    RuleSet,
+    command_words,
+    matches_command,
+    matches_domain,
+    matches_path,
+    parse_rule,
+    save_allow_rules,
+)
+
+Mode = Literal["auto", "accept-all", "manual", "plan"]
+MODES: tuple[Mode, ...] = ("auto", "accept-all", "manual", "plan")
 Decision = Literal["allow", "ask", "deny"]
+_RANK = {"allow": 0, "ask": 1, "deny": 2}
+SAFE_DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/fd/")
+_PLAIN_WORD = re.compile(r"^[A-Za-z][\w:-]*$")
+Matcher = Callable[[Rule], bool]
 
 
-def decide(mode: Mode, read_only: bool) -> Decision:
-    """auto: reads run, anything that writes or runs commands asks; accept-all: all run;
-    manual: everything asks."""
-    if mode == "accept-all":
-        return "allow"
-    if mode == "manual":
-        return "ask"
-    return "allow" if read_only else "ask"
+@dataclass(frozen=True)
+class Ruling:
+    decision: Decision
+    reason: str = ""
+    rule: str = ""  # the rule that decided, and where it came from
+    suggestions: tuple[str, ...] = ()  # allow rules that would let this run next time
+
+    def __str__(self) -> str:
+        by = f" (rule {self.rule})" if self.rule else ""
+        return f"{self.decision}: {self.reason}{by}"
+
+
+@dataclass(frozen=True)
+class Call:
+    tool: str
+    kind: str  # read | edit | shell | fetch | other
+    target: str | None  # the path, command or URL the rules match
+    read_only: bool
+
+
+def _worst(rulings: Iterable[Ruling]) -> Ruling:
+    """Deny if any part is denied, else ask if any asks (offering every part's rule)."""
+    best = Ruling("allow", "allowed")
+    suggestions: list[str] = []
+    for ruling in rulings:
+        if ruling.decision == "ask":
+            suggestions.extend(s for s in ruling.suggestions if s not in suggestions)
+        if _RANK[ruling.decision] > _RANK[best.decision] or (ruling.rule and not best.rule
+                                                             and ruling.decision == best.decision):
+            best = ruling
+    if best.decision == "ask":
+        return Ruling("ask", best.reason, best.rule, tuple(suggestions))
+    return best
+
+
+def _cite(rule: Rule) -> str:
+    return f"{rule} from {rule.source}" if rule.source else str(rule)
+
+
+@dataclass
+class Policy:
+    mode: Mode
+    rules: RuleSet
+    project: Path
+    home: Path
+    cwd: Path | None = None
+    extra_dirs: tuple[Path, ...] = ()
+    session: RuleSet = field(default_factory=RuleSet)  # "allow for this session" answers
+    save_to: Path | None = None  # where an "always" answer writes its rules
+
+    def __post_init__(self) -> None:
+        self.project = Path(os.path.realpath(self.project))
+        self.cwd = Path(os.path.realpath(self.cwd or self.project))
+        dirs = (*self.extra_dirs, *self.rules.extra_dirs)
+        self.extra_dirs = tuple(Path(os.path.realpath(self.project / d)) for d in dirs)
+
+    # --- the public face ------------------------------------------------------------
+
+    def judge(self, call: Call) -> Ruling:
+        if call.kind == "shell":
+            return self.judge_command(call.target or "")
+        if call.kind in ("read", "edit"):
+            tool = "Edit" if call.kind == "edit" else call.tool
+            path = self._resolve(call.target or ".", self.cwd)
+            return self._path(call.tool, tool, path, write=call.kind == "edit", explicit=True)
+        hit = self._first(call.tool, lambda r: self._matches_other(r, call))
+        if hit:
+            return hit
+        if self.mode == "accept-all":
+            return Ruling("allow", "accept-all mode")
+        if self.mode == "plan" and not call.read_only:
+            return self._plan_denial(call.tool)
+        if self.mode == "manual":
+            return Ruling("ask", "manual mode asks before every tool", suggestions=(call.tool,))
+        allowed = self._rule("allow", call.tool, lambda r: self._matches_other(r, call))
+        if allowed:
+            return Ruling("allow", "allowed by a rule", _cite(allowed))
+        if call.kind == "fetch":
+            host = _suggest_fetch(call)
+            return Ruling("ask", "reaches the network", suggestions=(host,))
+        if call.read_only:
+            return Ruling("allow", "read-only tool")
+        return Ruling("ask", f"{call.tool} changes things", suggestions=(call.tool,))
+
+    def judge_command(self, command: str) -> Ruling:
+        """The decision for a shell command, with the rule that made it (for `/permissions
+        why` and the tests)."""
+        from nano_claude.permissions.commands import destructive, effects
+        from nano_claude.permissions.shell import DYNAMIC, Redirect, parse
+
+        if not command.strip():
+            return Ruling("allow", "empty command")
+        script = parse(command)
+        rulings: list[Ruling] = []
+        for problem in script.problems:
+            rulings.append(Ruling("ask", f"cannot be checked: {problem}", suggestions=()))
+        cwd: Path | None = self.cwd
+        for item in script.order:
+            if cwd is None and self.mode != "accept-all":
+                rulings.append(Ruling("ask", "runs in a directory only known at run time"))
+            if isinstance(item, Redirect):
+                if item.target == DYNAMIC or cwd is None:
+                    rulings.append(Ruling("ask", "redirects to a file only known at run time"))
+                    continue
+                path = self._resolve(item.target, cwd)
+                if item.writes:
+                    rulings.append(self._path("Bash", "Edit", path, write=True, explicit=True))
+                else:
+                    rulings.append(self._path("Bash", "Read", path, write=False))
+                continue
+            part = item
+            if part.name in ("cd", "pushd"):
+                target = part.words[1] if len(part.words) > 1 else str(self.home)
+                cwd = None if (target == DYNAMIC or cwd is None) else self._resolve(target, cwd)
+            found = effects(part)
+            danger = destructive(part.words) or self._deletes_outside(found, cwd)
+            rulings.append(self._command_part(part.normalized, _wrapped_text(part), found, danger))
+            for target in found.reads:
+                rulings.append(self._operand(target, cwd, write=False))
+            for target in found.writes:
+                rulings.append(self._operand(target, cwd, write=True, quiet_inside=True))
+        return _worst(rulings)
+
+    def remember(self, suggestions: Iterable[str]) -> None:
+        """An "allow for this session" answer."""
+        for text in suggestions:
+            self.session.rules.append(parse_rule(text, "allow", "this session"))
+
+    def save(self, suggestions: Iterable[str]) -> str:
+        """An "always" answer: the rules go to the project's local settings. Returns what
+        happened, in words for the user."""
+        rules = list(suggestions)
+        if self.save_to is None or not rules:
+            return "allowed for this session (no settings file to save the rule to)"
+        try:
+            save_allow_rules(self.save_to, rules)
+        except (ConfigError, OSError) as exc:
+            return f"allowed for this session; could not save the rule: {exc}"
+        return f"saved {', '.join(rules)} to {self.save_to}"
+
+    # --- shell parts ------------------------------------------------------------------
+
+    def _command_part(self, normalized: str, full: str, found: object, danger: str) -> Ruling:
+        def match(rule: Rule) -> bool:
+            return matches_command(rule, normalized) or matches_command(rule, full)
+
+        hit = self._first("Bash", match)
+        if hit:
+            return hit
+        if self.mode == "accept-all":
+            return Ruling("allow", "accept-all mode")
+        read_only = getattr(found, "read_only", False)
+        if self.mode == "plan":
+            return (Ruling("allow", "read-only command") if read_only and not danger
+                    else self._plan_denial("Bash", normalized))
+        if self.mode == "manual":
+            return Ruling("ask", "manual mode asks before every command",
+                          suggestions=(_suggest_command(normalized),))
+        for rule in self._all("allow", "Bash"):
+            if not match(rule):
+                continue
+            if danger and not _names_the_form(rule):
+                continue  # a broad rule such as Bash(git:*) does not cover a destructive form
+            return Ruling("allow", "allowed by a rule", _cite(rule))
+        if danger:
+            return Ruling("ask", danger, suggestions=(f"Bash({normalized})",))
+        if read_only:
+            return Ruling("allow", "read-only command")
+        why = getattr(found, "why", "") or "runs a program"
+        return Ruling("ask", f"{normalized.split(' ')[0]}: {why}",
+                      suggestions=(_suggest_command(normalized),))
+
+    def _deletes_outside(self, found: object, cwd: Path | None) -> str:
+        from nano_claude.permissions.shell import DYNAMIC
+
+        if not getattr(found, "recursive_delete", False):
+            return ""
+        for target in getattr(found, "writes", ()):
+            if target == DYNAMIC or cwd is None:
+                return "rm -r of paths only known at run time"
+            path = self._resolve(target, cwd)
+            if not self._inside(path) or path in (self.project, *self.extra_dirs):
+                return f"rm -r outside the project ({path})"
+        return ""
+
+    def _operand(self, target: str, cwd: Path | None, *, write: bool, quiet_inside: bool = False) -> Ruling:
+        from nano_claude.permissions.shell import DYNAMIC
+
+        if target == DYNAMIC or cwd is None:
+            return Ruling("ask", f"{'writes' if write else 'reads'} files only known at run time")
+        if target == "-":
+            return Ruling("allow", "standard input")
+        path = self._resolve(target, cwd)
+        rulings = [self._path("Bash", "Edit" if write else "Read", path, write=write,
+                              quiet_inside=quiet_inside)]
+        if any(c in target for c in "*?["):  # a glob may reach a denied file
+            for found in glob.glob(str(path), recursive=True)[:1000]:
+                rulings.append(self._path("Bash", "Edit" if write else "Read", Path(found),
+                                          write=write, quiet_inside=quiet_inside))
+        return _worst(rulings)
+
+    # --- paths ----------------------------------------------------------------------------
+
+    def _path(self, tool: str, rule_tool: str, path: Path, *, write: bool, explicit: bool = False,
+              quiet_inside: bool = False) -> Ruling:
+        """Judge a file access. explicit: the tool's whole point is this file (Edit, a
+        redirection), so writing it asks in auto mode; otherwise only the place matters."""
+        if write and str(path).startswith(SAFE_DEVICES):
+            return Ruling("allow", "a device")
+        forms = _forms(path)
+
+        def match(rule: Rule) -> bool:
+            return any(matches_path(rule, p, self.project, self.home) for p in forms)
+
+        lookup = "Edit" if write else rule_tool
+        hit = self._first(lookup, match)
+        if hit:
+            return hit
+        if self.mode == "accept-all":
+            return Ruling("allow", "accept-all mode")
+        if self.mode == "plan" and write:
+            return self._plan_denial(tool, str(path))
+        inside = self._inside(forms[-1])
+        for rule in self._all("allow", lookup):
+            if rule.content is None and not inside:
+                continue  # a bare Edit or Read rule stays inside the project
+            if match(rule):
+                return Ruling("allow", "allowed by a rule", _cite(rule))
+        if self.mode == "manual" and explicit:
+            return Ruling("ask", "manual mode asks before every tool", suggestions=(tool,))
+        where = self._relative(forms[-1])
+        if not inside:
+            verb = "writes" if write else "reads"
+            kind = "Edit" if write else "Read"
+            return Ruling("ask", f"{verb} outside the project: {path}",
+                          suggestions=(f"{kind}(/{_dir_glob(forms[-1])})",))
+        if write and explicit:
+            return Ruling("ask", f"writes {where}", suggestions=(f"Edit({_dir_glob(Path(where))})",))
+        return Ruling("allow", "inside the project")
+
+    def _inside(self, path: Path) -> bool:
+        return any(path == root or root in path.parents for root in (self.project, *self.extra_dirs))
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.project))
+        except ValueError:
+            return str(path)
+
+    def _resolve(self, target: str, cwd: Path) -> Path:
+        if target == "~" or target.startswith("~/"):
+            target = str(self.home) + target[1:]
+        elif target.startswith("~"):
+            return Path("/nonexistent-user-home") / target  # ~user: somebody else's home
+        path = Path(target) if os.path.isabs(target) else cwd / target
+        return Path(os.path.normpath(path))
+
+    # --- rules -------------------------------------------------------------------------
+
+    def _all(self, kind: str, tool: str) -> list[Rule]:
+        return self.rules.of(kind, tool) + self.session.of(kind, tool)  # type: ignore[arg-type]
+
+    def _rule(self, kind: str, tool: str, match: Matcher) -> Rule | None:
+        return next((r for r in self._all(kind, tool) if match(r)), None)
+
+    def _first(self, tool: str, match: Matcher) -> Ruling | None:
+        """A deny or ask rule decides before the mode does."""
+        denied = self._rule("deny", tool, match)
+        if denied:
+            return Ruling("deny", "denied by a rule", _cite(denied))
+        asked = self._rule("ask", tool, match)
+        if asked:
+            return Ruling("ask", "a rule says to ask", _cite(asked))
+        return None
+
+    def _matches_other(self, rule: Rule, call: Call) -> bool:
+        if call.kind == "fetch" and rule.content is not None:
+            return matches_domain(rule, call.target or "")
+        return rule.content is None or rule.content == call.target
+
+    def _plan_denial(self, tool: str, what: str = "") -> Ruling:
+        shown = f" ({what})" if what else ""
+        return Ruling("deny", f"plan mode is read-only: {tool}{shown} would change something. "
+                              "Finish the plan and present it; the user leaves plan mode to carry it out")
+
+
+def _forms(path: Path) -> tuple[Path, ...]:
+    """The path as written and where it really leads (a symlink cannot smuggle a file past
+    a rule); the real one last."""
+    real = Path(os.path.realpath(path))
+    return (path, real) if real != path else (path,)
+
+
+def _dir_glob(path: Path) -> str:
+    parent = path.parent
+    return f"{parent}/**" if str(parent) not in (".", "") else str(path)
+
+
+def _wrapped_text(part: object) -> str:
+    wrapped = " ".join(getattr(part, "wrapped_by", ()))
+    normalized = getattr(part, "normalized", "")
+    return f"{wrapped} {normalized}" if wrapped else normalized
+
+
+def _names_the_form(rule: Rule) -> bool:
+    from nano_claude.permissions.commands import destructive
+
+    if rule.content is None:
+        return False
+    words = command_words(rule.content.removesuffix(":*").replace("*", ""))
+    return bool(destructive(words))
+
+
+def _suggest_command(normalized: str) -> str:
+    words = normalized.split(" ")
+    plain = []
+    for word in words[:3]:
+        if not _PLAIN_WORD.match(word):
+            break
+        plain.append(word)
+    if len(plain) >= 2:
+        return f"Bash({' '.join(plain)}:*)"
+    return f"Bash({normalized})"
+
+
+def _suggest_fetch(call: Call) -> str:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(call.target or "").hostname if call.tool == "WebFetch" else None
+    return f"{call.tool}(domain:{host})" if host else call.tool

@@ -1,0 +1,359 @@
+"""What a simple command does: reads only, writes which files, or something destructive.
+
+Read-only commands run without asking, but only in their harmless forms: `find`
+without -exec or -delete, `sed` without -i or a `w` command, `git` subcommands
+that only look. Anything not known to be harmless is not read-only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nano_claude.permissions.shell import DYNAMIC, SimpleCommand
+
+
+@dataclass(frozen=True)
+class Effects:
+    read_only: bool
+    reads: tuple[str, ...] = ()  # path arguments it reads
+    writes: tuple[str, ...] = ()  # path arguments it writes or deletes
+    why: str = ""  # why it is not read-only, when it is not
+    recursive_delete: bool = False  # rm -r: destructive outside the project
+
+
+def _operands(words: tuple[str, ...], takes_value: frozenset[str] = frozenset()) -> list[str]:
+    """Arguments that are not options (after `--`, everything)."""
+    out: list[str] = []
+    skip = False
+    rest = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if rest or word == DYNAMIC or not word.startswith("-") or word == "-":
+            out.append(word)
+        elif word == "--":
+            rest = True
+        elif word in takes_value:
+            skip = True
+    return out
+
+
+def _has(words: tuple[str, ...], *options: str) -> bool:
+    """Is any of these options present (long with =value, or short letters clustered)?"""
+    for word in words:
+        if word == "--":
+            return False
+        for option in options:
+            if word == option or (option.startswith("--") and word.startswith(option + "=")):
+                return True
+            if (len(option) == 2 and option[0] == "-" and word.startswith("-")
+                    and not word.startswith("--") and option[1] in word[1:]):
+                return True
+    return False
+
+
+Check = Callable[[tuple[str, ...]], "Effects"]
+
+
+def _paths(takes_value: frozenset[str] = frozenset(), *, first_is_code: bool = False,
+           code_options: tuple[str, ...] = ()) -> Check:
+    """A read-only command whose operands are files (after a pattern or program, if any)."""
+
+    def check(args: tuple[str, ...]) -> Effects:
+        operands = _operands(args, takes_value)
+        if first_is_code and not _has(args, *code_options) and operands:
+            operands = operands[1:]
+        return Effects(True, reads=tuple(operands))
+
+    return check
+
+
+def _no_paths(args: tuple[str, ...]) -> Effects:
+    return Effects(True)
+
+
+def _refuse_options(check: Check, *options: str, why: str) -> Check:
+    def guarded(args: tuple[str, ...]) -> Effects:
+        if _has(args, *options):
+            return Effects(False, why=why)
+        return check(args)
+
+    return guarded
+
+
+def _find(args: tuple[str, ...]) -> Effects:
+    dangerous = {"-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprint0",
+                 "-fprintf", "-fls"}
+    found = dangerous.intersection(args)
+    if found:
+        return Effects(False, why=f"find {sorted(found)[0]} runs commands or changes files")
+    starts = next((i for i, w in enumerate(args) if w.startswith(("-", "(", "!")) and w != "-"),
+                  len(args))
+    return Effects(True, reads=tuple(args[:starts]) or (".",))
+
+
+_SED_S = re.compile(r"s(.)((?:\\.|(?!\1).)*)\1((?:\\.|(?!\1).)*)\1([A-Za-z0-9]*)")
+_SED_ADDRESS = re.compile(r"/(?:\\.|[^/])*/I?")
+_SED_OK = re.compile(r"[\s0-9,$;!{}+~pdqnPND=lgGhHxz]*")
+
+
+def _sed_script_is_harmless(script: str) -> bool:
+    rest = script
+    for match in _SED_S.finditer(script):
+        if not set(match.group(4)) <= set("gpiImM0123456789"):
+            return False  # the w and e flags write files and run commands
+    rest = _SED_S.sub(";", rest)
+    rest = _SED_ADDRESS.sub("", rest)
+    return _SED_OK.fullmatch(rest) is not None
+
+
+def _sed(args: tuple[str, ...]) -> Effects:
+    if _has(args, "-i", "--in-place"):
+        return Effects(False, reads=(), writes=tuple(_operands(args, frozenset({"-e", "-f"}))[1:]),
+                       why="sed -i edits files in place")
+    if _has(args, "-f", "--file"):
+        return Effects(False, why="sed -f runs a script from a file")
+    scripts = [args[i + 1] for i, w in enumerate(args[:-1]) if w in ("-e", "--expression")]
+    operands = _operands(args, frozenset({"-e", "--expression", "-l", "-s"}))
+    if not scripts and operands:
+        scripts, operands = [operands[0]], operands[1:]
+    if any(s == DYNAMIC or not _sed_script_is_harmless(s) for s in scripts):
+        return Effects(False, why="the sed script may write files or run commands")
+    return Effects(True, reads=tuple(operands))
+
+
+_AWK_RISKY = re.compile(r"system|\||>|getline|@load|ENVIRON\[")
+
+
+def _awk(args: tuple[str, ...]) -> Effects:
+    if _has(args, "-f", "--file", "-i", "--include", "-E", "--exec", "-l", "--load"):
+        return Effects(False, why="awk runs a program from a file or an extension")
+    operands = _operands(args, frozenset({"-F", "-v", "--assign", "--field-separator"}))
+    if not operands:
+        return Effects(False, why="awk without a program")
+    program = operands[0]
+    if program == DYNAMIC or _AWK_RISKY.search(program):
+        return Effects(False, why="the awk program may run commands or write files")
+    return Effects(True, reads=tuple(operands[1:]))
+
+
+def _sort(args: tuple[str, ...]) -> Effects:
+    if _has(args, "-o", "--output"):
+        return Effects(False, why="sort -o writes a file")
+    if _has(args, "--compress-program"):
+        return Effects(False, why="sort --compress-program runs a program")
+    return Effects(True, reads=tuple(_operands(args, frozenset({"-k", "-t", "-S", "-T"}))))
+
+
+def _uniq(args: tuple[str, ...]) -> Effects:
+    operands = _operands(args, frozenset({"-f", "-s", "-w"}))
+    if len(operands) > 1:
+        return Effects(False, writes=(operands[1],), why="uniq IN OUT writes OUT")
+    return Effects(True, reads=tuple(operands))
+
+
+def _without_operands(check: Check, why: str) -> Check:
+    def guarded(args: tuple[str, ...]) -> Effects:
+        return Effects(False, why=why) if _operands(args) else check(args)
+
+    return guarded
+
+
+def _version_only(args: tuple[str, ...]) -> Effects:
+    if args and all(a in ("--version", "-V", "-VV", "--help", "-h") for a in args):
+        return Effects(True)
+    return Effects(False, why="runs a program")
+
+
+_HEAD_TAIL = frozenset({"-n", "-c", "--lines", "--bytes"})
+_GREP_VALUE = frozenset({"-e", "-f", "-m", "-A", "-B", "-C", "--include", "--exclude",
+                         "--exclude-dir", "--max-count", "--regexp", "--file", "--color",
+                         "--label", "-d", "-D"})
+_RG_VALUE = frozenset({"-e", "-g", "-t", "-T", "-m", "-A", "-B", "-C", "-j", "-M", "-E",
+                       "--glob", "--iglob", "--type", "--type-not", "--max-count", "--regexp",
+                       "--context", "--after-context", "--before-context", "--encoding",
+                       "--max-columns", "--sort", "--sortr", "--threads", "--max-depth",
+                       "--type-add", "--color", "--colors", "-r", "--replace", "-d"})
+
+READ_ONLY: dict[str, Check] = {
+    **{name: _paths() for name in (
+        "ls", "cat", "wc", "file", "stat", "du", "tree", "less", "more", "nl", "md5sum",
+        "sha1sum", "sha256sum", "sha512sum", "cksum", "b2sum", "realpath", "readlink", "diff",
+        "cmp", "comm", "strings", "od", "hexdump", "column", "fold", "expand", "unexpand",
+        "rev", "tac", "paste", "join", "cut", "fmt", "pr", "lsof", "bat", "exa", "eza")},
+    "head": _paths(_HEAD_TAIL),
+    "tail": _paths(_HEAD_TAIL | {"-s", "--sleep-interval", "--pid"}),
+    "xxd": _refuse_options(_paths(frozenset({"-s", "-l", "-c", "-g"})), "-r", "--revert",
+                           why="xxd -r writes binary files"),
+    "grep": _paths(_GREP_VALUE, first_is_code=True, code_options=("-e", "-f", "--regexp", "--file")),
+    "egrep": _paths(_GREP_VALUE, first_is_code=True, code_options=("-e", "-f")),
+    "fgrep": _paths(_GREP_VALUE, first_is_code=True, code_options=("-e", "-f")),
+    "rg": _refuse_options(_paths(_RG_VALUE, first_is_code=True, code_options=("-e", "--regexp", "-f")),
+                          "--pre", why="rg --pre runs a program on every file"),
+    "ag": _paths(frozenset({"-G", "-A", "-B", "-C", "-m"}), first_is_code=True),
+    "jq": _paths(frozenset({"--arg", "--argjson", "--slurpfile", "--rawfile", "--indent", "-L"}),
+                 first_is_code=True, code_options=("-f", "--from-file")),
+    "find": _find,
+    "fd": _refuse_options(_paths(frozenset({"-e", "-t", "-d", "-E", "--extension", "--type",
+                                            "--max-depth", "--exclude"}), first_is_code=True),
+                          "-x", "--exec", "-X", "--exec-batch", why="fd -x runs commands"),
+    "sed": _sed,
+    "awk": _awk, "gawk": _awk, "mawk": _awk,
+    "sort": _sort,
+    "uniq": _uniq,
+    "tr": _no_paths,
+    **{name: _no_paths for name in (
+        "echo", "printf", "pwd", "whoami", "id", "uname", "true", "false", "test", "[", "seq",
+        "printenv", "which", "type", "whereis", "basename", "dirname", "nproc", "uptime", "free",
+        "ps", "df", "lscpu", "groups", "tty", "locale", "arch", "sleep", "cd", "pushd", "popd",
+        "dirs", "jobs", "getconf", "cal")},
+    "date": _refuse_options(_no_paths, "-s", "--set", why="date -s sets the clock"),
+    "hostname": _without_operands(_no_paths, "hostname NAME renames the machine"),
+    "env": _without_operands(_no_paths, "runs a program"),
+    "command": lambda args: Effects(args[:1] in (("-v",), ("-V",))) if args else Effects(False),
+    **{name: _version_only for name in (
+        "python", "python3", "node", "npm", "pip", "pip3", "ruby", "cargo", "rustc", "go",
+        "java", "javac", "gcc", "make", "uv", "poetry", "deno", "bun", "tsc", "pytest")},
+}
+
+# --- git ------------------------------------------------------------------------
+
+_GIT_GLOBAL_VALUE = {"-C"}
+_GIT_SAFE_GLOBAL = {"--no-pager", "-P", "--no-optional-locks", "--no-replace-objects", "--bare",
+                    "--literal-pathspecs", "--paginate", "-p"}
+_GIT_READ = {"status", "log", "diff", "show", "blame", "shortlog", "describe", "rev-parse",
+             "rev-list", "ls-files", "ls-tree", "cat-file", "grep", "annotate", "whatchanged",
+             "show-ref", "for-each-ref", "merge-base", "name-rev", "count-objects", "diff-tree",
+             "diff-files", "diff-index", "check-ignore", "var", "version", "help", "range-diff"}
+_GIT_NEVER = ("--output", "--ext-diff", "-O", "--open-files-in-pager", "--exec", "--upload-pack",
+              "--receive-pack")
+
+
+def git_subcommand(words: tuple[str, ...]) -> tuple[int, str | None]:
+    """Index and name of git's subcommand, or None when a global option is not harmless."""
+    i = 1
+    while i < len(words):
+        word = words[i]
+        if word in _GIT_GLOBAL_VALUE:
+            i += 2
+        elif word in _GIT_SAFE_GLOBAL:
+            i += 1
+        elif word.startswith("-"):
+            return i, None  # -c, --exec-path, --git-dir, --config-env, ...
+        else:
+            return i, word
+    return i, ""
+
+
+def _git(words: tuple[str, ...]) -> Effects:
+    i, sub = git_subcommand(words)
+    if sub is None:
+        return Effects(False, why=f"git {words[i]} changes how git runs")
+    args = words[i + 1:]
+    global_dirs = tuple(words[j + 1] for j in range(1, i) if words[j] == "-C" and j + 1 < len(words))
+    if _has(args, *_GIT_NEVER):
+        return Effects(False, why="that git option writes files or runs programs")
+    if sub in _GIT_READ:
+        if sub == "diff" and "--no-index" in args:
+            return Effects(True, reads=global_dirs + tuple(_operands(args)))
+        return Effects(True, reads=global_dirs)
+    listing = {
+        "branch": ("-a", "-r", "-v", "-vv", "--list", "-l", "--show-current", "--all", "--remotes",
+                   "--verbose", "--contains", "--merged", "--no-merged", "--points-at", "--format",
+                   "--sort", "--column", "--no-column", "--color", "--no-color"),
+        "tag": ("-l", "--list", "-n", "--contains", "--merged", "--no-merged", "--points-at",
+                "--format", "--sort", "--column"),
+        "remote": ("-v", "--verbose", "get-url", "show"),
+        "stash": ("list", "show"),
+        "reflog": ("show",),
+        "worktree": ("list",),
+        "submodule": ("status",),
+        "config": ("--get", "--get-all", "--list", "-l", "--get-regexp"),
+    }
+    if sub in listing:
+        allowed = listing[sub]
+        first = args[0] if args else ""
+        lists = not args or first in allowed or (first.startswith("--") and first.split("=")[0] in allowed)
+        flags_only = all(a.startswith("-") and a.split("=")[0] in allowed for a in args)
+        if sub in ("branch", "tag") and lists and ("--list" in args or "-l" in args or flags_only):
+            return Effects(True, reads=global_dirs)
+        if (sub in ("remote", "reflog", "worktree", "submodule") and lists) or (sub == "stash" and args):
+            return Effects(True, reads=global_dirs)
+        if sub == "config" and args and first in allowed and len(_operands(args)) <= 1:
+            return Effects(True, reads=global_dirs)
+    return Effects(False, why=f"git {sub} can change the repository")
+
+
+# --- commands that write files ------------------------------------------------------
+
+_WRITERS_ALL = {"rm", "rmdir", "touch", "mkdir", "truncate", "shred", "unlink", "tee"}
+_WRITERS_LAST = {"cp", "mv", "ln", "install", "rsync", "scp"}
+
+
+def _written(name: str, args: tuple[str, ...]) -> tuple[str, ...]:
+    operands = _operands(args, frozenset({"-m", "--mode", "-s", "--size", "-t", "--target-directory",
+                                          "-S", "--suffix", "-o", "-g"}))
+    if name in _WRITERS_ALL:
+        return tuple(operands)
+    if name in _WRITERS_LAST:
+        targets = [args[i + 1] for i, w in enumerate(args[:-1]) if w in ("-t", "--target-directory")]
+        return tuple(targets) or tuple(operands[-1:])
+    if name in ("chmod", "chown", "chgrp"):
+        return tuple(operands[1:])
+    if name == "dd":
+        return tuple(w[3:] for w in args if w.startswith("of="))
+    return ()
+
+
+def effects(command: SimpleCommand) -> Effects:
+    words = command.words
+    if not words:
+        return Effects(True)
+    name = words[0]
+    if name == "git":
+        return _git(words)
+    check = READ_ONLY.get(name)
+    if check is not None:
+        return check(words[1:])
+    written = _written(name, words[1:])
+    recursive = name == "rm" and _has(words[1:], "-r", "-R", "--recursive")
+    why = "runs a program" if not written else f"{name} changes files"
+    return Effects(False, writes=written, why=why, recursive_delete=recursive)
+
+
+# --- destructive forms: ask even under a broad allow rule ---------------------------------
+
+def destructive(words: tuple[str, ...]) -> str:
+    """The destructive form this command takes ("" if none). Only a rule that names the
+    form itself (e.g. `Bash(git push --force:*)`) allows it without asking."""
+    if not words:
+        return ""
+    if words[0] == "git":
+        i, sub = git_subcommand(words)
+        args = words[i + 1:]
+        if sub == "reset" and _has(args, "--hard", "--merge", "--keep"):
+            return "git reset --hard discards uncommitted work"
+        if sub == "clean" and _has(args, "-f", "--force"):
+            return "git clean -f deletes untracked files"
+        if sub == "push" and (_has(args, "--force", "-f", "--force-with-lease", "--force-if-includes",
+                                   "--delete", "-d", "--mirror", "--prune")
+                              or any(a.startswith("+") or a.startswith(":") for a in _operands(args))):
+            return "git push --force rewrites or deletes remote history"
+        if sub == "checkout" and ("--" in args or "." in args or _has(args, "-f", "--force")):
+            return "git checkout -- discards uncommitted changes"
+        if sub == "restore" and not (_has(args, "--staged", "-S") and not _has(args, "--worktree", "-W")):
+            return "git restore discards uncommitted changes"
+        if sub == "branch" and (_has(args, "-D") or (_has(args, "-d", "--delete")
+                                                       and _has(args, "-f", "--force"))):
+            return "git branch -D deletes a branch that may not be merged"
+        if sub == "stash" and args[:1] in (("drop",), ("clear",)):
+            return "git stash drop deletes stashed work"
+        if sub in ("filter-branch", "filter-repo") or (sub == "reflog" and args[:1] in (("expire",),
+                                                                                       ("delete",))):
+            return f"git {sub} rewrites history"
+        if sub == "update-ref" and _has(args, "-d"):
+            return "git update-ref -d deletes a ref"
+    return ""

@@ -1,0 +1,306 @@
+"""Shell commands parsed, not prefix-matched.
+
+A command line becomes every simple command it would run (nested ones in `$( )`,
+backticks, `<( )`, subshells, loops and `bash -c '…'` included), every file
+redirection, and the constructs we refuse to judge. The permission policy then
+judges each part on its own: `ls; rm -rf ~` is two commands, not one that starts
+with `ls`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+# A word we cannot know before the shell runs (a variable, a command's output).
+DYNAMIC = "\x00"
+
+# Assignments that change which program runs or what it loads: never stripped away.
+RISKY_VARIABLES = ("PATH", "LD_", "DYLD_", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4",
+                   "PROMPT_COMMAND", "IFS", "PYTHON", "NODE_OPTIONS", "NODE_PATH", "PERL5",
+                   "PERLLIB", "RUBYOPT", "RUBYLIB", "GIT_", "HOME", "ZDOTDIR", "CDPATH")
+
+SHELLS = {"bash", "sh", "dash", "zsh", "ksh"}
+DECLARATIONS = {"export", "declare", "typeset", "local", "readonly", "unset", "unsetenv"}
+# Wrappers that run their argument as a command without changing what it may do.
+# value: the options that take a value.
+WRAPPERS: dict[str, set[str]] = {
+    "env": {"-u", "--unset", "-C", "--chdir", "-S", "--split-string"},
+    "nice": {"-n", "--adjustment"},
+    "nohup": set(),
+    "time": {"-f", "--format", "-o", "--output"},
+    "timeout": {"-s", "--signal", "-k", "--kill-after"},
+    "stdbuf": {"-i", "-o", "-e"},
+    "command": set(),
+    "builtin": set(),
+    "exec": {"-a"},
+    "xargs": {"-a", "--arg-file", "-d", "--delimiter", "-E", "-e", "-I", "-i", "-L", "-l",
+              "-n", "--max-args", "-P", "--max-procs", "-s", "--max-chars"},
+}
+
+
+@dataclass(frozen=True)
+class SimpleCommand:
+    """One program the line would run, its words with quotes removed. A word that is
+    only known at run time is DYNAMIC."""
+
+    words: tuple[str, ...]
+    assignments: tuple[str, ...] = ()
+    text: str = ""  # as written
+    wrapped_by: tuple[str, ...] = ()  # e.g. ("timeout 5",) for `timeout 5 make`
+
+    @property
+    def name(self) -> str:
+        return self.words[0] if self.words else ""
+
+    @property
+    def normalized(self) -> str:
+        """The words joined by single spaces, as rules are matched."""
+        return " ".join("$?" if w == DYNAMIC else w for w in self.words)
+
+
+@dataclass(frozen=True)
+class Redirect:
+    op: str  # > >> &> &>> >| < <> etc.
+    target: str  # DYNAMIC when computed
+    writes: bool
+
+
+@dataclass
+class Script:
+    commands: list[SimpleCommand] = field(default_factory=list)
+    redirects: list[Redirect] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    # `cd DIR` as it appears, in order, so later relative paths can be resolved
+    order: list[SimpleCommand | Redirect] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    import tree_sitter
+    import tree_sitter_bash
+
+    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_bash.language()))
+
+
+def parse(command: str) -> Script:
+    script = Script()
+    _parse_into(command, script, depth=0)
+    return script
+
+
+def _parse_into(command: str, script: Script, depth: int) -> None:
+    if depth > 4:
+        script.problems.append("shell commands nested too deeply to check")
+        return
+    tree = _parser().parse(command.encode())
+    _Walker(script, depth).visit(tree.root_node)
+
+
+class _Walker:
+    def __init__(self, script: Script, depth: int) -> None:
+        self.script = script
+        self.depth = depth
+
+    def visit(self, node: Any) -> None:
+        kind = node.type
+        if kind == "ERROR" or node.is_missing:
+            self.script.problems.append(f"cannot parse {_text(node)[:40]!r}")
+            return
+        if kind == "function_definition":
+            self.script.problems.append("defines a shell function")
+            return
+        if kind == "command":
+            self._command(node)
+            return
+        if kind in ("declaration_command", "unset_command"):  # export, declare, local, unset
+            self._visit_children(node)
+            words = tuple(c.type if c.type in DECLARATIONS else _word(c)
+                          for c in node.children if c.is_named or c.type in DECLARATIONS)
+            self._add(SimpleCommand(words, (), _text(node)))
+            return
+        if kind == "variable_assignment":  # a standalone X=1
+            name = _text(node.child_by_field_name("name") or node).split("=")[0]
+            if name.startswith(RISKY_VARIABLES):
+                self.script.problems.append(f"sets {name}, which changes what later commands run")
+            self._visit_children(node)
+            return
+        if kind in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
+            self._redirect(node)
+            return
+        self._visit_children(node)
+
+    def _visit_children(self, node: Any) -> None:
+        for child in node.children:
+            self.visit(child)
+
+    def _redirect(self, node: Any) -> None:
+        op = ""
+        target: Any = None
+        for child in node.children:
+            if child.type in (">", ">>", "&>", "&>>", ">|", "<", "<>", ">&", "<&", "&>|"):
+                op = child.type
+            elif child.type not in ("file_descriptor",) and child.is_named and op:
+                target = child
+        if node.type != "file_redirect" or target is None:
+            self._visit_children(node)  # heredoc bodies can hold $( ) too
+            return
+        self._visit_children(target)  # a computed target runs its commands
+        word = _word(target)
+        if op in (">&", "<&") and (word.isdigit() or word == "-"):
+            return  # 2>&1: a descriptor, not a file
+        redirect = Redirect(op, word, writes=op not in ("<", "<&"))
+        self.script.redirects.append(redirect)
+        self.script.order.append(redirect)
+
+    def _command(self, node: Any) -> None:
+        assignments: list[str] = []
+        words: list[str] = []
+        for child in node.children:
+            self._visit_nested(child)
+            if child.type == "variable_assignment":
+                assignments.append(_word(child))
+            elif child.type == "command_name":
+                words.append(_word(child.children[0] if child.children else child))
+            elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
+                self._redirect(child)
+            elif child.is_named and child.type != "comment":
+                words.append(_word(child))
+        self._add(SimpleCommand(tuple(words), tuple(assignments), _text(node)))
+
+    def _visit_nested(self, node: Any) -> None:
+        """Commands inside an argument: $( ), backticks, <( ), and those in strings."""
+        if node.type in ("command_substitution", "process_substitution"):
+            self._visit_children(node)
+            return
+        for child in node.children:
+            self._visit_nested(child)
+
+    def _add(self, command: SimpleCommand) -> None:
+        inner = unwrap(command)
+        for assignment in inner.assignments:
+            name = assignment.split("=", 1)[0]
+            if name.startswith(RISKY_VARIABLES):
+                self.script.problems.append(f"sets {name} for {inner.name or 'a command'}")
+        if inner.name in SHELLS and "-c" in inner.words[1:]:
+            code = inner.words[inner.words.index("-c") + 1:inner.words.index("-c") + 2]
+            if code and code[0] != DYNAMIC:
+                _parse_into(code[0], self.script, self.depth + 1)
+            else:
+                self.script.problems.append(f"{inner.name} -c runs code only known at run time")
+            return
+        if inner.name == "eval":
+            code = inner.words[1:]
+            if code and DYNAMIC not in code:
+                _parse_into(" ".join(code), self.script, self.depth + 1)
+            else:
+                self.script.problems.append("eval runs code only known at run time")
+            return
+        if inner.name == DYNAMIC:
+            self.script.problems.append("the program to run is only known at run time")
+        self.script.commands.append(inner)
+        self.script.order.append(inner)
+        for nested in _executed_by(inner):
+            self._add(nested)
+
+
+def _executed_by(command: SimpleCommand) -> list[SimpleCommand]:
+    """Commands a find -exec or fd -x would run, each `{}` standing for unknown files."""
+    if command.name not in ("find", "fd", "fdfind"):
+        return []
+    starts = ({"-exec", "-execdir", "-ok", "-okdir"} if command.name == "find"
+              else {"-x", "--exec", "-X", "--exec-batch"})
+    found: list[SimpleCommand] = []
+    words = command.words
+    for i, word in enumerate(words):
+        if word in starts:
+            end = next((j for j in range(i + 1, len(words)) if words[j] in (";", "+")), len(words))
+            argv = tuple(DYNAMIC if "{}" in w else w for w in words[i + 1:end])
+            if argv:
+                found.append(SimpleCommand(argv, (), command.text, (f"{command.name} {word}",)))
+    return found
+
+
+def unwrap(command: SimpleCommand) -> SimpleCommand:
+    """`timeout 5 nice make test` -> `make test`, remembering the wrappers."""
+    words = list(command.words)
+    wrapped: list[str] = []
+    assignments = list(command.assignments)
+    while words and words[0] in WRAPPERS:
+        name = words[0]
+        takes_value = WRAPPERS[name]
+        i = 1
+        while i < len(words):
+            word = words[i]
+            if name == "env" and "=" in word and not word.startswith("-"):
+                assignments.append(word)  # env NAME=value
+                i += 1
+                continue
+            if word == "--":
+                i += 1
+                break
+            if not word.startswith("-") or word == "-":
+                break
+            i += 2 if word in takes_value else 1
+        if name == "timeout" and i < len(words):
+            i += 1  # the duration
+        if name == "command" and i < len(words) and words[1:2] in (["-v"], ["-V"]):
+            break  # `command -v x` looks a name up; it runs nothing
+        if i >= len(words):
+            break  # a bare `env` or `time` is a command in its own right
+        wrapped.append(" ".join(words[:i]))
+        words = words[i:]
+        if name == "xargs":
+            words.append(DYNAMIC)  # and whatever arguments arrive on stdin
+    if not wrapped:
+        return command
+    return SimpleCommand(tuple(words), tuple(assignments), command.text,
+                         command.wrapped_by + tuple(wrapped))
+
+
+def _text(node: Any) -> str:
+    return node.text.decode("utf-8", errors="replace")
+
+
+def _word(node: Any) -> str:
+    """The value of a word after quote removal, or DYNAMIC if the shell computes it."""
+    kind = node.type
+    if kind in ("word", "number", "variable_name", "command_name"):
+        if node.type == "command_name" and node.children:
+            return _word(node.children[0])
+        return _unescape(_text(node))
+    if kind == "raw_string":
+        return _text(node)[1:-1]
+    if kind == "ansi_c_string":
+        return _text(node)[2:-1]
+    if kind == "string":
+        parts = []
+        for child in node.children:
+            if child.type == '"':
+                continue
+            if child.type == "string_content":
+                parts.append(_text(child).replace('\\"', '"').replace("\\\\", "\\")
+                             .replace("\\$", "$").replace("\\`", "`"))
+            else:
+                return DYNAMIC
+        return "".join(parts)
+    if kind == "concatenation":
+        parts = [_word(child) for child in node.children]
+        return DYNAMIC if DYNAMIC in parts else "".join(parts)
+    if kind == "variable_assignment":
+        value = node.child_by_field_name("value")
+        name = _text(node.child_by_field_name("name") or node)
+        return f"{name}={_word(value) if value is not None else ''}"
+    return DYNAMIC
+
+
+def _unescape(word: str) -> str:
+    if "\\" not in word:
+        return word
+    try:
+        parts = shlex.split(word)
+    except ValueError:
+        return word
+    return parts[0] if len(parts) == 1 else word
