@@ -27,6 +27,10 @@ examples:
   nano_claude -p "hello" -m local/smollm2        # embedded model: no key, no network
   nano_claude doctor                             # check every configured provider
 
+permission rules:
+  nano_claude permissions             the rules in force and where each comes from
+  nano_claude permissions why "CMD"   allow, ask or deny for a shell command, and why
+
 exit codes: 0 success, 1 the run failed, 2 bad usage or configuration.
 """
 
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         from nano_claude.doctor import main as doctor_main
 
         return doctor_main(argv[1:])
+    if argv[:1] == ["permissions"]:
+        return _permissions(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.output_format and not args.print_mode:
@@ -103,6 +109,52 @@ def main(argv: list[str] | None = None) -> int:
             'run a task headless with -p, e.g. nano_claude -p "explain this repo"'
         )
     return _headless(args, parser)
+
+
+def _permissions(argv: list[str]) -> int:
+    """`nano_claude permissions [list | why COMMAND]`: the rules in force, and the decision
+    for a shell command with the rule that made it."""
+    from nano_claude.config import Paths, load_settings
+    from nano_claude.core.errors import NanoClaudeError
+    from nano_claude.permissions.policy import Policy
+    from nano_claude.permissions.rules import load_rules
+
+    p = argparse.ArgumentParser(prog="nano_claude permissions",
+                                description="Show permission rules, or why a command would run or ask.")
+    p.add_argument("action", choices=("list", "why"), nargs="?", default="list")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="with why: the shell command")
+    p.add_argument("--permission-mode", choices=("auto", "accept-all", "manual", "plan"))
+    args = p.parse_args(argv)
+    environ, cwd = dict(os.environ), Path.cwd()
+    paths = Paths.from_env(environ, cwd)
+    try:
+        settings = load_settings(paths, environ, {"permission_mode": args.permission_mode})
+        rules, warnings = load_rules(paths)
+    except NanoClaudeError as exc:
+        print(f"nano_claude: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for warning in warnings:
+        print(f"nano_claude: {warning}", file=sys.stderr)
+    if args.action == "why":
+        if not args.command:
+            p.error('why needs a command: nano_claude permissions why "git push --force"')
+        policy = Policy(settings.permission_mode, rules, cwd, Path(environ.get("HOME") or Path.home()))
+        ruling = policy.judge_command(" ".join(args.command))
+        print(f"{ruling.decision}: {ruling.reason}")
+        if ruling.rule:
+            print(f"rule: {ruling.rule}")
+        if ruling.suggestions:
+            print(f"to allow it: {' '.join(ruling.suggestions)}")
+        return EXIT_OK
+    print(f"mode: {settings.permission_mode}")
+    for kind in ("deny", "ask", "allow"):
+        for rule in (r for r in rules.rules if r.kind == kind):
+            print(f"{kind:5}  {rule}  ({rule.source})")
+    for extra in rules.extra_dirs:
+        print(f"dir    {extra}")
+    if not rules.rules:
+        print(f"no rules; add them to {paths.user_settings} or {paths.project_local}")
+    return EXIT_OK
 
 
 def _read_stdin() -> str:

@@ -108,9 +108,11 @@ class TextWriter:
         elif isinstance(event, ToolCallFinished) and self.verbose:
             mark = "✗" if event.is_error else "✓"
             self._note(f"{mark} {_first_line(event.result.text)}", "31" if event.is_error else "2")
+            for line in event.display.splitlines():
+                self._note(line, _DIFF_COLORS.get(line[:1], "2"))
         elif isinstance(event, PermissionAsked) and not event.allowed:
-            self._note(f"denied: {event.tool}({event.description}); rerun with --accept-all to allow",
-                       "33")
+            how = event.note or "allow it with --allowedTools or rerun with --accept-all"
+            self._note(f"denied: {event.tool}({_first_line(event.description, 80)}): {how}", "33")
         elif isinstance(event, Notice):
             self._note(f"note: {event.text}", "33")
         elif isinstance(event, Usage) and self.verbose:
@@ -188,6 +190,9 @@ class StreamJsonWriter:
 
     def finish(self, outcome: Outcome, model: str) -> None:
         self.emit(outcome.result(model))
+
+
+_DIFF_COLORS = {"+": "32", "-": "31", "@": "36"}
 
 
 def _short_args(args: dict[str, Any], limit: int = 80) -> str:

@@ -350,16 +350,26 @@ def _names_the_form(rule: Rule) -> bool:
     return bool(destructive(words))
 
 
+# Programs whose second word is a subcommand: a rule names the subcommand (git commit:*).
+_SUBCOMMANDS = {"git", "npm", "pnpm", "yarn", "bun", "cargo", "go", "docker", "podman", "kubectl",
+                "pip", "pip3", "uv", "poetry", "gh", "make", "brew", "apt", "apt-get", "dotnet",
+                "mvn", "gradle", "terraform", "helm", "conda", "rustup", "deno", "npx", "just"}
+# Programs that run whatever code they are given: only the exact command is offered.
+_INTERPRETERS = {"python", "python3", "node", "ruby", "perl", "php", "bash", "sh", "zsh", "deno",
+                 "bun", "lua", "Rscript", "java", "osascript", "pwsh", "eval", "sudo", "ssh"}
+
+
 def _suggest_command(normalized: str) -> str:
+    """The rule an "allow" answer adds: narrow enough to mean what the user saw."""
     words = normalized.split(" ")
-    plain = []
-    for word in words[:3]:
-        if not _PLAIN_WORD.match(word):
-            break
-        plain.append(word)
-    if len(plain) >= 2:
+    name = words[0]
+    if name in _SUBCOMMANDS and len(words) > 1 and _PLAIN_WORD.match(words[1]):
+        depth = 3 if words[1] in ("run", "run-script", "exec", "x") and len(words) > 2 else 2
+        plain = [w for w in words[:depth] if _PLAIN_WORD.match(w)]
         return f"Bash({' '.join(plain)}:*)"
-    return f"Bash({normalized})"
+    if name in _INTERPRETERS or not _PLAIN_WORD.match(name):
+        return f"Bash({normalized})"
+    return f"Bash({name}:*)"
 
 
 def _suggest_fetch(call: Call) -> str:
