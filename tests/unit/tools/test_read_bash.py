@@ -5,37 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from nano_claude.tools.base import ToolContext, ToolError
+from nano_claude.tools.base import ToolContext
 from nano_claude.tools.bash import BashInput, BashTool, OutputBuffer
-from nano_claude.tools.read import ReadInput, ReadTool
 from tests.processes import alive
 
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> ToolContext:
     return ToolContext(cwd=tmp_path, environ=dict(os.environ))
-
-
-async def test_read_numbers_lines_and_says_how_to_read_on(ctx: ToolContext) -> None:
-    (ctx.cwd / "f.txt").write_text("".join(f"line {i}\n" for i in range(1, 11)))
-    out = await ReadTool().run(ReadInput(file_path="f.txt", offset=3, limit=2), ctx)
-    assert out.content[0].text.splitlines() == [
-        "3\tline 3", "4\tline 4", "[lines 3-4 of 10; read on with offset=5]"]
-    assert (ctx.cwd / "f.txt").resolve() in ctx.read_files
-
-
-async def test_read_refuses_binary_and_missing_files(ctx: ToolContext) -> None:
-    (ctx.cwd / "b.bin").write_bytes(b"\x00\x01\x02")
-    with pytest.raises(ToolError, match="binary"):
-        await ReadTool().run(ReadInput(file_path="b.bin"), ctx)
-    with pytest.raises(ToolError, match="File not found"):
-        await ReadTool().run(ReadInput(file_path="nope.txt"), ctx)
-
-
-async def test_read_cuts_very_long_lines(ctx: ToolContext) -> None:
-    (ctx.cwd / "long.txt").write_text("x" * 5000)
-    out = await ReadTool().run(ReadInput(file_path="long.txt"), ctx)
-    assert "3000 more characters" in out.content[0].text
 
 
 async def test_bash_runs_in_cwd_and_reports_exit_code(ctx: ToolContext) -> None:
