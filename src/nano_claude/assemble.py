@@ -17,6 +17,10 @@ from nano_claude.providers.factory import create_provider, default_model
 from nano_claude.tools.base import ToolContext
 from nano_claude.tools.registry import Registry, builtin_tools
 
+# Providers whose models take images in tool results (Read of a PNG); for the others Read
+# says so instead of sending bytes the model cannot see or a server would refuse.
+IMAGE_PROVIDERS = frozenset({"anthropic", "openai", "gemini", "ollama"})
+
 
 def tool_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """What commands the model runs may see: everything but our providers' keys, so a
@@ -57,5 +61,5 @@ def build_agent(
                             extra_dirs=tuple(add_dirs or ()),
                             save_to=paths.project_local if paths else None)
     ctx = ToolContext(cwd=cwd, environ=tool_environment(environ), project=cwd, prompter=prompter,
-                      sandbox=settings.sandbox)
+                      sandbox=settings.sandbox, images=info.provider in IMAGE_PROVIDERS)
     return Agent(provider, info, Registry(builtin_tools()), ctx, prompter, options)

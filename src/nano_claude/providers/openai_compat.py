@@ -33,7 +33,7 @@ from nano_claude.core.messages import (
 )
 from nano_claude.providers import quirks
 from nano_claude.providers.base import Request
-from nano_claude.providers.catalog import ModelInfo, lookup
+from nano_claude.providers.catalog import PROVIDERS, ModelInfo, lookup
 from nano_claude.providers.http import (
     Endpoint,
     HttpProvider,
@@ -436,10 +436,12 @@ class _Assembly:
             names = [t.name for t in self._request.tools]
             blocks = quirks.lift_text_tool_calls(blocks, names, quirks.new_call_id)
         usage = token_usage(self._usage)
-        estimate = quirks.estimate_prompt_tokens(
-            self._request.system, self._request.messages, self._request.tools)
-        hint = quirks.context_fix_hint(self._endpoint.provider, self._request.model)
-        warning = quirks.truncation_notice(usage.prompt_tokens, estimate, hint)
+        warning = None
+        if PROVIDERS[self._endpoint.provider].local:  # cloud APIs refuse a long prompt instead
+            estimate = quirks.estimate_prompt_tokens(
+                self._request.system, self._request.messages, self._request.tools)
+            hint = quirks.context_fix_hint(self._endpoint.provider, self._request.model)
+            warning = quirks.truncation_notice(usage.prompt_tokens, estimate, hint)
         if warning:
             events.append(Notice(warning))
         has_calls = any(isinstance(b, ToolUseBlock) for b in blocks)

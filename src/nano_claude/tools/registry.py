@@ -17,9 +17,27 @@ from nano_claude.tools.base import Tool, ToolContext, ToolError, ToolOutput
 
 
 def schema_of(tool: Tool) -> dict[str, Any]:
-    """The JSON schema derived from the tool's input model, without pydantic's titles."""
-    schema = tool.input_model.model_json_schema()
-    return _strip_titles(schema)
+    """The JSON schema derived from the tool's input model, without pydantic's titles, and
+    with optional fields written as their type (`anyOf: [X, null], default: null` -> `X`):
+    the model omits them either way, and every request is shorter."""
+    schema = tool.input_model.model_json_schema(by_alias=True)
+    return _simplify(_strip_titles(schema))
+
+
+def _simplify(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_simplify(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _simplify(v) for k, v in node.items()}
+    options = out.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        kept = next(o for o in options if o != {"type": "null"})
+        out.pop("anyOf")
+        if out.get("default", 0) is None:
+            out.pop("default")
+        out = {**kept, **out}
+    return out
 
 
 def _strip_titles(node: Any) -> Any:
@@ -93,7 +111,19 @@ class Registry:
 
 
 def builtin_tools() -> list[Tool]:
+    """Every built-in tool, in the order the model sees them."""
     from nano_claude.tools.bash import BashTool
+    from nano_claude.tools.diagnostics import GetDiagnosticsTool
+    from nano_claude.tools.files import EditTool, WriteTool
+    from nano_claude.tools.interact import AskUserQuestionTool, SleepTimerTool
+    from nano_claude.tools.notebook import NotebookEditTool
     from nano_claude.tools.read import ReadTool
+    from nano_claude.tools.search import GlobTool, GrepTool
+    from nano_claude.tools.shells import BashOutputTool, KillShellTool
+    from nano_claude.tools.web import WebFetchTool, WebSearchTool
 
-    return [ReadTool(), BashTool()]
+    return [
+        ReadTool(), GlobTool(), GrepTool(), EditTool(), WriteTool(), NotebookEditTool(),
+        BashTool(), BashOutputTool(), KillShellTool(), WebFetchTool(), WebSearchTool(),
+        GetDiagnosticsTool(), AskUserQuestionTool(), SleepTimerTool(),
+    ]
