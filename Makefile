@@ -9,3 +9,4 @@ lint:
 
 bench:
 	python bench/bench_core.py
+	python bench/bench_grep.py
