@@ -280,7 +280,8 @@ def _git(words: tuple[str, ...]) -> Effects:
         flags_only = all(a.startswith("-") and a.split("=")[0] in allowed for a in args)
         if sub in ("branch", "tag") and lists and ("--list" in args or "-l" in args or flags_only):
             return Effects(True, reads=global_dirs)
-        if (sub in ("remote", "reflog", "worktree", "submodule") and lists) or (sub == "stash" and args):
+        stash_view = sub == "stash" and args[:1] in (("list",), ("show",))  # bare `stash` saves
+        if (sub in ("remote", "reflog", "worktree", "submodule") and lists) or stash_view:
             return Effects(True, reads=global_dirs)
         if sub == "config" and args and first in allowed and len(_operands(args)) <= 1:
             return Effects(True, reads=global_dirs)
