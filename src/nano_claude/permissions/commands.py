@@ -49,6 +49,11 @@ def _has(words: tuple[str, ...], *options: str) -> bool:
         for option in options:
             if word == option or (option.startswith("--") and word.startswith(option + "=")):
                 return True
+            # GNU tools accept any unambiguous prefix of a long option (--in for --in-place)
+            given = word.split("=", 1)[0]
+            if option.startswith("--") and given.startswith("--") and len(given) > 3 \
+                    and option.startswith(given):
+                return True
             if (len(option) == 2 and option[0] == "-" and word.startswith("-")
                     and not word.startswith("--") and option[1] in word[1:]):
                 return True
@@ -90,6 +95,8 @@ def _find(args: tuple[str, ...]) -> Effects:
     found = dangerous.intersection(args)
     if found:
         return Effects(False, why=f"find {sorted(found)[0]} runs commands or changes files")
+    while (args and args[0] in ("-H", "-L", "-P")) or (args[:1] and args[0].startswith(("-D", "-O"))):
+        args = args[1:]
     starts = next((i for i, w in enumerate(args) if w.startswith(("-", "(", "!")) and w != "-"),
                   len(args))
     return Effects(True, reads=tuple(args[:starts]) or (".",))
@@ -112,12 +119,17 @@ def _sed_script_is_harmless(script: str) -> bool:
 
 def _sed(args: tuple[str, ...]) -> Effects:
     if _has(args, "-i", "--in-place"):
-        return Effects(False, reads=(), writes=tuple(_operands(args, frozenset({"-e", "-f"}))[1:]),
+        files = _operands(args, frozenset({"-e", "-f", "--expression", "--file"}))
+        scripted = any(w in ("-e", "-f", "--expression", "--file") or w.startswith(("-e", "--expr"))
+                       for w in args)
+        return Effects(False, writes=tuple(files if scripted else files[1:]),
                        why="sed -i edits files in place")
     if _has(args, "-f", "--file"):
         return Effects(False, why="sed -f runs a script from a file")
     scripts = [args[i + 1] for i, w in enumerate(args[:-1]) if w in ("-e", "--expression")]
-    operands = _operands(args, frozenset({"-e", "--expression", "-l", "-s"}))
+    scripts += [w[2:] for w in args if w.startswith("-e") and len(w) > 2]
+    scripts += [w.split("=", 1)[1] for w in args if w.startswith("--expression=")]
+    operands = _operands(args, frozenset({"-e", "--expression", "-l"}))
     if not scripts and operands:
         scripts, operands = [operands[0]], operands[1:]
     if any(s == DYNAMIC or not _sed_script_is_harmless(s) for s in scripts):
@@ -125,12 +137,14 @@ def _sed(args: tuple[str, ...]) -> Effects:
     return Effects(True, reads=tuple(operands))
 
 
-_AWK_RISKY = re.compile(r"system|\||>|getline|@load|ENVIRON\[")
+# Comparisons (NR>1, $3 > 100) are fine; `>` before a string, a variable or "(" may write.
+_AWK_RISKY = re.compile(r"system|\||getline|@|ARGV|ENVIRON|>\s*[\"(a-zA-Z_$]|>>|printf?\s*>")
 
 
 def _awk(args: tuple[str, ...]) -> Effects:
-    if _has(args, "-f", "--file", "-i", "--include", "-E", "--exec", "-l", "--load"):
-        return Effects(False, why="awk runs a program from a file or an extension")
+    if any(w.startswith("-") and not w.startswith(("-F", "-v", "--field-separator", "--assign"))
+           for w in args if w != "--"):
+        return Effects(False, why="that awk option may load code")
     operands = _operands(args, frozenset({"-F", "-v", "--assign", "--field-separator"}))
     if not operands:
         return Effects(False, why="awk without a program")
@@ -143,8 +157,8 @@ def _awk(args: tuple[str, ...]) -> Effects:
 def _sort(args: tuple[str, ...]) -> Effects:
     if _has(args, "-o", "--output"):
         return Effects(False, why="sort -o writes a file")
-    if _has(args, "--compress-program"):
-        return Effects(False, why="sort --compress-program runs a program")
+    if _has(args, "--compress-program", "--files0-from", "-T", "--temporary-directory"):
+        return Effects(False, why="that sort option runs a program or reads a file list")
     return Effects(True, reads=tuple(_operands(args, frozenset({"-k", "-t", "-S", "-T"}))))
 
 
@@ -153,6 +167,14 @@ def _uniq(args: tuple[str, ...]) -> Effects:
     if len(operands) > 1:
         return Effects(False, writes=(operands[1],), why="uniq IN OUT writes OUT")
     return Effects(True, reads=tuple(operands))
+
+
+def _at_most_one(check: Check, why: str) -> Check:
+    def guarded(args: tuple[str, ...]) -> Effects:
+        operands = _operands(args)
+        return Effects(False, writes=tuple(operands[1:]), why=why) if len(operands) > 1 else check(args)
+
+    return guarded
 
 
 def _without_operands(check: Check, why: str) -> Check:
@@ -170,8 +192,8 @@ def _version_only(args: tuple[str, ...]) -> Effects:
 
 _HEAD_TAIL = frozenset({"-n", "-c", "--lines", "--bytes"})
 _GREP_VALUE = frozenset({"-e", "-f", "-m", "-A", "-B", "-C", "--include", "--exclude",
-                         "--exclude-dir", "--max-count", "--regexp", "--file", "--color",
-                         "--label", "-d", "-D"})
+                         "--exclude-dir", "--max-count", "--regexp", "--file", "--label", "-d", "-D"})
+_GREP_CODE = ("-e", "-f", "--regexp", "--file")
 _RG_VALUE = frozenset({"-e", "-g", "-t", "-T", "-m", "-A", "-B", "-C", "-j", "-M", "-E",
                        "--glob", "--iglob", "--type", "--type-not", "--max-count", "--regexp",
                        "--context", "--after-context", "--before-context", "--encoding",
@@ -180,22 +202,28 @@ _RG_VALUE = frozenset({"-e", "-g", "-t", "-T", "-m", "-A", "-B", "-C", "-j", "-M
 
 READ_ONLY: dict[str, Check] = {
     **{name: _paths() for name in (
-        "ls", "cat", "wc", "file", "stat", "du", "tree", "less", "more", "nl", "md5sum",
-        "sha1sum", "sha256sum", "sha512sum", "cksum", "b2sum", "realpath", "readlink", "diff",
+        "ls", "cat", "wc", "file", "stat", "du", "less", "more", "nl", "md5sum",
+        "sha1sum", "sha256sum", "sha512sum", "cksum", "b2sum", "realpath", "readlink",
         "cmp", "comm", "strings", "od", "hexdump", "column", "fold", "expand", "unexpand",
         "rev", "tac", "paste", "join", "cut", "fmt", "pr", "lsof", "bat", "exa", "eza")},
     "head": _paths(_HEAD_TAIL),
+    "tree": _refuse_options(_paths(frozenset({"-L", "-P", "-I", "--charset", "--filelimit"})),
+                            "-o", "--fromfile", why="tree -o writes a file"),
+    "diff": _refuse_options(_paths(), "--to-file", "--from-file", "--exclude-from", "-X",
+                            why="that diff option reads a named file"),
     "tail": _paths(_HEAD_TAIL | {"-s", "--sleep-interval", "--pid"}),
-    "xxd": _refuse_options(_paths(frozenset({"-s", "-l", "-c", "-g"})), "-r", "--revert",
-                           why="xxd -r writes binary files"),
-    "grep": _paths(_GREP_VALUE, first_is_code=True, code_options=("-e", "-f", "--regexp", "--file")),
-    "egrep": _paths(_GREP_VALUE, first_is_code=True, code_options=("-e", "-f")),
-    "fgrep": _paths(_GREP_VALUE, first_is_code=True, code_options=("-e", "-f")),
-    "rg": _refuse_options(_paths(_RG_VALUE, first_is_code=True, code_options=("-e", "--regexp", "-f")),
+    "xxd": _refuse_options(_at_most_one(_paths(frozenset({"-s", "-l", "-c", "-g"})), "xxd IN OUT writes OUT"),
+                           "-r", "--revert", why="xxd -r writes binary files"),
+    "grep": _paths(_GREP_VALUE, first_is_code=True, code_options=_GREP_CODE),
+    "egrep": _paths(_GREP_VALUE, first_is_code=True, code_options=_GREP_CODE),
+    "fgrep": _paths(_GREP_VALUE, first_is_code=True, code_options=_GREP_CODE),
+    "rg": _refuse_options(_paths(_RG_VALUE, first_is_code=True, code_options=_GREP_CODE),
                           "--pre", why="rg --pre runs a program on every file"),
     "ag": _paths(frozenset({"-G", "-A", "-B", "-C", "-m"}), first_is_code=True),
-    "jq": _paths(frozenset({"--arg", "--argjson", "--slurpfile", "--rawfile", "--indent", "-L"}),
-                 first_is_code=True, code_options=("-f", "--from-file")),
+    "jq": _refuse_options(_paths(frozenset({"--indent", "-L"}), first_is_code=True,
+                                 code_options=("-f", "--from-file")),
+                          "--arg", "--argjson", "--slurpfile", "--rawfile", "--args", "--jsonargs",
+                          why="jq reads named files or takes arguments it was not checked for"),
     "find": _find,
     "fd": _refuse_options(_paths(frozenset({"-e", "-t", "-d", "-E", "--extension", "--type",
                                             "--max-depth", "--exclude"}), first_is_code=True),
@@ -206,17 +234,23 @@ READ_ONLY: dict[str, Check] = {
     "uniq": _uniq,
     "tr": _no_paths,
     **{name: _no_paths for name in (
-        "echo", "printf", "pwd", "whoami", "id", "uname", "true", "false", "test", "[", "seq",
+        "pwd", "whoami", "id", "uname", "true", "false", "seq",
         "printenv", "which", "type", "whereis", "basename", "dirname", "nproc", "uptime", "free",
         "ps", "df", "lscpu", "groups", "tty", "locale", "arch", "sleep", "cd", "pushd", "popd",
         "dirs", "jobs", "getconf", "cal")},
-    "date": _refuse_options(_no_paths, "-s", "--set", why="date -s sets the clock"),
+    "date": _refuse_options(_no_paths, "-s", "--set", "-f", "--file", "-r", "--reference",
+                            why="date -s sets the clock; -f and -r read files"),
+    # test -v 'a[$(cmd)]' evaluates the subscript, running cmd
+    "test": _refuse_options(_no_paths, "-v", why="test -v can run commands in array subscripts"),
+    "[": _refuse_options(_no_paths, "-v", why="[ -v ] can run commands in array subscripts"),
+    "printf": _refuse_options(_no_paths, "-v", why="printf -v sets a shell variable"),
+    "echo": _no_paths,
     "hostname": _without_operands(_no_paths, "hostname NAME renames the machine"),
     "env": _without_operands(_no_paths, "runs a program"),
     "command": lambda args: Effects(args[:1] in (("-v",), ("-V",))) if args else Effects(False),
     **{name: _version_only for name in (
         "python", "python3", "node", "npm", "pip", "pip3", "ruby", "cargo", "rustc", "go",
-        "java", "javac", "gcc", "make", "uv", "poetry", "deno", "bun", "tsc", "pytest")},
+        "java", "javac", "gcc", "make", "uv", "poetry", "deno", "bun", "tsc")},
 }
 
 # --- git ------------------------------------------------------------------------
@@ -229,7 +263,7 @@ _GIT_READ = {"status", "log", "diff", "show", "blame", "shortlog", "describe", "
              "show-ref", "for-each-ref", "merge-base", "name-rev", "count-objects", "diff-tree",
              "diff-files", "diff-index", "check-ignore", "var", "version", "help", "range-diff"}
 _GIT_NEVER = ("--output", "--ext-diff", "-O", "--open-files-in-pager", "--exec", "--upload-pack",
-              "--receive-pack")
+              "--receive-pack", "--contents", "--textconv")
 
 
 def git_subcommand(words: tuple[str, ...]) -> tuple[int, str | None]:
@@ -257,16 +291,17 @@ def _git(words: tuple[str, ...]) -> Effects:
     if _has(args, *_GIT_NEVER):
         return Effects(False, why="that git option writes files or runs programs")
     if sub in _GIT_READ:
-        if sub == "diff" and "--no-index" in args:
-            return Effects(True, reads=global_dirs + tuple(_operands(args)))
-        return Effects(True, reads=global_dirs)
+        # Paths given to git diff/grep/blame/show may be files outside the repository
+        # (git diff /dev/null FILE switches to --no-index on its own): judge them as reads.
+        operands = tuple(o for o in _operands(args) if "/" in o or o.startswith((".", "~")))
+        return Effects(True, reads=global_dirs + operands)
     listing = {
         "branch": ("-a", "-r", "-v", "-vv", "--list", "-l", "--show-current", "--all", "--remotes",
                    "--verbose", "--contains", "--merged", "--no-merged", "--points-at", "--format",
                    "--sort", "--column", "--no-column", "--color", "--no-color"),
         "tag": ("-l", "--list", "-n", "--contains", "--merged", "--no-merged", "--points-at",
                 "--format", "--sort", "--column"),
-        "remote": ("-v", "--verbose", "get-url", "show"),
+        "remote": ("-v", "--verbose", "get-url"),
         "stash": ("list", "show"),
         "reflog": ("show",),
         "worktree": ("list",),
@@ -277,6 +312,8 @@ def _git(words: tuple[str, ...]) -> Effects:
         allowed = listing[sub]
         first = args[0] if args else ""
         lists = not args or first in allowed or (first.startswith("--") and first.split("=")[0] in allowed)
+        if sub == "remote" and len(args) > 1 and first != "get-url":
+            lists = False  # git remote -v add evil URL
         flags_only = all(a.startswith("-") and a.split("=")[0] in allowed for a in args)
         if sub in ("branch", "tag") and lists and ("--list" in args or "-l" in args or flags_only):
             return Effects(True, reads=global_dirs)
@@ -350,6 +387,10 @@ def destructive(words: tuple[str, ...]) -> str:
         if sub == "branch" and (_has(args, "-D") or (_has(args, "-d", "--delete")
                                                        and _has(args, "-f", "--force"))):
             return "git branch -D deletes a branch that may not be merged"
+        if sub == "switch" and _has(args, "--discard-changes", "-f", "--force"):
+            return "git switch --discard-changes discards uncommitted changes"
+        if sub == "branch" and _has(args, "-f", "--force") and _operands(args):
+            return "git branch -f moves a branch, possibly losing commits"
         if sub == "stash" and args[:1] in (("drop",), ("clear",)):
             return "git stash drop deletes stashed work"
         if sub in ("filter-branch", "filter-repo") or (sub == "reflog" and args[:1] in (("expire",),

@@ -141,24 +141,39 @@ class Policy:
                 if item.target == DYNAMIC or cwd is None:
                     rulings.append(Ruling("ask", "redirects to a file only known at run time"))
                     continue
-                path = self._resolve(item.target, cwd)
                 if item.writes:
+                    path = self._resolve(item.target, cwd)
                     rulings.append(self._path("Bash", "Edit", path, write=True, explicit=True))
-                else:
-                    rulings.append(self._path("Bash", "Read", path, write=False))
+                else:  # `< .e*`: bash expands globs here too
+                    rulings.append(self._operand(item.target, cwd, write=False))
                 continue
             part = item
-            if part.name in ("cd", "pushd"):
-                target = part.words[1] if len(part.words) > 1 else str(self.home)
-                cwd = None if (target == DYNAMIC or cwd is None) else self._resolve(target, cwd)
+            if part.name in ("cd", "pushd", "popd"):
+                cwd = self._change_directory(part.words, cwd)
             found = effects(part)
             danger = destructive(part.words) or self._deletes_outside(found, cwd)
             rulings.append(self._command_part(part.normalized, _wrapped_text(part), found, danger))
-            for target in found.reads:
+            reads = found.reads
+            if found.read_only and not reads and cwd != self.cwd:
+                reads = (".",)  # `cd ~/.ssh && ls`: it reads where it now is
+            for target in reads:
                 rulings.append(self._operand(target, cwd, write=False))
             for target in found.writes:
                 rulings.append(self._operand(target, cwd, write=True, quiet_inside=True))
         return _worst(rulings)
+
+    def _change_directory(self, words: tuple[str, ...], cwd: Path | None) -> Path | None:
+        """Where `cd DIR` leads; None (unknown) for anything we cannot follow exactly:
+        options, `cd -`, the directory stack, computed paths."""
+        from nano_claude.permissions.shell import DYNAMIC
+
+        args = words[1:]
+        if cwd is None or words[0] == "popd" or any(a.startswith(("-", "+")) for a in args):
+            return None
+        if len(args) > 1 or (words[0] == "pushd" and not args):
+            return None
+        target = args[0] if args else str(self.home)
+        return None if target == DYNAMIC else self._resolve(target, cwd)
 
     def remember(self, suggestions: Iterable[str]) -> None:
         """An "allow for this session" answer."""
@@ -180,8 +195,11 @@ class Policy:
     # --- shell parts ------------------------------------------------------------------
 
     def _command_part(self, normalized: str, full: str, found: object, danger: str) -> Ruling:
+        name, _, rest = normalized.partition(" ")
+        base = " ".join(filter(None, (os.path.basename(name), rest)))  # /usr/bin/curl is curl
+
         def match(rule: Rule) -> bool:
-            return matches_command(rule, normalized) or matches_command(rule, full)
+            return any(matches_command(rule, text) for text in (normalized, full, base))
 
         hit = self._first("Bash", match)
         if hit:

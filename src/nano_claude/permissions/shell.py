@@ -9,6 +9,7 @@ with `ls`.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,10 +18,20 @@ from typing import Any
 # A word we cannot know before the shell runs (a variable, a command's output).
 DYNAMIC = "\x00"
 
-# Assignments that change which program runs or what it loads: never stripped away.
-RISKY_VARIABLES = ("PATH", "LD_", "DYLD_", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4",
-                   "PROMPT_COMMAND", "IFS", "PYTHON", "NODE_OPTIONS", "NODE_PATH", "PERL5",
-                   "PERLLIB", "RUBYOPT", "RUBYLIB", "GIT_", "HOME", "ZDOTDIR", "CDPATH")
+# Assignments known to be harmless; any other (PATH, LD_PRELOAD, LESSOPEN, GIT_*, a tool's
+# config path...) can change what a command runs, so it is not stripped away.
+SAFE_VARIABLES = frozenset({"LANG", "LANGUAGE", "TZ", "TERM", "NO_COLOR", "FORCE_COLOR", "CLICOLOR",
+                            "COLUMNS", "LINES", "CI", "DEBUG", "NODE_ENV", "RUST_BACKTRACE",
+                            "RUST_LOG", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "VERBOSE"})
+
+
+def risky_variable(name: str) -> bool:
+    return name not in SAFE_VARIABLES and not name.startswith("LC_")
+
+
+# Wrapper options that run code or change where a command runs or writes.
+RISKY_WRAPPER_OPTIONS = {"env": ("-S", "--split-string", "-C", "--chdir"), "time": ("-o", "--output"),
+                         "xargs": ("-a", "--arg-file")}
 
 SHELLS = {"bash", "sh", "dash", "zsh", "ksh"}
 DECLARATIONS = {"export", "declare", "typeset", "local", "readonly", "unset", "unsetenv"}
@@ -36,7 +47,8 @@ WRAPPERS: dict[str, set[str]] = {
     "command": set(),
     "builtin": set(),
     "exec": {"-a"},
-    "xargs": {"-a", "--arg-file", "-d", "--delimiter", "-E", "-e", "-I", "-i", "-L", "-l",
+    # -i, -l and -e take their optional value attached (-i{}), never as the next word
+    "xargs": {"-a", "--arg-file", "-d", "--delimiter", "-E", "-I", "-L",
               "-n", "--max-args", "-P", "--max-procs", "-s", "--max-chars"},
 }
 
@@ -123,13 +135,15 @@ class _Walker:
             return
         if kind == "variable_assignment":  # a standalone X=1
             name = _text(node.child_by_field_name("name") or node).split("=")[0]
-            if name.startswith(RISKY_VARIABLES):
+            if risky_variable(name):
                 self.script.problems.append(f"sets {name}, which changes what later commands run")
             self._visit_children(node)
             return
         if kind in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
             self._redirect(node)
             return
+        if kind == "test_command" and re.search(r"(^|\s)-v\s", _text(node)):
+            self.script.problems.append("[[ -v ]] evaluates array subscripts, which can run commands")
         self._visit_children(node)
 
     def _visit_children(self, node: Any) -> None:
@@ -182,8 +196,13 @@ class _Walker:
         inner = unwrap(command)
         for assignment in inner.assignments:
             name = assignment.split("=", 1)[0]
-            if name.startswith(RISKY_VARIABLES):
+            if risky_variable(name):
                 self.script.problems.append(f"sets {name} for {inner.name or 'a command'}")
+        for wrapper in (*inner.wrapped_by, " ".join(inner.words)):
+            words = wrapper.split(" ")
+            risky = RISKY_WRAPPER_OPTIONS.get(words[0], ())
+            if any(w.startswith(risky) for w in words[1:] if w.startswith("-")):
+                self.script.problems.append(f"{wrapper} runs code or changes files or directories")
         if inner.name in SHELLS and "-c" in inner.words[1:]:
             code = inner.words[inner.words.index("-c") + 1:inner.words.index("-c") + 2]
             if code and code[0] != DYNAMIC:
@@ -267,14 +286,17 @@ def _text(node: Any) -> str:
 def _word(node: Any) -> str:
     """The value of a word after quote removal, or DYNAMIC if the shell computes it."""
     kind = node.type
+    if kind not in ("raw_string", "string") and re.search(r"\{[^}]*(,|\.\.)[^}]*\}", _text(node)):
+        return DYNAMIC  # brace expansion: {/etc/passwd,x} is two words
     if kind in ("word", "number", "variable_name", "command_name"):
         if node.type == "command_name" and node.children:
             return _word(node.children[0])
         return _unescape(_text(node))
     if kind == "raw_string":
         return _text(node)[1:-1]
-    if kind == "ansi_c_string":
-        return _text(node)[2:-1]
+    if kind == "ansi_c_string":  # $'...': escapes could spell anything; judged only when plain
+        inner = _text(node)[2:-1]
+        return DYNAMIC if "\\" in inner else inner
     if kind == "string":
         parts = []
         for child in node.children:

@@ -101,6 +101,22 @@ NO_RULES = [
     ("cat a.py # ; rm x", "allow"), ("echo '; rm -rf ~'", "allow"), ("echo \"rm -rf ~\"", "allow"),
     ("grep 'rm -rf' src -r", "allow"), ("ls\\;rm", "ask"),
     ("command rm a.py", "ask"), ("builtin eval 'rm x'", "ask"), ("exec rm a.py", "ask"),
+    # found by review: abbreviated long options, attached scripts, quoting tricks, wrappers
+    ("git grep --open-files-in-pag='touch x;true' a", "ask"), ("sed --in s/a/b/ f", "ask"),
+    ("sed -e'1e touch x' a.py", "ask"), ("sed --expression='s/x/y/w f' a.py", "ask"),
+    ("sed -s 's/a/b/w f' a.py", "ask"), ("sort --outp=x a.py", "ask"), ("env -S'touch x'", "ask"),
+    ("env --chdir=/etc cat passwd", "ask"), ("command time -o ~/.bashrc ls", "ask"),
+    ("LESSOPEN='|sh %s' less a.py", "ask"), ("RIPGREP_CONFIG_PATH=x.cfg rg foo", "ask"),
+    ("printf -v PATH %s bin; ls", "ask"), ("pytest -h", "ask"), ("xxd a.py out.bin", "ask"),
+    ("tree -o out.txt", "ask"), ("cat $'\\56\\56/\\56\\56/etc/passwd'", "ask"),
+    ("cat {/etc/passwd,a.py}", "ask"), ("x='a[$(touch y)]'; echo $((x))", "ask"),
+    ("test -v 'a[$(touch y)]'", "ask"), ("[[ -v 'a[$(touch y)]' ]]", "ask"),
+    ("cd -P /etc && cat passwd", "ask"), ("cd /etc && ls", "ask"), ("pushd /etc && popd && ls", "ask"),
+    ("jq --rawfile x /etc/passwd -n '$x'", "ask"), ("date -f /etc/passwd", "ask"),
+    ("diff --to-file=/etc/passwd a.py", "ask"), ("git blame --contents /etc/passwd a.py", "ask"),
+    ("git diff /dev/null /etc/passwd", "ask"), ("git remote -v add evil http://x", "ask"),
+    ("git remote show origin", "ask"), ("find -L / -name id_rsa", "ask"), ("awk --source='x' f", "ask"),
+    ("awk '@include \"x\"' f", "ask"), ("awk 'NR>1' data.txt", "allow"), ("awk '$3 > 100' f", "allow"),
     ("\\rm a.py", "ask"), ("'rm' a.py", "ask"), ("r\\m a.py", "ask"),
     # reads outside the project ask; a read-only command cannot smuggle them out
     ("cat /etc/passwd", "ask"), ("cat ~/.ssh/id_rsa", "ask"), ("ls /", "ask"),
@@ -142,6 +158,11 @@ WITH_RULES = [
     ("git restore src/a.py", "ask"), ("git restore --staged src/a.py", "allow"),
     ("git branch -D old", "ask"), ("git stash drop", "ask"), ("git stash clear", "ask"),
     ("git reset --soft HEAD~1", "allow"), ("git clean -n", "allow"),
+    ("git reset --har", "ask"), ("git clean --forc -d", "ask"), ("git push --force-w origin main", "ask"),
+    ("rm --recur .", "ask"), ("git switch --discard-changes main", "ask"),
+    ("git branch -f main HEAD~5", "ask"),
+    ("/usr/bin/curl x", "deny"), ("xargs -i curl echo", "deny"), ("cat < .e*", "deny"),
+    ("egrep --regexp=. ~/.ssh/id_rsa", "deny"), ("cp a.py --target-directory=secrets", "ask"),
 ]
 
 
