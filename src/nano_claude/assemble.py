@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
-from nano_claude.config import Paths, Settings
+from nano_claude.config import Paths, Settings, user_home
 from nano_claude.core.context import build_system_prompt
 from nano_claude.core.loop import Agent, LoopOptions
 from nano_claude.core.prompter import Prompter
@@ -56,8 +56,7 @@ def build_agent(
         reasoning_effort=settings.reasoning_effort,
         permission_mode=settings.permission_mode,
     )
-    home = Path(environ.get("HOME") or Path.home())
-    options.policy = Policy(settings.permission_mode, rules or RuleSet(), cwd, home, cwd=cwd,
+    options.policy = Policy(settings.permission_mode, rules or RuleSet(), cwd, user_home(environ), cwd=cwd,
                             extra_dirs=tuple(add_dirs or ()),
                             save_to=paths.project_local if paths else None)
     ctx = ToolContext(cwd=cwd, environ=tool_environment(environ), project=cwd, prompter=prompter,

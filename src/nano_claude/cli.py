@@ -9,8 +9,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nano_claude import __version__
+
+if TYPE_CHECKING:
+    from nano_claude.config import Paths, Settings
+    from nano_claude.permissions.rules import RuleSet
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -114,10 +119,9 @@ def main(argv: list[str] | None = None) -> int:
 def _permissions(argv: list[str]) -> int:
     """`nano_claude permissions [list | why COMMAND]`: the rules in force, and the decision
     for a shell command with the rule that made it."""
-    from nano_claude.config import Paths, load_settings
+    from nano_claude.config import user_home
     from nano_claude.core.errors import NanoClaudeError
     from nano_claude.permissions.policy import Policy
-    from nano_claude.permissions.rules import load_rules
 
     p = argparse.ArgumentParser(prog="nano_claude permissions",
                                 description="Show permission rules, or why a command would run or ask.")
@@ -126,19 +130,15 @@ def _permissions(argv: list[str]) -> int:
     p.add_argument("--permission-mode", choices=("auto", "accept-all", "manual", "plan"))
     args = p.parse_args(argv)
     environ, cwd = dict(os.environ), Path.cwd()
-    paths = Paths.from_env(environ, cwd)
     try:
-        settings = load_settings(paths, environ, {"permission_mode": args.permission_mode})
-        rules, warnings = load_rules(paths)
+        paths, settings, rules = _configuration(environ, cwd, {"permission_mode": args.permission_mode})
     except NanoClaudeError as exc:
         print(f"nano_claude: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    for warning in warnings:
-        print(f"nano_claude: {warning}", file=sys.stderr)
     if args.action == "why":
         if not args.command:
             p.error('why needs a command: nano_claude permissions why "git push --force"')
-        policy = Policy(settings.permission_mode, rules, cwd, Path(environ.get("HOME") or Path.home()))
+        policy = Policy(settings.permission_mode, rules, cwd, user_home(environ))
         ruling = policy.judge_command(" ".join(args.command))
         print(f"{ruling.decision}: {ruling.reason}")
         if ruling.rule:
@@ -155,6 +155,20 @@ def _permissions(argv: list[str]) -> int:
     if not rules.rules:
         print(f"no rules; add them to {paths.user_settings} or {paths.project_local}")
     return EXIT_OK
+
+
+def _configuration(environ: dict[str, str], cwd: Path,
+                   overrides: dict[str, object]) -> tuple[Paths, Settings, RuleSet]:
+    """Settings and permission rules from every file, the warnings about them on stderr."""
+    from nano_claude.config import Paths, load_settings
+    from nano_claude.permissions.rules import load_rules
+
+    paths = Paths.from_env(environ, cwd)
+    settings = load_settings(paths, environ, overrides)
+    rules, warnings = load_rules(paths)
+    for warning in warnings:
+        print(f"nano_claude: {warning}", file=sys.stderr)
+    return paths, settings, rules
 
 
 def _read_stdin() -> str:
@@ -199,24 +213,19 @@ def _run(args: argparse.Namespace, prompt: str) -> int:
 
     from nano_claude import headless
     from nano_claude.assemble import build_agent
-    from nano_claude.config import Paths, load_settings
     from nano_claude.core.prompter import HeadlessPrompter
-    from nano_claude.permissions.rules import load_rules, split_rules
+    from nano_claude.permissions.rules import split_rules
 
     environ = dict(os.environ)
     cwd = Path.cwd()
     overrides = {"verbose": args.verbose or None, "thinking": args.thinking or None,
                  "sandbox": args.sandbox,
                  "permission_mode": "accept-all" if args.accept_all else args.permission_mode}
-    paths = Paths.from_env(environ, cwd)
-    settings = load_settings(paths, environ, overrides)
-    rules, warnings = load_rules(paths)
+    paths, settings, rules = _configuration(environ, cwd, overrides)
     for flag, kind, values in (("--allowedTools", "allow", args.allowed_tools),
                                ("--disallowedTools", "deny", args.disallowed_tools)):
         for value in values or ():
             rules.add(split_rules(value), kind, flag)
-    for warning in warnings:
-        print(f"nano_claude: {warning}", file=sys.stderr)
     agent = build_agent(
         settings, model=args.model, cwd=cwd, environ=environ, prompter=HeadlessPrompter(),
         rules=rules, paths=paths, add_dirs=[Path(d) for d in args.add_dirs or ()],
@@ -231,7 +240,7 @@ def _run(args: argparse.Namespace, prompt: str) -> int:
     elif fmt == "stream-json":
         writer = headless.StreamJsonWriter(sys.stdout, session_id, agent.model.qualified,
                                            args.include_partial_messages)
-        writer.start(str(cwd), agent.tools.names, agent.options.permission_mode)
+        writer.start(str(cwd), agent.tools.names, agent.policy.mode)
     else:
         color = sys.stderr.isatty() and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
         writer = headless.TextWriter(sys.stdout, sys.stderr, verbose=settings.verbose, color=color)

@@ -115,6 +115,11 @@ class Paths:
         return path in (self.project_settings, self.project_local)
 
 
+def user_home(environ: Mapping[str, str]) -> Path:
+    """The user's home folder (for `~` in paths and permission rules)."""
+    return Path(environ.get("HOME") or Path.home())
+
+
 def read_json(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")

@@ -12,9 +12,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
+from nano_claude.config import user_home
 from nano_claude.core.errors import ProviderError
 from nano_claude.core.events import (
     Error,
@@ -82,8 +82,7 @@ class Agent:
         self.prompter = prompter
         self.options = options
         self.policy = options.policy or Policy(
-            options.permission_mode, RuleSet(), ctx.root, Path(ctx.environ.get("HOME") or Path.home()),
-            cwd=ctx.cwd)
+            options.permission_mode, RuleSet(), ctx.root, user_home(ctx.environ), cwd=ctx.cwd)
         self._probed = False
 
     def switch_model(self, provider: Provider, model: ModelInfo) -> None:

@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from nano_claude.core.errors import ConfigError
+from nano_claude.permissions.commands import Effects, destructive, effects
 from nano_claude.permissions.rules import (
     Rule,
     RuleSet,
@@ -27,6 +29,7 @@ from nano_claude.permissions.rules import (
     parse_rule,
     save_allow_rules,
 )
+from nano_claude.permissions.shell import DYNAMIC, Redirect, SimpleCommand, parse
 
 Mode = Literal["auto", "accept-all", "manual", "plan"]
 MODES: tuple[Mode, ...] = ("auto", "accept-all", "manual", "plan")
@@ -124,9 +127,6 @@ class Policy:
     def judge_command(self, command: str) -> Ruling:
         """The decision for a shell command, with the rule that made it (for `/permissions
         why` and the tests)."""
-        from nano_claude.permissions.commands import destructive, effects
-        from nano_claude.permissions.shell import DYNAMIC, Redirect, parse
-
         if not command.strip():
             return Ruling("allow", "empty command")
         script = parse(command)
@@ -165,8 +165,6 @@ class Policy:
     def _change_directory(self, words: tuple[str, ...], cwd: Path | None) -> Path | None:
         """Where `cd DIR` leads; None (unknown) for anything we cannot follow exactly:
         options, `cd -`, the directory stack, computed paths."""
-        from nano_claude.permissions.shell import DYNAMIC
-
         args = words[1:]
         if cwd is None or words[0] == "popd" or any(a.startswith(("-", "+")) for a in args):
             return None
@@ -194,7 +192,7 @@ class Policy:
 
     # --- shell parts ------------------------------------------------------------------
 
-    def _command_part(self, normalized: str, full: str, found: object, danger: str) -> Ruling:
+    def _command_part(self, normalized: str, full: str, found: Effects, danger: str) -> Ruling:
         name, _, rest = normalized.partition(" ")
         base = " ".join(filter(None, (os.path.basename(name), rest)))  # /usr/bin/curl is curl
 
@@ -206,7 +204,7 @@ class Policy:
             return hit
         if self.mode == "accept-all":
             return Ruling("allow", "accept-all mode")
-        read_only = getattr(found, "read_only", False)
+        read_only = found.read_only
         if self.mode == "plan":
             return (Ruling("allow", "read-only command") if read_only and not danger
                     else self._plan_denial("Bash", normalized))
@@ -223,16 +221,14 @@ class Policy:
             return Ruling("ask", danger, suggestions=(f"Bash({normalized})",))
         if read_only:
             return Ruling("allow", "read-only command")
-        why = getattr(found, "why", "") or "runs a program"
+        why = found.why or "runs a program"
         return Ruling("ask", f"{normalized.split(' ')[0]}: {why}",
                       suggestions=(_suggest_command(normalized),))
 
-    def _deletes_outside(self, found: object, cwd: Path | None) -> str:
-        from nano_claude.permissions.shell import DYNAMIC
-
-        if not getattr(found, "recursive_delete", False):
+    def _deletes_outside(self, found: Effects, cwd: Path | None) -> str:
+        if not found.recursive_delete:
             return ""
-        for target in getattr(found, "writes", ()):
+        for target in found.writes:
             if target == DYNAMIC or cwd is None:
                 return "rm -r of paths only known at run time"
             path = self._resolve(target, cwd)
@@ -241,8 +237,6 @@ class Policy:
         return ""
 
     def _operand(self, target: str, cwd: Path | None, *, write: bool, quiet_inside: bool = False) -> Ruling:
-        from nano_claude.permissions.shell import DYNAMIC
-
         if target == DYNAMIC or cwd is None:
             return Ruling("ask", f"{'writes' if write else 'reads'} files only known at run time")
         if target == "-":
@@ -353,15 +347,12 @@ def _dir_glob(path: Path) -> str:
     return f"{parent}/**" if str(parent) not in (".", "") else str(path)
 
 
-def _wrapped_text(part: object) -> str:
-    wrapped = " ".join(getattr(part, "wrapped_by", ()))
-    normalized = getattr(part, "normalized", "")
-    return f"{wrapped} {normalized}" if wrapped else normalized
+def _wrapped_text(part: SimpleCommand) -> str:
+    wrapped = " ".join(part.wrapped_by)
+    return f"{wrapped} {part.normalized}" if wrapped else part.normalized
 
 
 def _names_the_form(rule: Rule) -> bool:
-    from nano_claude.permissions.commands import destructive
-
     if rule.content is None:
         return False
     words = command_words(rule.content.removesuffix(":*").replace("*", ""))
@@ -391,7 +382,5 @@ def _suggest_command(normalized: str) -> str:
 
 
 def _suggest_fetch(call: Call) -> str:
-    from urllib.parse import urlsplit
-
     host = urlsplit(call.target or "").hostname if call.tool == "WebFetch" else None
     return f"{call.tool}(domain:{host})" if host else call.tool
