@@ -83,6 +83,8 @@ class Agent:
         self.options = options
         self.policy = options.policy or Policy(
             options.permission_mode, RuleSet(), ctx.root, user_home(ctx.environ), cwd=ctx.cwd)
+        if ctx.protected is None:
+            ctx.protected = self.policy.protects
         self._probed = False
 
     def switch_model(self, provider: Provider, model: ModelInfo) -> None:

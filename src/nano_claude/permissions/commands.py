@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import pairwise
 
 from nano_claude.permissions.shell import DYNAMIC, SimpleCommand
+
+
+@dataclass(frozen=True)
+class Tree:
+    """How a command reads the files under a directory operand."""
+
+    hidden: bool = True  # dot-names too (grep -r); rg and ag skip them unless told
+    follow: bool = False  # into symbolic links (grep -R, rg -L)
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,7 @@ class Effects:
     writes: tuple[str, ...] = ()  # path arguments it writes or deletes
     why: str = ""  # why it is not read-only, when it is not
     recursive_delete: bool = False  # rm -r: destructive outside the project
+    tree: Tree | None = None  # reads every file under a directory operand (grep -r, rg)
 
 
 def _operands(words: tuple[str, ...], takes_value: frozenset[str] = frozenset()) -> list[str]:
@@ -200,6 +210,41 @@ _RG_VALUE = frozenset({"-e", "-g", "-t", "-T", "-m", "-A", "-B", "-C", "-j", "-M
                        "--max-columns", "--sort", "--sortr", "--threads", "--max-depth",
                        "--type-add", "--color", "--colors", "-r", "--replace", "-d"})
 
+def _tree(check: Check) -> Check:
+    """Directory operands are read file by file, links followed (diff compares what two
+    directories hold)."""
+
+    def reads_trees(args: tuple[str, ...]) -> Effects:
+        found = check(args)
+        return replace(found, tree=Tree(follow=True)) if found.read_only else found
+
+    return reads_trees
+
+
+def _grep(args: tuple[str, ...]) -> Effects:
+    found = _paths(_GREP_VALUE, first_is_code=True, code_options=_GREP_CODE)(args)
+    follow = _has(args, "-R", "--dereference-recursive")
+    recursive = follow or _has(args, "-r", "--recursive", "--directories=recurse") \
+        or any(a.startswith("-d") and a.endswith("recurse") for a in args) \
+        or any(b == "recurse" and a in ("-d", "--directories") for a, b in pairwise(args))
+    if recursive:
+        return replace(found, reads=found.reads or (".",), tree=Tree(follow=follow))  # no file: the cwd
+    return found
+
+
+def _searcher(check: Check, show_hidden: tuple[str, ...], follow: tuple[str, ...]) -> Check:
+    """rg and ag search the cwd when given no path, skipping dot-names unless told not to."""
+
+    def searches(args: tuple[str, ...]) -> Effects:
+        found = check(args)
+        if not found.read_only:
+            return found
+        tree = Tree(hidden=_has(args, *show_hidden), follow=_has(args, *follow))
+        return replace(found, reads=found.reads or (".",), tree=tree)
+
+    return searches
+
+
 READ_ONLY: dict[str, Check] = {
     **{name: _paths() for name in (
         "ls", "cat", "wc", "file", "stat", "du", "less", "more", "nl", "md5sum",
@@ -209,17 +254,17 @@ READ_ONLY: dict[str, Check] = {
     "head": _paths(_HEAD_TAIL),
     "tree": _refuse_options(_paths(frozenset({"-L", "-P", "-I", "--charset", "--filelimit"})),
                             "-o", "--fromfile", why="tree -o writes a file"),
-    "diff": _refuse_options(_paths(), "--to-file", "--from-file", "--exclude-from", "-X",
+    "diff": _refuse_options(_tree(_paths()), "--to-file", "--from-file", "--exclude-from", "-X",
                             why="that diff option reads a named file"),
     "tail": _paths(_HEAD_TAIL | {"-s", "--sleep-interval", "--pid"}),
     "xxd": _refuse_options(_at_most_one(_paths(frozenset({"-s", "-l", "-c", "-g"})), "xxd IN OUT writes OUT"),
                            "-r", "--revert", why="xxd -r writes binary files"),
-    "grep": _paths(_GREP_VALUE, first_is_code=True, code_options=_GREP_CODE),
-    "egrep": _paths(_GREP_VALUE, first_is_code=True, code_options=_GREP_CODE),
-    "fgrep": _paths(_GREP_VALUE, first_is_code=True, code_options=_GREP_CODE),
-    "rg": _refuse_options(_paths(_RG_VALUE, first_is_code=True, code_options=_GREP_CODE),
+    "grep": _grep, "egrep": _grep, "fgrep": _grep,
+    "rg": _refuse_options(_searcher(_paths(_RG_VALUE, first_is_code=True, code_options=_GREP_CODE),
+                                    ("--hidden", "-.", "-u", "--unrestricted"), ("-L", "--follow")),
                           "--pre", why="rg --pre runs a program on every file"),
-    "ag": _paths(frozenset({"-G", "-A", "-B", "-C", "-m"}), first_is_code=True),
+    "ag": _searcher(_paths(frozenset({"-G", "-A", "-B", "-C", "-m"}), first_is_code=True),
+                    ("--hidden", "-u", "--unrestricted"), ("-f", "--follow")),
     "jq": _refuse_options(_paths(frozenset({"--indent", "-L"}), first_is_code=True,
                                  code_options=("-f", "--from-file")),
                           "--arg", "--argjson", "--slurpfile", "--rawfile", "--args", "--jsonargs",

@@ -18,7 +18,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from nano_claude.core.errors import ConfigError
-from nano_claude.permissions.commands import Effects, destructive, effects
+from nano_claude.permissions.commands import Effects, Tree, destructive, effects
 from nano_claude.permissions.rules import (
     Rule,
     RuleSet,
@@ -30,6 +30,7 @@ from nano_claude.permissions.rules import (
     save_allow_rules,
 )
 from nano_claude.permissions.shell import DYNAMIC, Redirect, SimpleCommand, parse
+from nano_claude.permissions.trees import WALK_LIMIT, reach
 
 Mode = Literal["auto", "accept-all", "manual", "plan"]
 MODES: tuple[Mode, ...] = ("auto", "accept-all", "manual", "plan")
@@ -89,6 +90,7 @@ class Policy:
     extra_dirs: tuple[Path, ...] = ()
     session: RuleSet = field(default_factory=RuleSet)  # "allow for this session" answers
     save_to: Path | None = None  # where an "always" answer writes its rules
+    walk_limit: int = WALK_LIMIT  # entries a recursive read may list before we ask instead
 
     def __post_init__(self) -> None:
         self.project = Path(os.path.realpath(self.project))
@@ -157,7 +159,7 @@ class Policy:
             if found.read_only and not reads and cwd != self.cwd:
                 reads = (".",)  # `cd ~/.ssh && ls`: it reads where it now is
             for target in reads:
-                rulings.append(self._operand(target, cwd, write=False))
+                rulings.append(self._operand(target, cwd, write=False, tree=found.tree))
             for target in found.writes:
                 rulings.append(self._operand(target, cwd, write=True, quiet_inside=True))
         return _worst(rulings)
@@ -236,19 +238,49 @@ class Policy:
                 return f"rm -r outside the project ({path})"
         return ""
 
-    def _operand(self, target: str, cwd: Path | None, *, write: bool, quiet_inside: bool = False) -> Ruling:
+    def _operand(self, target: str, cwd: Path | None, *, write: bool, quiet_inside: bool = False,
+                 tree: Tree | None = None) -> Ruling:
+        """tree: how the command reads every file under a directory operand, if it does."""
         if target == DYNAMIC or cwd is None:
             return Ruling("ask", f"{'writes' if write else 'reads'} files only known at run time")
         if target == "-":
             return Ruling("allow", "standard input")
         path = self._resolve(target, cwd)
-        rulings = [self._path("Bash", "Edit" if write else "Read", path, write=write,
-                              quiet_inside=quiet_inside)]
+        paths = [path]
         if any(c in target for c in "*?["):  # a glob may reach a denied file
-            for found in glob.glob(str(path), recursive=True)[:1000]:
-                rulings.append(self._path("Bash", "Edit" if write else "Read", Path(found),
-                                          write=write, quiet_inside=quiet_inside))
+            paths += [Path(p) for p in glob.glob(str(path), recursive=True)[:1000]]
+        kind = "Edit" if write else "Read"
+        rulings = [self._path("Bash", kind, p, write=write, quiet_inside=quiet_inside) for p in paths]
+        if tree and not write:
+            rulings += [self._tree(p, tree) for p in paths if p.is_dir()]
         return _worst(rulings)
+
+    def _tree(self, root: Path, tree: Tree) -> Ruling:
+        """A recursive read of a directory must not reach what a Read deny or ask rule keeps."""
+        kinds: tuple[Decision, ...] = ("deny", "ask")
+        for kind in kinds:
+            rules = [r for r in self._all(kind, "Read") if r.content is not None]
+            found = reach(root, rules, self.project, self.home, hidden=tree.hidden, follow=tree.follow,
+                          limit=self.walk_limit)
+            where = self._relative(root) if root != self.project else "the project"
+            if found.too_big:
+                return Ruling("ask", f"reads every file under {where}, too many to check against the "
+                                     f"Read {kind} rules; name the files, or search with the Grep tool "
+                                     "(it leaves out what the rules keep)")
+            if found.rule is not None:
+                verb = "denies" if kind == "deny" else "asks before"
+                return Ruling(kind, f"reads every file under {where}, including "
+                                    f"{self._relative(found.path)}, which a rule {verb} reading; "
+                                    "name the files, or search with the Grep tool (it leaves that file out)",
+                              _cite(found.rule))
+        return Ruling("allow", "no protected file under the directory")
+
+    def protects(self, path: Path) -> bool:
+        """Does a Read deny or ask rule keep this file from the model? Grep and Glob leave
+        such files out of what they return."""
+        rules = [r for kind in ("deny", "ask") for r in self._all(kind, "Read") if r.content is not None]
+        return bool(rules) and any(matches_path(r, p, self.project, self.home)
+                                   for r in rules for p in _forms(path))
 
     # --- paths ----------------------------------------------------------------------------
 

@@ -218,11 +218,15 @@ def rule_path_pattern(content: str, project: Path, home: Path) -> str:
     return str(project) + "/" + content.removeprefix("./")
 
 
+def path_regex(content: str, project: Path, home: Path) -> re.Pattern[str]:
+    """The regular expression a path rule's content stands for (over absolute paths)."""
+    return _glob_regex(rule_path_pattern(content, project, home))
+
+
 def matches_path(rule: Rule, path: Path, project: Path, home: Path) -> bool:
     if rule.content is None:
         return True
-    pattern = rule_path_pattern(rule.content, project, home)
-    return _glob_regex(pattern).match(str(path)) is not None
+    return path_regex(rule.content, project, home).match(str(path)) is not None
 
 
 def matches_domain(rule: Rule, url: str) -> bool:

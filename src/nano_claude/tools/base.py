@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -48,6 +49,8 @@ class ToolContext:
     images: bool = True  # the model accepts image blocks
     shells: dict[str, Any] = field(default_factory=dict)  # background commands by id
     wakeups: list[Wakeup] = field(default_factory=list)
+    # files the permission rules keep from the model: Grep and Glob leave them out
+    protected: Callable[[Path], bool] | None = None
 
     @property
     def root(self) -> Path:
@@ -61,6 +64,10 @@ class ToolContext:
         """Remember that the model has seen this file as it is now."""
         st = path.stat()
         self.read_files[path.resolve()] = FileStamp(st.st_mtime_ns, st.st_size)
+
+    def keeps_out(self, paths: list[Path]) -> set[Path]:
+        """Which of these files the permission rules keep from the model."""
+        return {p for p in paths if self.protected(p)} if self.protected else set()
 
     async def aclose(self) -> None:
         """The session ends: stop what it left running in the background."""

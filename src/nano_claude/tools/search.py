@@ -124,6 +124,13 @@ def _limit_note(left: int, unit: str, reason: str, limit: int | None) -> str:
             "narrow the search with path, glob or type]")
 
 
+def _kept_note(count: int, sep: str) -> str:
+    if not count:
+        return ""
+    files, them = ("1 file", "it") if count == 1 else (f"{count} files", "them")
+    return f"{sep}[{files} left out: the permission rules keep {them} from being read]"
+
+
 def _take(lines: Iterable[str], limit: int | None) -> tuple[list[str], str]:
     """The lines that fit under head_limit and the character cap, and which cap cut them."""
     shown: list[str] = []
@@ -222,6 +229,8 @@ class GlobTool:
                             "(read the file with Read).")
         base, rest = split_pattern(args.pattern, root)
         found = await _in_thread(glob_files, base, rest, narrow="a more specific path or pattern")
+        kept = ctx.keeps_out([Path(base, rel) for _, rel in found])
+        found = [(mtime, rel) for mtime, rel in found if Path(base, rel) not in kept]
         prefix = display_prefix(base, ctx.cwd)
         paths = sorted((-mtime, _printable(prefix + rel)) for mtime, rel in found)
         if not paths:
@@ -231,12 +240,13 @@ class GlobTool:
             elif "/" not in rest and "**" not in rest:
                 hint = f' ("{rest}" matches top-level files only; "**/{rest}" searches subdirectories)'
             where = display_prefix(root, ctx.cwd).rstrip("/") or "the current directory"
-            return ToolOutput.text(f"No files found matching {args.pattern!r} in {where}{hint}.")
+            return ToolOutput.text(f"No files found matching {args.pattern!r} in {where}{hint}."
+                                   + _kept_note(len(kept), " "))
         lines = [p for _, p in paths[:GLOB_LIMIT]]
         if len(paths) > GLOB_LIMIT:
             lines.append(f"[{len(paths) - GLOB_LIMIT} more files not shown: these are the {GLOB_LIMIT} "
                          "most recently modified; narrow the pattern or path]")
-        return ToolOutput.text("\n".join(lines))
+        return ToolOutput.text("\n".join(lines) + _kept_note(len(kept), "\n"))
 
 
 # ---------------------------------------------------------------- Grep
@@ -630,13 +640,15 @@ class GrepTool:
                   args.case_insensitive, args.multiline,
                   before=args.before or args.context, after=args.after or args.context)
         hits, partial = await self._search(q, ctx)
+        kept = ctx.keeps_out([Path(base, h.rel) for h in hits])
+        hits = [h for h in hits if Path(base, h.rel) not in kept]
         prefix = display_prefix(base, ctx.cwd)
         if not hits:
             where = _printable(prefix + file) if file else (prefix.rstrip("/") or "the current directory")
             narrow = ", ".join(f"{k} {v}" for k, v in (("glob", args.glob), ("type", args.type)) if v)
             return ToolOutput.text(f"No matches found for pattern {args.pattern!r} in {where}"
-                                   + (f" ({narrow})" if narrow else "") + ".")
-        text = render(q, hits, prefix, args.head_limit, args.line_numbers)
+                                   + (f" ({narrow})" if narrow else "") + "." + _kept_note(len(kept), " "))
+        text = render(q, hits, prefix, args.head_limit, args.line_numbers) + _kept_note(len(kept), "\n")
         if partial:
             text += (f"\n[the search stopped after {MAX_RG_BYTES // 2**20} MB of matches, so these results "
                      "are partial; narrow the pattern, path, glob or type]")
