@@ -104,21 +104,19 @@ class TextWriter:
         elif isinstance(event, ThinkingDelta) and self.verbose:
             self.err.write(f"\x1b[2m{event.text}\x1b[0m" if self.color else event.text)
         elif isinstance(event, ToolCallStarted) and self.verbose:
-            self._note(f"⚙ {event.name}({_short_args(event.input)})")
+            self._note(f"⚙ {event.name}({short_args(event.input)})")
         elif isinstance(event, ToolCallFinished) and self.verbose:
             mark = "✗" if event.is_error else "✓"
-            self._note(f"{mark} {_first_line(event.result.text)}", "31" if event.is_error else "2")
+            self._note(f"{mark} {first_line(event.result.text)}", "31" if event.is_error else "2")
             for line in event.display.splitlines():
-                self._note(line, _DIFF_COLORS.get(line[:1], "2"))
+                self._note(line, _SGR[diff_style(line)])
         elif isinstance(event, PermissionAsked) and not event.allowed:
             how = event.note or "allow it with --allowedTools or rerun with --accept-all"
-            self._note(f"denied: {event.tool}({_first_line(event.description, 80)}): {how}", "33")
+            self._note(f"denied: {event.tool}({first_line(event.description, 80)}): {how}", "33")
         elif isinstance(event, Notice):
             self._note(f"note: {event.text}", "33")
         elif isinstance(event, Usage) and self.verbose:
-            u = event.usage
-            self._note(f"tokens: in {u.input_tokens} (cache read {u.cache_read_tokens}, write "
-                       f"{u.cache_write_tokens}), out {u.output_tokens}; ${event.cost_usd:.4f}")
+            self._note(usage_line(event))
         elif isinstance(event, Error):
             self._note(f"error: {event.message}", "31")
 
@@ -192,17 +190,30 @@ class StreamJsonWriter:
         self.emit(outcome.result(model))
 
 
-_DIFF_COLORS = {"+": "32", "-": "31", "@": "36"}
+# Shared with the REPL's renderer (ui/render.py): one wording and one colouring of activity.
+_DIFF_STYLES = {"+": "green", "-": "red", "@": "cyan"}
+_SGR = {"green": "32", "red": "31", "cyan": "36", "dim": "2"}
 
 
-def _short_args(args: dict[str, Any], limit: int = 80) -> str:
+def diff_style(line: str) -> str:
+    """A unified diff line's rich style name: added green, removed red, hunk header cyan."""
+    return _DIFF_STYLES.get(line[:1], "dim")
+
+
+def usage_line(event: Usage) -> str:
+    u = event.usage
+    return (f"tokens: in {u.input_tokens} (cache read {u.cache_read_tokens}, write "
+            f"{u.cache_write_tokens}), out {u.output_tokens}; ${event.cost_usd:.4f}")
+
+
+def short_args(args: dict[str, Any], limit: int = 80) -> str:
     first = next(iter(args.values()), "") if args else ""
     text = first if isinstance(first, str) else json.dumps(first)
     text = text.replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _first_line(text: str, limit: int = 120) -> str:
+def first_line(text: str, limit: int = 120) -> str:
     line = text.strip().splitlines()[0] if text.strip() else "(no output)"
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
