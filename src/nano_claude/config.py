@@ -214,12 +214,22 @@ def load_settings(
         ) from exc
 
 
-def save_user_setting(paths: Paths, key: str, value: Any) -> None:
-    """Persist one setting to the user config, atomically and with mode 0600."""
+def save_user_setting(paths: Paths, key: str, value: object) -> None:
+    """Persist one setting to the user config, atomically and with mode 0600 (the file
+    may hold keys). None removes the setting, so its default applies again."""
     _check_keys({key: value}, "config")
     data = read_json(paths.user_config)  # raises on a broken file: never overwrite it
-    data[key] = value
-    Settings(**{k: v for k, v in data.items()})  # validate before writing
+    if value is None:
+        data.pop(key, None)
+    else:
+        data[key] = value
+    try:
+        Settings(**{k: v for k, v in data.items() if k != "permissions"})  # validate before writing
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        bad = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{paths.user_config}: setting {bad!r}: {first['msg']}; "
+                          "fix the file (nothing was changed)") from exc
     atomic_write(paths.user_config, json.dumps(data, indent=2) + "\n", mode=0o600)
 
 

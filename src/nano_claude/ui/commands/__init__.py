@@ -1,0 +1,90 @@
+"""Slash commands: the registry the REPL asks, one module per command.
+
+Each module in `MODULES` defines `COMMAND = Command(...)`. A later feature adds its
+command the same way: write `ui/commands/<name>.py` with a `COMMAND` and add the name
+to `MODULES`. Modules are imported on the first lookup, not when the REPL starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cache
+
+from nano_claude.core.errors import NanoClaudeError
+from nano_claude.ui.state import ReplState
+
+MODULES: tuple[str, ...] = (
+    "clear", "config", "context", "cost", "cwd", "doctor", "exit", "help", "history", "model",
+    "permissions", "thinking", "verbose",
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # "model" (typed as /model)
+    help: str  # one line for /help
+    run: Callable[[ReplState, str], Awaitable[None]]  # args: the text after the name, stripped
+    usage: str = ""  # "/model [NAME]"
+    aliases: tuple[str, ...] = ()  # ("quit",) for exit
+    # Completions for the argument text typed so far; each replaces that whole text.
+    complete: Callable[[ReplState, str], list[str]] | None = None
+
+
+@cache
+def _registered() -> tuple[Command, ...]:
+    found = [importlib.import_module(f"{__name__}.{module}").COMMAND for module in MODULES]
+    return tuple(sorted(found, key=lambda c: c.name))
+
+
+def commands() -> list[Command]:
+    """Every command, sorted by name."""
+    return list(_registered())
+
+
+def find(name: str) -> Command | None:
+    """The command called `name` (or aliased so), without the slash."""
+    name = name.lower()
+    return next((c for c in _registered() if name == c.name or name in c.aliases), None)
+
+
+def suggest(name: str) -> str | None:
+    """The known name nearest to a mistyped one, if any is near enough."""
+    names = [n for c in _registered() for n in (c.name, *c.aliases)]
+    close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def split(line: str) -> tuple[str, str] | None:
+    """`/model gpt-4o` -> ("model", "gpt-4o"); None when the line is not a command. A first
+    word with another slash in it is a path (`/etc/hosts what is this?`), so a prompt."""
+    if not line.startswith("/"):
+        return None
+    name, _, args = line[1:].strip().partition(" ")
+    if "/" in name:
+        return None
+    return name, args.strip()
+
+
+async def dispatch(state: ReplState, line: str) -> bool:
+    """Run the command a line names. False: the line is not a command (send it to the model)."""
+    parsed = split(line.strip())
+    if parsed is None:
+        return False
+    name, args = parsed
+    if not name:
+        state.echo("Type a command after the slash; /help lists them.")
+        return True
+    command = find(name)
+    if command is None:
+        near = suggest(name)
+        hint = f" Did you mean /{near}?" if near else ""
+        state.echo(f"Unknown command /{name}.{hint} (/help lists commands)", "red")
+        return True
+    try:
+        await command.run(state, args)
+    except NanoClaudeError as exc:  # a command's domain failure: say it, keep the REPL going
+        state.echo(str(exc), "red")
+    return True

@@ -1,0 +1,28 @@
+"""/doctor: the provider checks of `nano_claude doctor`, with the session's settings
+(so a key just set with /config is the one checked)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from nano_claude.ui.commands import Command
+from nano_claude.ui.state import ReplState
+
+
+async def run(state: ReplState, args: str) -> None:
+    from nano_claude import doctor  # httpx and the checks: only when asked for
+
+    state.echo("Checking providers…", "dim")
+    report = io.StringIO()
+    # Blocking network checks (up to a few seconds each) run off the event loop.
+    failed = await asyncio.to_thread(doctor.run, state.settings, report)
+    for line in report.getvalue().rstrip("\n").splitlines():
+        style = "red" if "✗" in line else "green" if "✓" in line else None
+        state.echo(line, style)
+    if not failed:
+        state.echo("All configured providers are usable.", "green")
+
+
+COMMAND = Command("doctor", "check every configured provider: reachable, key accepted, model known",
+                  run, usage="/doctor")

@@ -1,0 +1,59 @@
+"""/history: the conversation so far, as it happened: prompts, answers, tool calls and
+the first line of each result."""
+
+from __future__ import annotations
+
+from nano_claude.core.messages import ImageBlock, TextBlock, ToolResultBlock, ToolUseBlock
+from nano_claude.tools.base import ToolError
+from nano_claude.tools.registry import Registry
+from nano_claude.ui.commands import Command
+from nano_claude.ui.state import ReplState
+
+SHORT = 80  # characters of a call's arguments or a result's first line
+
+
+def shorten(text: str, limit: int = SHORT) -> str:
+    lines = text.strip().splitlines()
+    if not lines:
+        return ""
+    if len(lines[0]) > limit:
+        return lines[0][:limit - 1] + "…"
+    return lines[0] + (" …" if len(lines) > 1 else "")
+
+
+def call_summary(tools: Registry, call: ToolUseBlock) -> str:
+    """`Bash(ls -la)`: the tool's own summary of its arguments when they parse."""
+    try:
+        tool, args = tools.parse(call.name, call.input)
+        summary = tool.summary(args)
+    except ToolError:
+        summary = next((str(v) for v in call.input.values() if isinstance(v, str)), "")
+    return f"{call.name}({shorten(summary)})"
+
+
+async def run(state: ReplState, args: str) -> None:
+    messages = state.session.messages
+    if not messages:
+        state.echo("No conversation yet.")
+        return
+    markdown = getattr(state.output, "markdown", None)
+    for message in messages:
+        for block in message.content:
+            if isinstance(block, TextBlock) and message.role == "user":
+                state.echo(f"❯ {block.text}", "bold")
+            elif isinstance(block, TextBlock):
+                if markdown is not None:
+                    markdown(block.text)
+                else:
+                    state.echo(block.text)
+            elif isinstance(block, ToolUseBlock):
+                state.echo(f"⚙ {call_summary(state.agent.tools, block)}", "cyan")
+            elif isinstance(block, ToolResultBlock):
+                first = shorten(block.text) or ("(image)" if block.content else "(no output)")
+                state.echo(f"  ⎿ {first}", "red" if block.is_error else "dim")
+            elif isinstance(block, ImageBlock):
+                state.echo(f"[image {block.media_type}]", "dim")
+        state.echo()
+
+
+COMMAND = Command("history", "show the conversation so far", run, usage="/history")

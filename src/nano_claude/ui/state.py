@@ -1,0 +1,71 @@
+"""What the REPL holds between turns: the one object slash commands act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+from nano_claude.core.events import TokenUsage, Usage
+
+if TYPE_CHECKING:
+    from nano_claude.config import Paths, Settings
+    from nano_claude.core.loop import Agent, Session
+
+
+class Echo(Protocol):
+    """Where command output goes: the renderer in the REPL (above any live display,
+    into the scrollback), plain text elsewhere."""
+
+    def echo(self, text: str = "", style: str | None = None) -> None:
+        """One or more lines; style is a rich style name ("dim", "green", "red",
+        "yellow", "bold", "cyan") that plain output ignores."""
+        ...
+
+
+class PlainEcho:
+    """Echo to a text stream without escape codes (non-TTY output, tests)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def echo(self, text: str = "", style: str | None = None) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+
+@dataclass
+class TurnRecord:
+    """What one user turn cost: every model request it made."""
+
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    cost_usd: float = 0.0
+    requests: int = 0
+
+
+@dataclass
+class ReplState:
+    agent: Agent
+    session: Session
+    settings: Settings
+    paths: Paths
+    environ: dict[str, str]
+    output: Echo
+    turns: list[TurnRecord] = field(default_factory=list)  # finished turns, oldest first
+    context_tokens: int = 0  # the newest response's prompt + output tokens: the context in use
+    running: bool = True  # False: leave the REPL after this command
+
+    def echo(self, text: str = "", style: str | None = None) -> None:
+        self.output.echo(text, style)
+
+    def start_turn(self) -> None:
+        self.turns.append(TurnRecord())
+
+    def record(self, event: Usage) -> None:
+        """A response's usage, as the loop reports it, counted toward the current turn."""
+        if not self.turns:
+            self.start_turn()
+        turn = self.turns[-1]
+        turn.usage = turn.usage + event.usage
+        turn.cost_usd += event.cost_usd
+        turn.requests += 1
+        self.context_tokens = event.usage.prompt_tokens + event.usage.output_tokens
