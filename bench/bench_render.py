@@ -2,8 +2,9 @@
 
 A ~20,000-token Markdown answer (about 80 KB: headings, paragraphs, lists,
 fenced Python blocks, one of 300+ lines) is fed in deltas of 4 characters to
-(a) the Renderer in fancy mode, writing to a StringIO at a fixed size, refresh
-thread included; (b) raw writes of the same deltas to a StringIO, the baseline;
+(a) the Renderer in fancy mode, writing to a StringIO at a fixed size (it redraws
+its live area at most 8 times a second of the run);
+(b) raw writes of the same deltas to a StringIO, the baseline;
 (c) for scale, the naive way (re-render the whole answer as rich Markdown on
 every delta, in a rich Live), on the first 2,000 tokens only, next to ours and
 raw for the same 2,000 tokens. Also shown: printing the finished answer once as

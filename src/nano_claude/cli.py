@@ -15,6 +15,8 @@ from nano_claude import __version__
 
 if TYPE_CHECKING:
     from nano_claude.config import Paths, Settings
+    from nano_claude.core.loop import Agent
+    from nano_claude.core.prompter import Prompter
     from nano_claude.permissions.rules import RuleSet
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -109,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.output_format and not args.print_mode:
         parser.error("--output-format works with -p/--print")
     if not args.print_mode:
-        parser.error(
-            "the interactive REPL is not available in this version yet; "
-            'run a task headless with -p, e.g. nano_claude -p "explain this repo"'
-        )
+        return _interactive(args)
     return _headless(args, parser)
 
 
@@ -208,16 +207,12 @@ def _headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 130
 
 
-def _run(args: argparse.Namespace, prompt: str) -> int:
-    import uuid
-
-    from nano_claude import headless
+def build(args: argparse.Namespace, prompter: Prompter, environ: dict[str, str],
+          cwd: Path) -> tuple[Agent, Paths, Settings]:
+    """The agent the flags and settings describe (headless and the REPL alike)."""
     from nano_claude.assemble import build_agent
-    from nano_claude.core.prompter import HeadlessPrompter
     from nano_claude.permissions.rules import split_rules
 
-    environ = dict(os.environ)
-    cwd = Path.cwd()
     overrides = {"verbose": args.verbose or None, "thinking": args.thinking or None,
                  "sandbox": args.sandbox,
                  "permission_mode": "accept-all" if args.accept_all else args.permission_mode}
@@ -227,11 +222,34 @@ def _run(args: argparse.Namespace, prompt: str) -> int:
         for value in values or ():
             rules.add(split_rules(value), kind, flag)
     agent = build_agent(
-        settings, model=args.model, cwd=cwd, environ=environ, prompter=HeadlessPrompter(),
+        settings, model=args.model, cwd=cwd, environ=environ, prompter=prompter,
         rules=rules, paths=paths, add_dirs=[Path(d) for d in args.add_dirs or ()],
         max_turns=args.max_turns, system_prompt=args.system_prompt,
         append_system_prompt=args.append_system_prompt,
     )
+    return agent, paths, settings
+
+
+def _interactive(args: argparse.Namespace) -> int:
+    from nano_claude.core.errors import NanoClaudeError
+    from nano_claude.ui.repl import run_repl
+
+    try:
+        return run_repl(args, build)
+    except NanoClaudeError as exc:
+        print(f"nano_claude: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace, prompt: str) -> int:
+    import uuid
+
+    from nano_claude import headless
+    from nano_claude.core.prompter import HeadlessPrompter
+
+    environ = dict(os.environ)
+    cwd = Path.cwd()
+    agent, _, settings = build(args, HeadlessPrompter(), environ, cwd)
     session_id = str(uuid.uuid4())
     fmt = args.output_format or "text"
     writer: headless.TextWriter | headless.JsonWriter | headless.StreamJsonWriter

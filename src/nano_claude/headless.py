@@ -32,7 +32,9 @@ from nano_claude.core.events import (
 )
 from nano_claude.core.loop import Agent, Session
 from nano_claude.core.messages import Message, block_to_dict, user_text
+from nano_claude.ui.text import diff_style, first_line, short_args, usage_line
 
+_SGR = {"green": "32", "red": "31", "cyan": "36", "dim": "2"}
 SUBTYPES = {"end_turn": "success", "max_turns": "error_max_turns"}
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -188,34 +190,6 @@ class StreamJsonWriter:
 
     def finish(self, outcome: Outcome, model: str) -> None:
         self.emit(outcome.result(model))
-
-
-# Shared with the REPL's renderer (ui/render.py): one wording and one colouring of activity.
-_DIFF_STYLES = {"+": "green", "-": "red", "@": "cyan"}
-_SGR = {"green": "32", "red": "31", "cyan": "36", "dim": "2"}
-
-
-def diff_style(line: str) -> str:
-    """A unified diff line's rich style name: added green, removed red, hunk header cyan."""
-    return _DIFF_STYLES.get(line[:1], "dim")
-
-
-def usage_line(event: Usage) -> str:
-    u = event.usage
-    return (f"tokens: in {u.input_tokens} (cache read {u.cache_read_tokens}, write "
-            f"{u.cache_write_tokens}), out {u.output_tokens}; ${event.cost_usd:.4f}")
-
-
-def short_args(args: dict[str, Any], limit: int = 80) -> str:
-    first = next(iter(args.values()), "") if args else ""
-    text = first if isinstance(first, str) else json.dumps(first)
-    text = text.replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def first_line(text: str, limit: int = 120) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else "(no output)"
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | StreamJsonWriter,

@@ -50,6 +50,7 @@ class Step:
     body: str = ""
     break_after: int = 0
     chunk_size: int = 8  # characters of text per streamed delta
+    hang: bool = False  # broken, but the connection stays open until the client leaves
     path_contains: str = ""  # the request path must contain this
     whole: bool = False  # answer with one JSON body even to a streaming request
     expect: Callable[[dict[str, Any]], None] | None = None
@@ -77,6 +78,12 @@ def error(status: int, message: str = "", *, headers: dict[str, str] | None = No
 def broken(text: str = "", *, after: int = 0, **kw: Any) -> Step:
     """A stream that starts and is cut after `after` content chunks."""
     return Step(kind="broken", text=text, break_after=after, **kw)
+
+
+def hanging(text: str = "", **kw: Any) -> Step:
+    """A stream that sends `text` and then nothing more, holding the connection open
+    until the client goes away (or the server stops): a turn to cancel."""
+    return Step(kind="broken", text=text, break_after=10**6, hang=True, **kw)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ or on steps never consumed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import threading
@@ -49,6 +50,7 @@ class FakeModelServer:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
+        self._stopped = threading.Event()
 
     # --- scripting ---------------------------------------------------------
     def script(self, *steps: Step) -> FakeModelServer:
@@ -92,7 +94,20 @@ class FakeModelServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
+    def _hold(self, h: BaseHTTPRequestHandler) -> None:
+        """Keep the stream open, sending nothing, until the client closes it."""
+        h.close_connection = True
+        with contextlib.suppress(OSError):
+            h.connection.settimeout(0.1)
+            while not self._stopped.is_set():
+                try:
+                    if not h.connection.recv(1):
+                        return  # the client hung up
+                except TimeoutError:
+                    continue
+
     def stop(self) -> None:
+        self._stopped.set()
         if self._httpd:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -143,6 +158,8 @@ class FakeModelServer:
             self._fail(h, f"step for {path} failed:\n{traceback.format_exc()}")
             return
         self._send(h, reply)
+        if step.hang:
+            self._hold(h)
 
     def _fail(self, h: BaseHTTPRequestHandler, message: str) -> None:
         with self._lock:

@@ -87,6 +87,7 @@ class PermissionAsked:
     tool_use_id: str = ""
     input: dict = field(default_factory=dict)
     note: str = ""  # e.g. where an "always" answer saved its rule, or why it could not
+    by_user: bool = False  # the user answered (else a rule or the mode decided)
 
 
 @dataclass(frozen=True)

@@ -232,17 +232,15 @@ class Agent:
             for batch in _batches(calls, self.tools):
                 ready: list[tuple[ToolUseBlock, Tool, Any]] = []
                 for call in batch:  # validation and permission questions: one at a time
+                    yield ToolCallStarted(call.id, call.name, call.input)  # shown before any question
                     checked, asked = await self._prepare(call)
                     if asked is not None:
                         yield asked
                     if isinstance(checked, ToolResultBlock):
                         results[call.id] = checked
-                        yield ToolCallStarted(call.id, call.name, call.input)
                         yield ToolCallFinished(call.id, call.name, checked)
                     else:
                         ready.append((call, *checked))
-                for call, _, _ in ready:
-                    yield ToolCallStarted(call.id, call.name, call.input)
                 outputs = await asyncio.gather(
                     *(self.tools.execute(tool, args, self.ctx) for _, tool, args in ready)
                 )
@@ -287,7 +285,8 @@ class Agent:
             self.policy.remember(ruling.suggestions)
             if verdict.remember == "always":
                 note = self.policy.save(ruling.suggestions)
-        asked = PermissionAsked(tool.name, description, verdict.allowed, call.id, call.input, note)
+        asked = PermissionAsked(tool.name, description, verdict.allowed, call.id, call.input, note,
+                                by_user=True)
         if verdict.allowed:
             return (tool, args), asked
         reason = verdict.reason or f"The user denied permission to run {tool.name}."

@@ -51,6 +51,7 @@ class ToolContext:
     wakeups: list[Wakeup] = field(default_factory=list)
     # files the permission rules keep from the model: Grep and Glob leave them out
     protected: Callable[[Path], bool] | None = None
+    on_output: Callable[[str], None] | None = None  # a running command's output as it arrives (UI)
 
     @property
     def root(self) -> Path:

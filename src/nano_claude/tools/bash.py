@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import os
 import signal
@@ -176,11 +177,14 @@ class BashTool:
         timeout = args.timeout or DEFAULT_TIMEOUT
         proc, watch = await spawn(args.command, ctx)
         buffer = OutputBuffer()
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
         async def pump() -> None:
             assert proc.stdout is not None
             while chunk := await proc.stdout.read(65536):
                 buffer.feed(chunk)
+                if ctx.on_output is not None:  # the UI shows a long command's tail as it runs
+                    ctx.on_output(decoder.decode(chunk))
 
         reader = asyncio.ensure_future(pump())
         timed_out = False

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.live import Live
-from rich.markdown import Markdown
 from rich.segment import Segment
 from rich.text import Text
 
@@ -38,7 +35,10 @@ from nano_claude.core.events import (
     TurnDone,
     Usage,
 )
-from nano_claude.headless import diff_style, first_line, short_args, usage_line
+from nano_claude.ui.text import diff_style, first_line, short_args, usage_line
+
+if TYPE_CHECKING:
+    from rich.live import Live
 
 REFRESH_PER_SECOND = 8  # redraws of the live area; its cost is bounded by the terminal's height
 SPINNER_AFTER = 1.0  # seconds something runs before it gets a spinner
@@ -48,6 +48,13 @@ FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 _FENCE = re.compile(r"\s*(`{3,}|~{3,})")
 _ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def _markdown(text: str) -> RenderableType:
+    """Imported on first use: the REPL's prompt shows before rich.markdown is loaded."""
+    from rich.markdown import Markdown
+
+    return Markdown(text, code_theme=CODE_THEME)
 
 
 def wants_plain(stream: TextIO, environ: Mapping[str, str]) -> bool:
@@ -191,16 +198,14 @@ class Renderer:
                                height=height, highlight=False)
         self.verbose = False
         self.show_thinking = True  # thinking shows when this and verbose are both on
-        # Shared with the refresh thread: changed and read only under _lock.
-        self._lock = threading.Lock()
         self._blocks = MarkdownBlocks()
         self._thinking: list[str] = []  # the unfinished line of shown thinking
         self._waiting: str | None = None  # spinner label while a turn runs, None between turns
         self._quiet_since = 0.0  # when the model last showed something
         self._tools: dict[str, tuple[str, float]] = {}  # running tool id -> label, start
         self._output = ""  # the last lines of a running command's output
-        # Main thread only.
         self._live: Live | None = None
+        self._refreshed = 0.0  # when the live area was last drawn
         self._suspended = False
         self._last: str | None = None  # what was printed last: "md", "line" or None (nothing yet)
         self._last_tool = ""  # the tool whose start line is the last thing printed
@@ -216,7 +221,7 @@ class Renderer:
         if self.plain:
             self._plain_line(text.rstrip("\n"))
         elif text.strip():
-            self._print("md", _Trimmed(Markdown(text, code_theme=CODE_THEME)))
+            self._print("md", _Trimmed(_markdown(text)))
 
     def diff(self, text: str) -> None:
         """A unified diff, colored: + green, - red, @@ cyan."""
@@ -229,8 +234,7 @@ class Renderer:
     # --- a turn ----------------------------------------------------------------
 
     def waiting(self, label: str = "Thinking") -> None:
-        with self._lock:
-            self._waiting, self._quiet_since, self._output = label, self.clock(), ""
+        self._waiting, self._quiet_since, self._output = label, self.clock(), ""
         self._last = None
         self._start_live()
 
@@ -262,29 +266,37 @@ class Renderer:
                 self._line(usage_line(event), "dim")
         elif isinstance(event, TurnDone):
             self.end_turn()
+        self.tick()
 
     def tool_output(self, text: str) -> None:
         """A running command's output (a Bash call, or the user's `!command` in a turn of its own)."""
         if self.plain:
             return
-        with self._lock:
-            if self._tools or self._waiting is not None:
-                text = _ESCAPES.sub("", text).replace("\r\n", "\n")
-                self._output = _last_lines(self._output + text, TAIL_LINES)
+        if self._tools or self._waiting is not None:
+            text = _ESCAPES.sub("", text).replace("\r\n", "\n")
+            self._output = _last_lines(self._output + text, TAIL_LINES)
+        self.tick()
 
     def end_turn(self) -> None:
         self._finish_text()
-        with self._lock:
-            self._waiting, self._output = None, ""
-            self._tools.clear()
+        self._waiting, self._output = None, ""
+        self._tools.clear()
         self._stop_live()
         if self.plain and not self._at_line_start:
             self._write("\n")
 
     def refresh(self) -> None:
-        """Redraw the live area now (the refresh thread does this REFRESH_PER_SECOND times)."""
+        """Redraw the live area now."""
         if self._live is not None:
+            self._refreshed = self.clock()
             self._live.refresh()
+
+    def tick(self) -> None:
+        """Redraw the live area if it is due (REFRESH_PER_SECOND times a second at most):
+        called on every event, and by the REPL on a timer so a spinner moves while the
+        model is silent."""
+        if self._live is not None and self.clock() - self._refreshed >= 1 / REFRESH_PER_SECOND:
+            self.refresh()
 
     @contextlib.contextmanager
     def suspended(self) -> Iterator[None]:
@@ -295,8 +307,7 @@ class Renderer:
         finally:
             self._suspended = False
             self._last = None  # the prompt wrote its own lines
-            with self._lock:
-                busy = self._waiting is not None or bool(self._tools)
+            busy = self._waiting is not None or bool(self._tools)
             if busy:
                 self._start_live()
 
@@ -313,12 +324,11 @@ class Renderer:
             self._write(text)
             return
         self._finish_thinking()
-        with self._lock:
-            self._quiet_since = self.clock()
-            blocks = self._blocks.feed(text)
+        self._quiet_since = self.clock()
+        blocks = self._blocks.feed(text)
         self._start_live()
         for block in blocks:  # gone from the live area before it is printed above it
-            self._print("md", _Trimmed(Markdown(block, code_theme=CODE_THEME)))
+            self._print("md", _Trimmed(_markdown(block)))
 
     def _thought(self, text: str) -> None:
         if self.plain:
@@ -326,13 +336,12 @@ class Renderer:
             self._thought_last = True
             return
         *complete, rest = text.split("\n")
-        with self._lock:
-            self._quiet_since = self.clock()
-            if complete:
-                complete[0] = "".join(self._thinking) + complete[0]
-                self._thinking = []
-            if rest:
-                self._thinking.append(rest)
+        self._quiet_since = self.clock()
+        if complete:
+            complete[0] = "".join(self._thinking) + complete[0]
+            self._thinking = []
+        if rest:
+            self._thinking.append(rest)
         self._start_live()
         if complete:
             self._print("line", Text("\n".join(complete), style="dim"))
@@ -341,16 +350,14 @@ class Renderer:
         self._finish_text()
         self._line(f"⚙ {event.name}({short_args(event.input)})", "bold")
         self._last_tool = event.id
-        with self._lock:
-            self._tools[event.id] = (f"{event.name}({short_args(event.input, 40)})", self.clock())
-            self._output = ""
+        self._tools[event.id] = (f"{event.name}({short_args(event.input, 40)})", self.clock())
+        self._output = ""
         self._start_live()
 
     def _tool_finished(self, event: ToolCallFinished) -> None:
-        with self._lock:
-            label, _ = self._tools.pop(event.id, (event.name, 0.0))
-            if not self._tools:
-                self._output, self._quiet_since = "", self.clock()
+        label, _ = self._tools.pop(event.id, (event.name, 0.0))
+        if not self._tools:
+            self._output, self._quiet_since = "", self.clock()
         summary = first_line(event.result.text)
         if event.id != self._last_tool:  # other lines came between: say which call this was
             summary = f"{label}: {summary}"
@@ -366,14 +373,12 @@ class Renderer:
         if self.plain:
             return
         self._finish_thinking()
-        with self._lock:
-            block = self._blocks.flush()
+        block = self._blocks.flush()
         if block:
-            self._print("md", _Trimmed(Markdown(block, code_theme=CODE_THEME)))
+            self._print("md", _Trimmed(_markdown(block)))
 
     def _finish_thinking(self) -> None:
-        with self._lock:
-            rest, self._thinking = "".join(self._thinking), []
+        rest, self._thinking = "".join(self._thinking), []
         if rest:
             self._print("line", Text(rest, style="dim"))
 
@@ -404,9 +409,12 @@ class Renderer:
     def _start_live(self) -> None:
         if self.plain or self._suspended or self._live is not None:
             return
-        self._live = Live(_LiveArea(self), console=self.console, transient=True, auto_refresh=True,
-                          refresh_per_second=REFRESH_PER_SECOND, redirect_stdout=False,
-                          redirect_stderr=False, vertical_overflow="crop")
+        from rich.live import Live
+
+        # No refresh thread: every write to the terminal comes from the caller's thread
+        # (events, tick()), so a redraw can never interleave with a print above it.
+        self._live = Live(_LiveArea(self), console=self.console, transient=True, auto_refresh=False,
+                          redirect_stdout=False, redirect_stderr=False, vertical_overflow="crop")
         self._live.start()
 
     def _stop_live(self) -> None:
@@ -422,16 +430,15 @@ class Renderer:
         point of a long answer."""
         rows, width = max(1, console.height - 2), options.max_width
         options = options.update(height=None)  # a set height would keep the first lines, not the last
-        with self._lock:
-            now = self.clock()
-            source = self._blocks.window(rows, rows * width)
-            thinking = _last_chars(self._thinking, rows * width)
-            running = [(label, now - since) for label, since in self._tools.values()
-                       if now - since >= SPINNER_AFTER]
-            idle = now - self._quiet_since
-            if self._waiting is not None and not self._tools and idle >= SPINNER_AFTER:
-                running.append((f"{self._waiting}…", idle))
-            output = self._output if running else ""
+        now = self.clock()
+        source = self._blocks.window(rows, rows * width)
+        thinking = _last_chars(self._thinking, rows * width)
+        running = [(label, now - since) for label, since in self._tools.values()
+                   if now - since >= SPINNER_AFTER]
+        idle = now - self._quiet_since
+        if self._waiting is not None and not self._tools and idle >= SPINNER_AFTER:
+            running.append((f"{self._waiting}…", idle))
+        output = self._output if running else ""
         below: list[list[Segment]] = []
         for label, seconds in running:
             spinner = Text.assemble((FRAMES[int(seconds * 10) % len(FRAMES)], "cyan"), " ", label,
@@ -444,7 +451,7 @@ class Renderer:
         if thinking:
             above += console.render_lines(Text(thinking, style="dim"), options, pad=False)
         if source.strip():
-            block = _trim(console.render_lines(Markdown(source, code_theme=CODE_THEME), options, pad=False))
+            block = _trim(console.render_lines(_markdown(source), options, pad=False))
             gap = [[]] if self._last is not None and not thinking else []  # as it will be printed
             above += gap + block
         room = max(0, rows - len(below))

@@ -4,7 +4,7 @@ Fancy output goes through a small terminal model (`screen`): it applies the
 carriage returns, line erasures and cursor moves rich's live display writes, so
 a test reads what is left on the terminal (scrollback and screen), not every
 frame ever drawn. The clock is injected and `refresh()` stands in for a tick of
-the refresh thread, so nothing waits on real time.
+the REPL's timer, so nothing waits on real time.
 """
 
 from __future__ import annotations

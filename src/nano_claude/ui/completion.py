@@ -1,0 +1,73 @@
+"""Tab completion: slash commands and their arguments, and paths after `@`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+
+from nano_claude.ui import commands
+from nano_claude.ui.state import ReplState
+
+MAX_PATHS = 200
+
+
+class ReplCompleter(Completer):
+    """state: the session once it is built (None before: commands complete, their
+    arguments not yet)."""
+
+    def __init__(self, state: Callable[[], ReplState | None], cwd: Path) -> None:
+        self.state = state
+        self.cwd = cwd
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
+        before = document.text_before_cursor
+        if before.startswith("/") and "\n" not in before:
+            yield from self._command(before[1:])
+            return
+        word = before.split()[-1] if before and not before[-1].isspace() else ""
+        if word.startswith("@"):
+            state = self.state()
+            yield from path_completions(str(state.agent.ctx.cwd if state else self.cwd), word[1:])
+
+    def _command(self, text: str) -> Iterator[Completion]:
+        name, space, argument = text.partition(" ")
+        if not space:
+            for command in commands.commands():
+                for label in (command.name, *command.aliases):
+                    if label.startswith(name):
+                        yield Completion(label, start_position=-len(name), display=f"/{label}",
+                                         display_meta=command.help)
+            return
+        command, state = commands.find(name), self.state()
+        if command is None or command.complete is None or state is None:
+            return
+        argument = argument.lstrip()
+        for value in command.complete(state, argument):
+            if value.lower().startswith(argument.lower()):
+                yield Completion(value, start_position=-len(argument))
+
+
+def path_completions(cwd: str, partial: str) -> Iterator[Completion]:
+    """Entries of the directory `partial` names, matching its last part; directories
+    end in "/" so Tab can go on into them."""
+    directory, _, prefix = partial.rpartition("/")
+    base = os.path.join(cwd, os.path.expanduser(directory)) if directory else cwd
+    if partial.startswith("/") and not directory:
+        base = "/"
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return
+    shown = 0
+    for name in names:
+        if not name.startswith(prefix) or (name.startswith(".") and not prefix.startswith(".")):
+            continue
+        is_dir = os.path.isdir(os.path.join(base, name))
+        yield Completion(name + ("/" if is_dir else ""), start_position=-len(prefix))
+        shown += 1
+        if shown >= MAX_PATHS:
+            return

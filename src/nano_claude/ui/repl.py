@@ -1,0 +1,475 @@
+"""The interactive REPL: read a message, run a turn, render it, repeat.
+
+Input is prompt_toolkit on a terminal (history, Ctrl+R, Tab completion, multi-line,
+bracketed paste) and plain lines otherwise, so `printf 'hi\\n' | nano_claude` works
+too. While a turn runs the terminal is in raw mode: Esc or Ctrl+C cancels the turn
+(the loop leaves a valid history and kills the commands it started), a permission
+prompt takes its key, and anything typed ahead waits in the next prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from contextlib import aclosing
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nano_claude import __version__
+from nano_claude.core.errors import NanoClaudeError
+from nano_claude.core.events import Usage
+from nano_claude.core.messages import ImageBlock, Message, TextBlock
+from nano_claude.ui import commands
+from nano_claude.ui.keys import KeyWatch, is_cancel, is_text
+from nano_claude.ui.prompter import TerminalPrompter
+from nano_claude.ui.render import Renderer, wants_plain
+from nano_claude.ui.state import ReplState
+
+if TYPE_CHECKING:
+    import argparse
+
+    from prompt_toolkit import PromptSession
+
+    from nano_claude.config import Paths, Settings
+    from nano_claude.core.loop import Agent
+    from nano_claude.core.prompter import Prompter
+
+    Builder = Callable[[argparse.Namespace, Prompter, dict[str, str], Path], tuple[Agent, Paths, Settings]]
+
+PASTE_LINES = 200  # a paste this long shows as a placeholder and goes in whole
+_MENTION = re.compile(r"(?<![\w@])@((?:\\ |[^\s@])+)")
+_PLACEHOLDER = re.compile(r"\[Pasted text #(\d+) \+[\d,]+ lines\]")
+
+
+class Pastes:
+    """Long pastes kept out of the input line: a placeholder stands in until submit."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, str] = {}
+
+    def add(self, text: str) -> str:
+        number = len(self._texts) + 1
+        self._texts[number] = text
+        return f"[Pasted text #{number} +{text.count(chr(10)) + 1:,} lines]"
+
+    def expand(self, line: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: self._texts.get(int(m.group(1)), m.group(0)), line)
+
+
+class Repl:
+    """start() builds the session (settings, provider, tools): it runs in a thread while
+    the prompt is already up, so the prompt is usable at once; a message sent before
+    it is done waits for it."""
+
+    def __init__(self, start: Callable[[], ReplState], renderer: Renderer, prompter: TerminalPrompter, *,
+                 tty: bool, read_line: Callable[[str], Awaitable[str | None]], paths: Paths) -> None:
+        self._start = start
+        self.state: ReplState | None = None
+        self.renderer = renderer
+        self.prompter = prompter
+        self.tty = tty
+        self.read_line = read_line
+        self.paths = paths
+        self.cwd = Path.cwd()
+        self.keys = KeyWatch() if tty else None
+        self.pastes = Pastes()
+        self.typeahead = ""
+        self.context: list[str] = []  # `!command` output, sent with the next message
+        self._building: asyncio.Future[ReplState] | None = None
+        self._task: asyncio.Future[None] | None = None
+        self._cancelled = False
+        self._session: PromptSession[str] | None = None
+        if tty:
+            prompter.ask_line = self._ask_line
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def run(self, first: str | None = None) -> int:
+        """Returns the exit code: 2 when the session could not be set up (a missing key)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._signal, sig)
+        self.renderer.echo(f"nano_claude {__version__}", "bold green")
+        if not self.tty:
+            self._begin()  # else once the prompt is drawn: it must not wait for the build
+        try:
+            if first:
+                await self.handle(first)
+            while self.state is None or self.state.running:
+                line = await self._read()
+                if line is None:
+                    break
+                await self.handle(line)
+        except NanoClaudeError as exc:
+            self.renderer.echo(f"nano_claude: {exc}", "red")
+            return 2
+        finally:
+            if self.keys is not None:
+                self.keys.stop()
+            self.renderer.close()
+            if self.state is not None:
+                await self.state.agent.ctx.aclose()
+        return 0
+
+    def _begin(self, *_: object) -> None:
+        if self._building is None:
+            self._building = asyncio.get_running_loop().run_in_executor(None, self._start)
+            self._building.add_done_callback(self._built)
+
+    async def ready(self) -> ReplState:
+        """The session, once built (raises what building it raised)."""
+        self._begin()
+        assert self._building is not None
+        if self.state is None:
+            self.state = await self._building
+        return self.state
+
+    def _built(self, building: asyncio.Future[ReplState]) -> None:
+        """Say what the session runs with, above the prompt; end the prompt if it failed."""
+        if building.cancelled():
+            return
+        if building.exception() is None:
+            self.state = building.result()
+        app = self._session.app if self._session is not None else None
+        if app is not None and app.is_running:
+            if building.exception() is not None:
+                app.exit(exception=building.exception())
+                return
+            # Like prompt_toolkit's run_in_terminal, but in one step that keeps the input
+            # in raw mode: a key typed meanwhile waits for the prompt instead of being
+            # echoed by the terminal.
+            app.renderer.erase()
+            self.banner()
+            app.renderer.reset()
+            app.invalidate()
+        elif building.exception() is None:
+            self.banner()
+
+    def banner(self) -> None:
+        assert self.state is not None
+        agent = self.state.agent
+        where = _home_short(agent.ctx.cwd)
+        self.renderer.echo(f"model {agent.model.id} ({agent.model.provider}) · cwd {where} · "
+                           f"permissions {agent.policy.mode}", "dim")
+        self.renderer.echo("/help for commands · @file attaches · !cmd runs a shell command · "
+                           "Esc interrupts · Ctrl+D exits", "dim")
+
+    async def handle(self, line: str) -> None:
+        text = self.pastes.expand(line)
+        if not text.strip():
+            return
+        state = await self.ready()
+        if text.startswith("/") and await commands.dispatch(state, text.strip()):
+            return
+        if text.startswith("!"):
+            await self._cancellable(self._shell(text[1:].strip()))
+            return
+        message = await self._message(text)
+        await self._cancellable(self._turn(message))
+
+    # --- input ---------------------------------------------------------------------------
+
+    async def _read(self) -> str | None:
+        if not self.tty:
+            return await self.read_line("")
+        session = self._session or self._make_session()
+        interrupted = False
+        while True:
+            default, self.typeahead = self.typeahead, ""
+            try:
+                return await session.prompt_async(self._prompt_text(), default=default)
+            except KeyboardInterrupt:
+                if interrupted:
+                    return None
+                interrupted = True
+                self.renderer.echo("(Ctrl+C again to exit, or type a message)", "dim")
+            except EOFError:
+                return None
+
+    def _prompt_text(self) -> str:
+        cwd = self.state.agent.ctx.cwd if self.state is not None else self.cwd
+        return f"[{cwd.name or '/'}] ❯ "
+
+    def _make_session(self) -> PromptSession[str]:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.completion import CompleteEvent, get_common_complete_suffix
+        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.key_binding import KeyBindings
+        from prompt_toolkit.keys import Keys
+
+        from nano_claude.ui.completion import ReplCompleter
+
+        bindings = KeyBindings()
+
+        @bindings.add("enter")
+        def _submit(event) -> None:  # a trailing backslash continues the message on a new line
+            buffer = event.current_buffer
+            if buffer.document.is_cursor_at_the_end and buffer.text.endswith("\\"):
+                buffer.delete_before_cursor(1)
+                buffer.insert_text("\n")
+            else:
+                buffer.validate_and_handle()
+
+        @bindings.add("escape", "enter")
+        def _newline(event) -> None:
+            event.current_buffer.insert_text("\n")
+
+        @bindings.add("c-c")
+        def _clear_or_leave(event) -> None:
+            if event.current_buffer.text:
+                event.current_buffer.reset()
+            else:
+                event.app.exit(exception=KeyboardInterrupt())
+
+        completer = ReplCompleter(lambda: self.state, self.cwd)
+
+        @bindings.add("tab")
+        def _complete(event) -> None:
+            """Tab completes at once, even while the as-you-type menu is still being made."""
+            buffer = event.current_buffer
+            if buffer.complete_state:
+                buffer.complete_next()
+                return
+            found = list(completer.get_completions(buffer.document, CompleteEvent(completion_requested=True)))
+            if len(found) == 1:
+                buffer.apply_completion(found[0])
+            elif found:
+                buffer.insert_text(get_common_complete_suffix(buffer.document, found))
+                buffer.start_completion(select_first=False)
+
+        @bindings.add(Keys.BracketedPaste)
+        def _paste(event) -> None:
+            data = event.data.replace("\r\n", "\n").replace("\r", "\n")
+            if data.count("\n") + 1 > PASTE_LINES:
+                data = self.pastes.add(data)
+            event.current_buffer.insert_text(data)
+
+        history = self.paths.home / "input_history"
+        with contextlib.suppress(OSError):
+            history.parent.mkdir(parents=True, exist_ok=True)
+        self._session = PromptSession(
+            history=FileHistory(str(history)), completer=completer,
+            complete_while_typing=True, key_bindings=bindings, multiline=False,
+            prompt_continuation=lambda width, *_: "… ".rjust(width),
+        )
+        self._session.app.after_render += self._begin
+        return self._session
+
+    async def _ask_line(self, prompt: str) -> str | None:
+        """A line editor for AskUserQuestion, while a turn's keys are being watched."""
+        from prompt_toolkit import PromptSession
+
+        assert self.keys is not None
+        with self.keys.paused(self._on_key):
+            try:
+                return await PromptSession().prompt_async(prompt)
+            except (KeyboardInterrupt, EOFError):
+                self._cancel()
+                return None
+
+    # --- a turn -------------------------------------------------------------------------
+
+    async def _cancellable(self, work: Awaitable[None]) -> None:
+        """Run a turn (or a `!command`) so Esc, Ctrl+C or SIGINT stop it and only it."""
+        self._cancelled = False
+        self._task = asyncio.ensure_future(work)
+        ticker = asyncio.ensure_future(self._tick())
+        if self.keys is not None:
+            self.keys.start(self._on_key)
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            if not self._cancelled:
+                raise
+            self.renderer.end_turn()
+            self.renderer.echo("Interrupted. The conversation is kept; send your next message.", "yellow")
+        finally:
+            ticker.cancel()
+            self._task = None
+            if self.keys is not None:
+                self.keys.stop()
+            self.renderer.end_turn()
+
+    async def _tick(self) -> None:
+        """Keep the live area moving (a spinner's clock) while nothing else happens."""
+        while True:
+            await asyncio.sleep(0.125)
+            self.renderer.tick()
+
+    async def _turn(self, message: Message) -> None:
+        state = await self.ready()
+        agent = state.agent
+        state.start_turn()
+        self.renderer.waiting()
+        agent.ctx.on_output = self.renderer.tool_output
+        try:
+            async with aclosing(agent.run(state.session, message)) as events:
+                async for event in events:
+                    if isinstance(event, Usage):
+                        state.record(event)
+                    self.renderer.on_event(event)
+        finally:
+            agent.ctx.on_output = None
+
+    async def _shell(self, command: str) -> None:
+        """`!command`: the user runs it (no permission asked); its output is shown and
+        goes to the model with the next message."""
+        from nano_claude.tools.base import ToolError
+        from nano_claude.tools.bash import BashInput, BashTool
+
+        if not command:
+            self.renderer.echo("usage: !COMMAND (runs it in the shell, e.g. !git status)", "yellow")
+            return
+        ctx = (await self.ready()).agent.ctx
+        ctx.on_output = self.renderer.tool_output
+        self.renderer.waiting(f"!{command}")
+        try:
+            result = await BashTool().run(BashInput(command=command), ctx)
+            text = "".join(b.text for b in result.content if isinstance(b, TextBlock))
+        except ToolError as exc:
+            text = str(exc)
+        finally:
+            ctx.on_output = None
+        self.renderer.end_turn()
+        self.renderer.echo(text.rstrip("\n"))
+        self.context.append(f"I ran `{command}` in the shell myself. Its output:\n```\n{text.rstrip()}\n```")
+
+    async def _message(self, text: str) -> Message:
+        """The user's message, with the files it names as @path and any `!command` output."""
+        blocks: list[TextBlock | ImageBlock] = []
+        attached: list[str] = []
+        for match in _MENTION.finditer(text):
+            raw = match.group(1).replace("\\ ", " ").rstrip(".,;:!?)")
+            content = await self._attach(raw)
+            if content is not None:
+                blocks.extend(content)
+                attached.append(raw)
+        if attached:
+            self.renderer.echo(f"attached {', '.join(attached)}", "dim")
+        preamble = "\n\n".join(self.context)
+        self.context.clear()
+        body = f"{preamble}\n\n{text}" if preamble else text
+        return Message("user", (TextBlock(body), *blocks))
+
+    async def _attach(self, raw: str) -> list[TextBlock | ImageBlock] | None:
+        from nano_claude.permissions.policy import Call
+        from nano_claude.tools.base import ToolError
+        from nano_claude.tools.read import ReadInput, ReadTool
+
+        state = await self.ready()
+        ctx = state.agent.ctx
+        path = ctx.resolve(raw)
+        if not path.exists():
+            return None
+        ruling = state.agent.policy.judge(Call("Read", "read", str(path), True))
+        if ruling.decision == "deny":
+            self.renderer.echo(f"not attached: {raw}: {ruling}", "yellow")
+            return None
+        if path.is_dir():
+            names = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
+            shown = "\n".join(names[:500]) + (f"\n… {len(names) - 500} more" if len(names) > 500 else "")
+            return [TextBlock(f'<directory path="{raw}">\n{shown}\n</directory>')]
+        try:
+            result = await ReadTool().run(ReadInput(file_path=str(path)), ctx)
+        except ToolError as exc:
+            self.renderer.echo(f"not attached: {raw}: {exc}", "yellow")
+            return None
+        out: list[TextBlock | ImageBlock] = []
+        for block in result.content:
+            out.append(TextBlock(f'<file path="{raw}">\n{block.text}\n</file>')
+                       if isinstance(block, TextBlock) else block)
+        return out
+
+    # --- keys and signals -------------------------------------------------------------------
+
+    def _on_key(self, key: str, data: str) -> None:
+        if is_cancel(key):
+            self._cancel()
+        elif self.prompter.waiting:
+            self.prompter.key(data)
+        elif is_text(key, data):
+            self.typeahead += data
+
+    def _cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._cancelled = True
+            self._task.cancel()
+
+    def _signal(self, sig: int) -> None:
+        if sig == signal.SIGINT and self._task is not None:
+            self._cancel()
+            return
+        if self.state is not None:
+            self.state.running = False
+        if self._task is not None:
+            self._cancel()
+        if self._session is not None and self._session.app.is_running:
+            self._session.app.exit(exception=EOFError())
+        elif sig != signal.SIGINT:
+            raise SystemExit(128 + sig)
+
+
+def _home_short(path: Path) -> str:
+    home = Path.home()
+    try:
+        return "~/" + str(path.relative_to(home)) if path != home else "~"
+    except ValueError:
+        return str(path)
+
+
+class LineInput:
+    """Lines from a stream that is not a terminal. A daemon thread reads them, so a
+    signal can end the REPL while it waits for input."""
+
+    def __init__(self, stream=None, out=None) -> None:
+        self.stream = stream or sys.stdin
+        self.out = out or sys.stdout
+        self._lines: asyncio.Queue[str | None] | None = None
+
+    async def __call__(self, prompt: str) -> str | None:
+        if prompt:
+            self.out.write(prompt)
+            self.out.flush()
+        if self._lines is None:
+            self._lines = asyncio.Queue()
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=self._pump, args=(loop, self._lines), daemon=True).start()
+        line = await self._lines.get()
+        if line is None:
+            self._lines.put_nowait(None)  # the end stays the end
+        return line
+
+    def _pump(self, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
+        for line in iter(self.stream.readline, ""):
+            loop.call_soon_threadsafe(lines.put_nowait, line.rstrip("\n"))
+        loop.call_soon_threadsafe(lines.put_nowait, None)
+
+
+def run_repl(args: argparse.Namespace, build: Builder) -> int:
+    """Open the REPL: `build(args, prompter, environ, cwd)` makes the agent."""
+    import os
+
+    from nano_claude.paths import Paths
+
+    environ, cwd = dict(os.environ), Path.cwd()
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    renderer = Renderer(sys.stdout, plain=wants_plain(sys.stdout, environ))
+    read_line = LineInput()
+    prompter = TerminalPrompter(renderer, read_line, keys=tty)
+
+    def start() -> ReplState:
+        from nano_claude.core.loop import Session
+
+        agent, paths, settings = build(args, prompter, environ, cwd)
+        prompter.saves_to = paths.project_local
+        renderer.verbose, renderer.show_thinking = settings.verbose, settings.thinking
+        return ReplState(agent, Session(), settings, paths, environ, renderer)
+
+    repl = Repl(start, renderer, prompter, tty=tty, read_line=read_line, paths=Paths.from_env(environ, cwd))
+    return asyncio.run(repl.run(args.prompt))
