@@ -10,3 +10,5 @@ lint:
 bench:
 	python bench/bench_core.py
 	python bench/bench_grep.py
+	python bench/bench_repl.py
+	python bench/bench_render.py
