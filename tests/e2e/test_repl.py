@@ -257,3 +257,17 @@ def test_without_a_terminal_the_output_is_plain(cli: Cli, fake_server: Server) -
     assert "\x1b" not in result.stdout
     assert "# Heading\n\nplain **answer**" in result.stdout and "second" in result.stdout
     assert fake_server.model_requests[-1].body["messages"][-1]["content"][0]["text"] == "again"
+
+
+def test_a_long_command_shows_a_spinner_and_its_tail(term: Terminal, fake_server: Server) -> None:
+    command = "for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 0.4; done"
+    fake_server.script(tool_call("Bash", {"command": command}), text("counted"))
+    term.start("--accept-all").wait_prompt()
+    term.type("count")
+    term.send("Enter")
+    running = term.wait_for(r"Bash\(for i in .*\) \ds")  # the spinner, with its elapsed time
+    assert "counted" not in running
+    running = term.wait_for("tick-3")
+    assert "counted" not in running and "✓" not in running  # the tail shows while it runs
+    done = term.wait_for("counted")
+    assert "✓ tick-1" in done

@@ -375,8 +375,8 @@ def _forms(path: Path) -> tuple[Path, ...]:
 
 
 def _dir_glob(path: Path) -> str:
-    parent = path.parent
-    return f"{parent}/**" if str(parent) not in (".", "") else str(path)
+    parent = str(path.parent)
+    return f"{parent.rstrip('/')}/**" if parent not in (".", "") else str(path)
 
 
 def _wrapped_text(part: SimpleCommand) -> str:

@@ -164,3 +164,9 @@ def test_malformed_permissions_are_reported_with_the_file(project: Path) -> None
     _write(paths.user_settings, {"permissions": {"alow": []}})
     with pytest.raises(ConfigError, match=r"unknown key permissions\.alow"):
         load_rules(paths)
+
+
+def test_a_write_at_the_root_suggests_a_rule_that_parses(project: Path) -> None:
+    ruling = make(project).judge_command("touch /x")
+    assert "Edit(//**)" in ruling.suggestions
+    assert parse_rule("Edit(//**)", "allow", "test").content == "//**"
