@@ -46,9 +46,12 @@ def build_agent(
 ) -> Agent:
     info = model_info(model or default_model(settings))
     provider = create_provider(info, settings)
+    prompt = build_system_prompt(cwd, today or date.today(), home=user_home(environ),
+                                 environ=tool_environment(environ),
+                                 user_instructions=paths.home / "CLAUDE.md" if paths else None,
+                                 override=system_prompt, append=append_system_prompt)
     options = LoopOptions(
-        system=build_system_prompt(cwd, today or date.today(), override=system_prompt,
-                                   append=append_system_prompt),
+        system=prompt.text,
         max_tokens=settings.max_tokens,
         max_turns=max_turns or settings.max_turns,
         thinking=settings.thinking,
@@ -61,4 +64,6 @@ def build_agent(
                             save_to=paths.project_local if paths else None)
     ctx = ToolContext(cwd=cwd, environ=tool_environment(environ), project=cwd, prompter=prompter,
                       sandbox=settings.sandbox, images=info.provider in IMAGE_PROVIDERS)
-    return Agent(provider, info, Registry(builtin_tools()), ctx, prompter, options)
+    agent = Agent(provider, info, Registry(builtin_tools()), ctx, prompter, options)
+    agent.context_sources = prompt.sources  # what /context lists; the loop does not need them
+    return agent

@@ -1,14 +1,55 @@
-"""The system prompt: who the agent is, what it may do, and where it is.
+"""The system prompt: who the agent is, where it works, and what the user and the
+project ask of it.
 
-Kept small and stable so providers can cache it; anything that changes within a
-session belongs in messages, not here.
+Built once per agent and never changed within a session, so providers can cache it;
+anything that changes within a session belongs in messages. The tool set is not
+described here: it travels as the request's tool definitions.
+
+The parts, in order (where instructions disagree, the later, more specific one wins):
+
+1. the built-in instructions, or `--system-prompt` in their place;
+2. the environment: working directory, platform, date;
+3. git (skipped outside a repository): branch, a status summary ("3 modified,
+   1 untracked") and the last 5 commit subjects, as they were at the start;
+4. the user's instructions for every project: `~/.nano_claude/CLAUDE.md`;
+5. the project's instructions, from the outermost folder down to the working
+   directory; in each folder `AGENTS.md`, `CLAUDE.md`, `.nano_claude/CLAUDE.md`,
+   `CLAUDE.local.md`. The outermost folder is the repository's root; outside a
+   repository it is the user's home when the working directory lies under it, else
+   the working directory alone. The walk never goes above the home folder, so a
+   repository that spans it (a home inside a repository at `/`) does not pull in
+   files from above it;
+6. `--append-system-prompt`.
+
+Which files: Claude Code reads `CLAUDE.md`, `.claude/CLAUDE.md` and `CLAUDE.local.md`
+in each folder from the working directory up; Codex reads `AGENTS.md` from the
+repository root down. We read both families, AGENTS.md first (shared by every agent,
+so the broader) and CLAUDE.local.md last (the user's own, kept out of git). Our
+per-project folder is `.nano_claude/` (DESIGN.md), so `.nano_claude/CLAUDE.md` stands
+in for Claude Code's `.claude/CLAUDE.md`; `.claude/` belongs to Claude Code and is not
+read. A file reached twice (a CLAUDE.md that links to AGENTS.md, the home folder's
+`.nano_claude/CLAUDE.md` that is also the user's file) is included once. Each file is
+capped at INSTRUCTIONS_CAP characters, with a note saying the rest was cut.
+
+Git runs with a 2 s timeout and with settings given on its command line, which
+outrank the repository's own config, so that opening someone else's repository
+cannot run their programs: the fsmonitor hook, hooks, clean/smudge/process filters
+(discovered by name first), lazy fetches in partial clones (ssh, remote helpers),
+signature checks (gpg), a pager. GIT_OPTIONAL_LOCKS=0 keeps `git status` from
+writing the index, so it never takes the lock a concurrent `git commit` needs.
+Without git, or when git fails, the prompt says only what the files tell: the
+branch from `.git/HEAD`.
 """
 
 from __future__ import annotations
 
 import platform
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 BASE_PROMPT = """\
 You are nano-claude, a coding agent working in the user's terminal. You help with \
@@ -18,7 +59,59 @@ software engineering: reading, changing and running code in the user's project.
 file contents or command output.
 - Keep answers short and concrete. Show code only when it helps.
 - When a tool call fails, read the error and fix the call; do not repeat the same call.
-- Never invent tool results. If you cannot do something, say so and why."""
+- Never invent tool results. If you cannot do something, say so and why.
+- Follow the instructions files below (CLAUDE.md, AGENTS.md). They run from the broadest \
+to the most specific; where they disagree, the later one wins."""
+
+INSTRUCTIONS_CAP = 40_000  # characters kept from each instructions file
+PROJECT_FILES = ("AGENTS.md", "CLAUDE.md", ".nano_claude/CLAUDE.md", "CLAUDE.local.md")
+GIT_TIMEOUT = 2.0  # seconds per git command
+RECENT_COMMITS = 5
+SUBJECT_CAP = 200  # characters of a commit subject
+
+# Settings a repository's own config could use to run a program (or to write) during
+# `git status` and `git log`. The command line outranks every config file.
+SAFE_GIT_CONFIG = (
+    "core.fsmonitor=false",  # status runs the fsmonitor hook program
+    "core.hooksPath=/dev/null",  # no hook of any kind (post-index-change)
+    "core.untrackedCache=false",  # nothing to write back into the index
+    "status.submoduleSummary=false",
+    "protocol.allow=never",  # a partial clone's lazy fetch runs ssh or a remote helper
+    "safe.bareRepository=explicit",  # a bare repository planted in the project is not used
+)
+FILTER_KEYS = ("clean", "smudge", "process")
+
+SourceKind = Literal["base", "override", "environment", "git", "user", "project", "append"]
+
+
+@dataclass(frozen=True)
+class ContextSource:
+    """One part of the system prompt, for /context: what it is, where it came from,
+    and how many characters of the prompt it takes."""
+
+    kind: SourceKind
+    path: Path | None
+    chars: int
+    note: str = ""  # what the user should know: cut, unreadable, git unavailable
+
+
+@dataclass(frozen=True)
+class SystemPrompt:
+    text: str
+    sources: tuple[ContextSource, ...]
+
+
+class GitUnavailable(Exception):
+    """Why git could not tell us the repository's state; shown by /context."""
+
+
+@dataclass(frozen=True)
+class GitState:
+    branch: str | None
+    changes: str | None = None  # "3 modified, 1 untracked", "clean"
+    commits: tuple[str, ...] = ()
+    unborn: bool = False  # a repository without commits yet
+    unavailable: str = ""
 
 
 def git_root(cwd: Path) -> Path | None:
@@ -28,37 +121,201 @@ def git_root(cwd: Path) -> Path | None:
     return None
 
 
+def git_dir(root: Path) -> Path:
+    """`.git`, or where a worktree's or submodule's `.git` file points."""
+    dot_git = root / ".git"
+    if dot_git.is_file():
+        try:
+            text = dot_git.read_text(encoding="utf-8").strip()
+        except OSError:
+            return dot_git
+        if text.startswith("gitdir:"):
+            return root / text[len("gitdir:"):].strip()
+    return dot_git
+
+
 def git_branch(root: Path) -> str | None:
-    """The checked-out branch, read from .git/HEAD (no subprocess: start-up stays fast)."""
-    head = root / ".git" / "HEAD"
+    """The checked-out branch, read from HEAD without running git."""
     try:
-        text = head.read_text(encoding="utf-8").strip()
+        text = (git_dir(root) / "HEAD").read_text(encoding="utf-8").strip()
     except OSError:
         return None
     prefix = "ref: refs/heads/"
-    return text[len(prefix):] if text.startswith(prefix) else f"(detached at {text[:12]})"
+    return text[len(prefix):] if text.startswith(prefix) else f"detached at {text[:12]}"
 
 
-def environment_section(cwd: Path, today: date) -> str:
+def run_git(args: list[str], cwd: Path, environ: Mapping[str, str],
+            config: tuple[str, ...] = SAFE_GIT_CONFIG, success: tuple[int, ...] = (0,)) -> str:
+    env = {**environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_NO_LAZY_FETCH": "1", "GIT_TERMINAL_PROMPT": "0"}
+    command = ["git", "--no-pager", *(arg for setting in config for arg in ("-c", setting)), *args]
+    try:
+        done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, timeout=GIT_TIMEOUT,
+                              stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise GitUnavailable(f"git {args[0]} took longer than {GIT_TIMEOUT:g} s") from exc
+    except OSError as exc:  # no git, or a working directory that is gone
+        if isinstance(exc, FileNotFoundError) and exc.filename == "git":
+            raise GitUnavailable("git is not installed (not found on PATH)") from exc
+        raise GitUnavailable(f"cannot run git in {cwd}: {exc.strerror}") from exc
+    if done.returncode not in success:
+        reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitUnavailable(f"git {args[0]} failed: {reason[0] if reason else f'exit {done.returncode}'}")
+    return done.stdout.decode("utf-8", "replace")
+
+
+def safe_config(cwd: Path, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """SAFE_GIT_CONFIG plus every filter driver the repository defines, emptied: status
+    runs a file's clean filter to compare it with the index. A driver whose name cannot
+    be written as `-c name=value` leaves git status out altogether."""
+    # Exit 1: no such setting.
+    listed = run_git(["config", "--null", "--name-only", "--get-regexp", r"^filter\."], cwd, environ,
+                     success=(0, 1))
+    drivers = {key[len("filter."):key.rindex(".")] for key in listed.split("\0") if key.count(".") >= 2}
+    if any("=" in name or "\n" in name for name in drivers):
+        raise GitUnavailable("a filter driver's name contains '=' or a newline; status not run")
+    emptied = (f"filter.{name}.{key}=" for name in sorted(drivers) for key in FILTER_KEYS)
+    required = (f"filter.{name}.required=false" for name in sorted(drivers))
+    return (*SAFE_GIT_CONFIG, *emptied, *required)
+
+
+def summarise_status(porcelain: str) -> tuple[str | None, str, str]:
+    """Branch, changes and head commit from `git status --porcelain=v2 --branch -z`."""
+    head: str | None = None
+    oid = ""
+    counts = dict.fromkeys(("modified", "added", "deleted", "conflicted", "untracked"), 0)
+    for entry in porcelain.split("\0"):
+        if entry.startswith("# branch.head "):
+            head = entry[len("# branch.head "):]
+        elif entry.startswith("# branch.oid "):
+            oid = entry[len("# branch.oid "):]
+        elif entry.startswith("1 "):
+            xy = entry[2:4]
+            kind = "deleted" if "D" in xy else "added" if xy[0] == "A" else "modified"
+            counts[kind] += 1
+        elif entry.startswith("u "):
+            counts["conflicted"] += 1
+        elif entry.startswith("? "):
+            counts["untracked"] += 1
+    if head == "(detached)":
+        head = f"detached at {oid[:12]}"
+    changes = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "clean"
+    return head, changes, oid
+
+
+def git_state(root: Path, cwd: Path, environ: Mapping[str, str]) -> GitState:
+    try:
+        config = safe_config(cwd, environ)
+        status = run_git(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal",
+                          "--ignore-submodules=all", "--no-renames"], cwd, environ, config)
+        branch, changes, oid = summarise_status(status)
+        if oid == "(initial)":
+            return GitState(branch, changes, unborn=True)
+        # --no-show-signature: log.showSignature would run gpg.program on signed commits.
+        log = run_git(["log", f"-n{RECENT_COMMITS}", "--no-show-signature", "--format=%s"], cwd, environ)
+    except GitUnavailable as exc:
+        return GitState(git_branch(root), unavailable=str(exc))
+    commits = tuple(s if len(s) <= SUBJECT_CAP else s[:SUBJECT_CAP] + "…" for s in log.splitlines())
+    return GitState(branch, changes, commits)
+
+
+def git_section(root: Path, state: GitState) -> str:
+    lines = ["# Git (as it was when the session started; it does not update)", f"- Repository: {root}"]
+    if state.branch:
+        lines.append(f"- Branch: {state.branch}")
+    if state.changes:
+        lines.append(f"- Working tree: {state.changes}")
+    if state.unborn:
+        lines.append("- No commits yet")
+    if state.commits:
+        lines.append("- Recent commits, newest first:")
+        lines.extend(f"  - {subject}" for subject in state.commits)
+    return "\n".join(lines)
+
+
+def environment_section(cwd: Path, today: date, in_repo: bool) -> str:
     lines = [
         "# Environment",
         f"- Working directory: {cwd}",
         f"- Platform: {platform.system()} {platform.release()}",
         f"- Date: {today.isoformat()}",
     ]
-    root = git_root(cwd)
-    if root is None:
+    if not in_repo:
         lines.append("- Not a git repository")
-    else:
-        branch = git_branch(root)
-        lines.append(f"- Git repository at {root}" + (f", branch {branch}" if branch else ""))
     return "\n".join(lines)
 
 
-def build_system_prompt(cwd: Path, today: date, *, override: str | None = None,
-                        append: str | None = None) -> str:
-    """--system-prompt replaces the base prompt; --append-system-prompt adds to the end."""
-    parts = [override if override is not None else BASE_PROMPT, environment_section(cwd, today)]
+def walk_top(cwd: Path, home: Path, repo: Path | None) -> Path:
+    """The outermost folder whose instructions files apply to cwd."""
+    under_home = cwd == home or home in cwd.parents
+    if under_home and (repo is None or repo in home.parents):
+        return home
+    return repo or cwd
+
+
+def project_files(cwd: Path, home: Path, repo: Path | None) -> list[Path]:
+    """Instructions files from the outermost folder down to cwd, nearest last."""
+    top = walk_top(cwd, home, repo)
+    folders = [cwd, *(p for p in cwd.parents if top == p or top in p.parents)]
+    return [folder / name for folder in reversed(folders) for name in PROJECT_FILES
+            if (folder / name).is_file()]
+
+
+def read_instructions(path: Path) -> tuple[str, str]:
+    """The file's text (capped) and a note for /context. Raises OSError."""
+    with path.open(encoding="utf-8", errors="replace") as file:
+        text = file.read(INSTRUCTIONS_CAP + 1)
+    if len(text) <= INSTRUCTIONS_CAP:
+        return text.strip(), ""
+    size = path.stat().st_size
+    note = f"cut to the first {INSTRUCTIONS_CAP:,} characters of {size:,} bytes"
+    return (text[:INSTRUCTIONS_CAP].rstrip() + f"\n\n[The rest of this file was cut: only its first "
+            f"{INSTRUCTIONS_CAP:,} characters of {size:,} bytes are shown. Read {path} for the rest.]"), note
+
+
+def instructions(files: list[tuple[SourceKind, Path]]) -> list[tuple[str, ContextSource]]:
+    """Each readable, non-empty file once, as a prompt section with its source."""
+    seen: set[Path] = set()
+    sections: list[tuple[str, ContextSource]] = []
+    for kind, path in files:
+        if path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
+        try:
+            text, note = read_instructions(path)
+        except OSError as exc:
+            sections.append(("", ContextSource(kind, path, 0, f"not read: {exc.strerror or exc}")))
+            continue
+        if text:
+            whose = "the user's, for every project" if kind == "user" else "the project's"
+            section = f"# Instructions from {path} ({whose})\n\n{text}"
+            sections.append((section, ContextSource(kind, path, len(section), note)))
+    return sections
+
+
+def build_system_prompt(cwd: Path, today: date, *, home: Path, environ: Mapping[str, str],
+                        user_instructions: Path | None = None, override: str | None = None,
+                        append: str | None = None) -> SystemPrompt:
+    """--system-prompt replaces the built-in instructions; --append-system-prompt adds to
+    the end. `home` bounds the walk for instructions files; `environ` is what git runs with."""
+    cwd, home = cwd.resolve(), home.resolve()
+    root = git_root(cwd)
+    sections: list[tuple[str, ContextSource]] = []
+    if override is not None:
+        sections.append((override, ContextSource("override", None, len(override))))
+    else:
+        sections.append((BASE_PROMPT, ContextSource("base", None, len(BASE_PROMPT))))
+    environment = environment_section(cwd, today, root is not None)
+    sections.append((environment, ContextSource("environment", cwd, len(environment))))
+    if root is not None:
+        state = git_state(root, cwd, environ)
+        git = git_section(root, state)
+        sections.append((git, ContextSource("git", root, len(git), state.unavailable)))
+    files: list[tuple[SourceKind, Path]] = []
+    if user_instructions is not None and user_instructions.is_file():
+        files.append(("user", user_instructions))
+    files += [("project", path) for path in project_files(cwd, home, root)]
+    sections += instructions(files)
     if append:
-        parts.append(append)
-    return "\n\n".join(parts)
+        sections.append((append, ContextSource("append", None, len(append))))
+    text = "\n\n".join(section for section, _ in sections if section)
+    return SystemPrompt(text, tuple(source for _, source in sections))

@@ -313,10 +313,43 @@ async def test_context_estimates_then_uses_reported_tokens(repl: Repl) -> None:
     assert out[1].endswith("/ 200,000 tokens (estimated)")  # the system prompt and tool schemas
     await repl.turn("hi", text("hello", usage=Tokens(input=50_000, output=2_300)))
     out = (await repl.do("/context")).splitlines()
-    assert out == ["Context: 2 messages with anthropic/claude-sonnet-4-6",
-                   "[████░░░░░░░░░░░░] 26% 52,300 / 200,000 tokens"]
+    assert out[:2] == ["Context: 2 messages with anthropic/claude-sonnet-4-6",
+                       "[████░░░░░░░░░░░░] 26% 52,300 / 200,000 tokens"]
     await repl.do("/clear")
     assert "(estimated)" in await repl.do("/context")
+
+
+async def test_context_lists_the_system_prompts_sources(fake_server: FakeModelServer, tmp_path: Path) -> None:
+    user = tmp_path / "home" / ".nano_claude" / "CLAUDE.md"
+    user.parent.mkdir(parents=True)
+    user.write_text("Always use tabs.")
+    project = tmp_path / "project" / "CLAUDE.md"
+    project.parent.mkdir()
+    project.write_text("Run make test. " + "x" * 99_985)
+    repl = make_repl(fake_server, tmp_path)
+    system = repl.state.agent.options.system
+
+    out = (await repl.do("/context")).splitlines()
+
+    assert out[2] == f"System prompt: ~{len(system) // 4:,} tokens"
+    rows = [line.split(maxsplit=1) for line in out[3:-1]]
+    assert [what for _, what in rows] == [
+        "built-in instructions",
+        f"environment: {repl.project}",
+        f"user instructions: {user}",
+        f"project instructions: {project} (cut to the first 40,000 characters of 100,000 bytes)",
+    ]
+    assert int(rows[2][0].strip("~")) < 100 and rows[3][0].startswith("~10,0")
+    assert sum(int(tokens.strip("~").replace(",", "")) for tokens, _ in rows) <= len(system) // 4
+    count = len(repl.state.agent.tools.specs())
+    assert out[-1].startswith(f"Tool definitions: {count} tools, ~") and out[-1].endswith(" tokens")
+
+    def instructed(body: dict) -> None:
+        text = json.dumps(body["system"])
+        assert "Always use tabs." in text and "Run make test." in text
+        assert text.index("Always use tabs.") < text.index("Run make test.")
+
+    await repl.turn("hi", text("hello", expect=instructed))
 
 
 # --- /permissions and /cwd ----------------------------------------------------------------
