@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from nano_claude.config import Paths, Settings, user_home
+from nano_claude.core.compaction import CompactionPolicy
 from nano_claude.core.context import build_system_prompt
 from nano_claude.core.loop import Agent, LoopOptions
 from nano_claude.core.prompter import Prompter
@@ -58,6 +59,7 @@ def build_agent(
         thinking_budget=settings.thinking_budget,
         reasoning_effort=settings.reasoning_effort,
         permission_mode=settings.permission_mode,
+        compaction=CompactionPolicy.from_settings(settings),
     )
     options.policy = Policy(settings.permission_mode, rules or RuleSet(), cwd, user_home(environ), cwd=cwd,
                             extra_dirs=tuple(add_dirs or ()),

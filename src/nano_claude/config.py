@@ -42,6 +42,10 @@ class Settings(BaseModel):
     ollama_max_ctx: int = Field(32768, ge=2048, description="largest num_ctx sent to Ollama")
     local_model_path: str | None = None
     local_n_ctx: int = Field(8192, ge=512)
+    auto_compact: bool = True
+    compact_threshold: float = Field(0.7, ge=0.1, le=0.95, description="share of the window that "
+                                     "starts a recap of the older turns")
+    preserve_last_n_turns: int = Field(3, ge=1, description="user turns kept whole by compaction")
 
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nano_claude.config import user_home
-from nano_claude.core.errors import ProviderError
+from nano_claude.core.compaction import CompactionPolicy, Compactor, Ledger, estimate_fixed
+from nano_claude.core.errors import ContextTooLong, ProviderError
 from nano_claude.core.events import (
     Error,
     Event,
@@ -60,13 +61,16 @@ class LoopOptions:
     reasoning_effort: str | None = None
     permission_mode: Mode = "auto"
     policy: Policy | None = None  # rules and mode; None: the mode alone, no rules
+    compaction: CompactionPolicy = field(default_factory=CompactionPolicy)
 
 
 @dataclass
 class Session:
-    """The conversation and its running totals; the loop appends, nothing rewrites."""
+    """The conversation and its running totals: the one history the REPL, transcripts and
+    the model see. The loop appends to it; only compaction rewrites it (core/compaction.py)."""
 
     messages: list[Message] = field(default_factory=list)
+    ledger: Ledger = field(default_factory=Ledger)  # its size in tokens, for compaction
     usage: TokenUsage = field(default_factory=TokenUsage)
     cost_usd: float = 0.0
     requests: int = 0
@@ -103,22 +107,31 @@ class Agent:
             self.model = replace(self.model, context_window=window,
                                  max_output=min(self.model.max_output, max(window // 2, 256)))
 
-    def _request(self, session: Session) -> Request:
-        cap = self.model.max_output
+    def _max_tokens(self) -> int:
         # Asking for the model's whole output limit counts against some providers'
         # per-minute token limits (OpenAI's estimate uses max_tokens): ask for enough.
         wanted = self.options.max_tokens or (
             DEFAULT_MAX_TOKENS_REASONING if self.model.reasoning else DEFAULT_MAX_TOKENS)
+        return min(wanted, self.model.max_output)
+
+    def _request(self, session: Session) -> Request:
         return Request(
             model=self.model.id,
             system=self.options.system,
             messages=tuple(session.messages),
             tools=self.tools.specs(),
-            max_tokens=min(wanted, cap),
+            max_tokens=self._max_tokens(),
             thinking=self.options.thinking,
             thinking_budget=self.options.thinking_budget,
             reasoning_effort=self.options.reasoning_effort,
         )
+
+    def compactor(self, session: Session) -> Compactor:
+        """Compaction of `session` for the model in use now (the loop's, and /compact's)."""
+        return Compactor(self.provider, self.model, self.options.compaction, session,
+                         system=self.options.system, tools=self.tools.specs(),
+                         output_tokens=self._max_tokens(),
+                         account=lambda usage: self._account(session, usage))
 
     async def run(self, session: Session, prompt: Message) -> AsyncIterator[Event]:
         """Run the model until it stops; whatever ends the run, every tool call in the
@@ -139,13 +152,15 @@ class Agent:
         while True:
             turns += 1
             outcome: list[Response] = []
-            async with aclosing(self._stream(session, turns, outcome)) as stream:
-                async for event in stream:
+            async with aclosing(self._ask(session, turns, outcome)) as asking:
+                async for event in asking:
                     yield event
             if not outcome:
                 return  # _stream reported the failure
             response = outcome[0]
             session.messages.append(response.message)
+            session.ledger.record(response.usage, estimate_fixed(self.options.system, self.tools.specs()),
+                                  session.messages)
             yield MessageAdded(response.message)
             yield self._account(session, response.usage)
             calls = response.message.tool_uses
@@ -164,10 +179,36 @@ class Agent:
                 yield TurnDone("max_turns", turns, response.message.text)
                 return
 
-    async def _stream(self, session: Session, turns: int,
-                      outcome: list[Response]) -> AsyncIterator[Event]:
+    async def _ask(self, session: Session, turns: int, outcome: list[Response]) -> AsyncIterator[Event]:
+        """One model request, the conversation fitted to the window first. A request the
+        provider refuses as too long is compacted harder and sent once more."""
+        compactor = self.compactor(session)
+        async with aclosing(compactor.fit()) as fitting:
+            async for event in fitting:
+                yield event
+        rejected: list[ContextTooLong] | None = [] if self.options.compaction.auto else None
+        async with aclosing(self._stream(session, turns, outcome, rejected)) as stream:
+            async for event in stream:
+                yield event
+        if not rejected:
+            return
+        async with aclosing(compactor.recover()) as recovering:
+            async for event in recovering:
+                yield event
+        if not compactor.shrunk:
+            yield Error(f"{rejected[0]}; compacting could not make the conversation smaller: "
+                        "/clear starts a new one", kind="ContextTooLong")
+            yield TurnDone("error", turns)
+            return
+        async with aclosing(self._stream(session, turns, outcome, None)) as stream:
+            async for event in stream:
+                yield event
+
+    async def _stream(self, session: Session, turns: int, outcome: list[Response],
+                      rejected: list[ContextTooLong] | None) -> AsyncIterator[Event]:
         """One model request: deltas pass through; the response lands in `outcome`.
-        A failure keeps the text already shown and ends the run with an error."""
+        A failure keeps the text already shown and ends the run with an error, except a
+        refusal for length before any output when `rejected` takes it (to compact and retry)."""
         shown: list[str] = []
         response: Response | None = None
         try:
@@ -180,10 +221,13 @@ class Agent:
                         shown.append(event.text)
                     yield event
         except ProviderError as exc:
+            if isinstance(exc, ContextTooLong) and rejected is not None and not shown:
+                rejected.append(exc)
+                return
             partial = self._keep_partial(session, shown)
             if partial:
                 yield MessageAdded(partial)
-            yield Error(str(exc), kind=type(exc).__name__)
+            yield Error(self._explain(exc), kind=type(exc).__name__)
             yield TurnDone("error", turns, "".join(shown))
             return
         except (asyncio.CancelledError, GeneratorExit):
@@ -194,6 +238,13 @@ class Agent:
             yield TurnDone("error", turns)
             return
         outcome.append(response)
+
+    def _explain(self, exc: ProviderError) -> str:
+        if isinstance(exc, ContextTooLong) and not self.options.compaction.auto:
+            return f"{exc}; automatic compaction is off (auto_compact): run /compact or /clear"
+        if isinstance(exc, ContextTooLong):
+            return f"{exc}; run /compact with a focus, or /clear"
+        return str(exc)
 
     async def _sleep_until_wakeup(self, session: Session) -> Message:
         """The model set a timer (SleepTimer) and ended its turn: wait for it, then wake

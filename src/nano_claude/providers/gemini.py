@@ -44,8 +44,10 @@ from nano_claude.providers.http import (
     RETRYABLE_STATUS,
     Endpoint,
     HttpProvider,
+    context_too_long,
     raise_for_status,
     status_error,
+    too_long,
 )
 
 ORIGIN = "gemini"
@@ -385,6 +387,10 @@ class StreamReader:
 
     def _raise(self, error: dict[str, Any]) -> None:
         code = error.get("code")
+        if too_long(code if isinstance(code, int) else None, str(error.get("message", ""))):
+            raise context_too_long(self.provider, str(error.get("message", ""))[:500],
+                                   status=code if isinstance(code, int) else None,
+                                   body=json.dumps(error))
         raise ProviderError(
             f"{self.provider} reported {error.get('status') or code} mid-stream: "
             f"{error.get('message', '')}",

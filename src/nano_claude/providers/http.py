@@ -25,13 +25,39 @@ from nano_claude.providers.base import Request
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
-# Each provider's own words for "the prompt is longer than the window".
+# Each provider's own words for "the prompt is longer than the window": Anthropic ("prompt is
+# too long", "input length and `max_tokens` exceed context limit"), OpenAI, DeepSeek and vLLM
+# ("maximum context length", context_length_exceeded), Gemini ("input token count (N) exceeds
+# the maximum number of tokens allowed"), Ollama ("the input length exceeds the context
+# length"), LM Studio ("context length of only N tokens"), Kimi ("exceeded model token limit"),
+# Qwen ("Range of input length should be [1, N]"), Zhipu ("Prompt exceeds max length"), xAI
+# ("maximum prompt length"), llama.cpp's server (below).
 _TOO_LONG = (
     "prompt is too long", "context_length_exceeded", "maximum context length",
     "context length", "context window", "too many tokens", "input is too long",
     "exceeds the maximum", "reduce the length", "token limit", "request too large",
-    "input tokens exceed",
+    "input tokens exceed", "exceed context limit", "range of input length",
+    "exceeds max length", "maximum prompt length",
 )
+# llama.cpp's server: "the request exceeds the available context size, try increasing it",
+# type exceed_context_size_error; some builds send it with status 500.
+_LLAMA_CPP_TOO_LONG = ("exceed_context_size_error", "exceeds the available context size")
+
+
+def too_long(status: int | None, text: str) -> bool:
+    """Whether an error (its status, if any, and its text) says the prompt did not fit."""
+    lowered = text.lower()
+    if any(p in lowered for p in _LLAMA_CPP_TOO_LONG):
+        return True
+    return status in (None, 400, 413, 422) and any(p in lowered for p in _TOO_LONG)
+
+
+def context_too_long(provider: str, detail: str, *, status: int | None = None,
+                     body: str = "") -> ContextTooLong:
+    return ContextTooLong(
+        f"{provider}: the request is longer than the model's context window ({detail})",
+        provider=provider, status=status, body=body,
+    )
 
 
 @dataclass(frozen=True)
@@ -135,11 +161,8 @@ def status_error(status: int, body: str, headers: httpx.Headers, endpoint: Endpo
             f"{name} {what}{source} ({status}: {detail}); {how}",
             provider=name, status=status, body=body,
         )
-    if status in (400, 413, 422) and any(p in body.lower() for p in _TOO_LONG):
-        return ContextTooLong(
-            f"{name}: the request is longer than the model's context window ({detail})",
-            provider=name, status=status, body=body,
-        )
+    if too_long(status, body):
+        return context_too_long(name, detail, status=status, body=body)
     retryable = status in RETRYABLE_STATUS or "overloaded" in body.lower()
     label = {429: "rate limited", 529: "overloaded"}.get(status, f"HTTP {status}")
     return ProviderError(

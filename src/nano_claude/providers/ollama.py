@@ -37,8 +37,10 @@ from nano_claude.providers.http import (
     Endpoint,
     HttpProvider,
     RetryPolicy,
+    context_too_long,
     raise_for_status,
     scrub,
+    too_long,
 )
 
 _NUM_CTX_PARAMETER = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.M)
@@ -171,6 +173,8 @@ def _line(line: str, endpoint: Endpoint, model: str) -> dict[str, Any]:
         text = scrub(str(error), endpoint)
         if "not found" in text.lower() and "model" in text.lower():
             raise missing_model(model, endpoint)
+        if too_long(None, text):
+            raise context_too_long(endpoint.provider, text[:500], body=text)
         raise ProviderError(f"{endpoint.provider} failed: {text[:500]}", provider=endpoint.provider,
                             body=text)
     return data

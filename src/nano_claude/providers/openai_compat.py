@@ -38,9 +38,11 @@ from nano_claude.providers.http import (
     Endpoint,
     HttpProvider,
     RetryPolicy,
+    context_too_long,
     raise_for_status,
     scrub,
     status_error,
+    too_long,
 )
 
 _STOP_REASONS = {
@@ -353,6 +355,8 @@ def _stream_error(error: Any, endpoint: Endpoint) -> ProviderError:
     code = error.get("code") if isinstance(error, dict) else None
     if isinstance(code, int) and 400 <= code < 600:
         return status_error(code, json.dumps({"error": error}), httpx.Headers(), endpoint)
+    if too_long(None, f"{message} {code or ''}"):
+        return context_too_long(endpoint.provider, scrub(message, endpoint)[:500])
     lowered = message.lower()
     return ProviderError(
         f"{endpoint.provider} failed mid-stream: {scrub(message, endpoint)[:500]}",

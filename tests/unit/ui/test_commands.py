@@ -122,10 +122,10 @@ def test_registry_is_sorted_and_finds_aliases() -> None:
     names = [c.name for c in commands()]
     assert names == sorted(names)
     assert {"help", "clear", "model", "config", "cost", "doctor", "context", "verbose", "thinking",
-            "permissions", "cwd", "history", "exit"} <= set(names)
+            "permissions", "cwd", "history", "exit", "compact"} <= set(names)
     assert find("quit") is find("exit") is not None
     assert find("MODEL") is find("model")
-    assert find("compact") is None
+    assert find("nonesuch") is None
 
 
 async def test_help_lists_every_command_and_the_keys(repl: Repl) -> None:

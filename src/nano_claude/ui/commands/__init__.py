@@ -17,7 +17,7 @@ from nano_claude.core.errors import NanoClaudeError
 from nano_claude.ui.state import ReplState
 
 MODULES: tuple[str, ...] = (
-    "clear", "config", "context", "cost", "cwd", "doctor", "exit", "help", "history", "model",
+    "clear", "compact", "config", "context", "cost", "cwd", "doctor", "exit", "help", "history", "model",
     "permissions", "thinking", "verbose",
 )
 
