@@ -34,6 +34,12 @@ examples:
   nano_claude -p "hello" -m local/smollm2        # embedded model: no key, no network
   nano_claude doctor                             # check every configured provider
 
+sessions (saved in ~/.nano_claude/sessions/ as they happen):
+  nano_claude -c                      continue the latest session in this directory
+  nano_claude -p "go on" --resume ID  continue session ID (or a unique start of it)
+  nano_claude sessions list           every saved session
+  nano_claude sessions search TEXT    search them all
+
 permission rules:
   nano_claude permissions             the rules in force and where each comes from
   nano_claude permissions why "CMD"   allow, ask or deny for a shell command, and why
@@ -91,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(one JSON event per line)")
     p.add_argument("--include-partial-messages", action="store_true",
                    help="with --output-format stream-json: also emit text deltas as they stream")
+    resume = p.add_mutually_exclusive_group()
+    resume.add_argument("-c", "--continue", action="store_true", dest="continue_session",
+                        help="continue the latest session saved in this directory (REPL or -p)")
+    resume.add_argument("--resume", metavar="ID",
+                        help="continue the saved session ID, or the one whose id starts with ID")
     p.add_argument("--system-prompt", metavar="TEXT", help="replace the built-in system prompt")
     p.add_argument("--append-system-prompt", metavar="TEXT",
                    help="add TEXT to the end of the system prompt")
@@ -106,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         return doctor_main(argv[1:])
     if argv[:1] == ["permissions"]:
         return _permissions(argv[1:])
+    if argv[:1] == ["sessions"]:
+        from nano_claude.sessions.command import main as sessions_main
+
+        return sessions_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.output_format and not args.print_mode:
@@ -242,15 +257,16 @@ def _interactive(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, prompt: str) -> int:
-    import uuid
-
     from nano_claude import headless
     from nano_claude.core.prompter import HeadlessPrompter
+    from nano_claude.sessions.store import SessionStore
 
     environ = dict(os.environ)
     cwd = Path.cwd()
-    agent, _, settings = build(args, HeadlessPrompter(), environ, cwd)
-    session_id = str(uuid.uuid4())
+    agent, paths, settings = build(args, HeadlessPrompter(), environ, cwd)
+    store = SessionStore.of(paths.home, settings)
+    loaded = store.open(cwd, resume=args.resume, latest_here=args.continue_session)
+    session_id = loaded.session.id
     fmt = args.output_format or "text"
     writer: headless.TextWriter | headless.JsonWriter | headless.StreamJsonWriter
     if fmt == "json":
@@ -262,7 +278,8 @@ def _run(args: argparse.Namespace, prompt: str) -> int:
     else:
         color = sys.stderr.isatty() and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
         writer = headless.TextWriter(sys.stdout, sys.stderr, verbose=settings.verbose, color=color)
-    outcome = headless.run_sync(agent, prompt, writer, session_id)
+    notes = (*loaded.warnings, *loaded.notes)
+    outcome = headless.run_sync(agent, prompt, writer, loaded.session, store, notes)
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 

@@ -42,6 +42,8 @@ class Settings(BaseModel):
     ollama_max_ctx: int = Field(32768, ge=2048, description="largest num_ctx sent to Ollama")
     local_model_path: str | None = None
     local_n_ctx: int = Field(8192, ge=512)
+    session_daily_limit: int = Field(5, ge=1, description="session snapshots kept per day in daily/")
+    session_history_limit: int = Field(100, ge=1, description="sessions kept (index and transcripts)")
     auto_compact: bool = True
     compact_threshold: float = Field(0.7, ge=0.1, le=0.95, description="share of the window that "
                                      "starts a recap of the older turns")

@@ -30,8 +30,11 @@ from nano_claude.core.events import (
     TurnDone,
     Usage,
 )
-from nano_claude.core.loop import Agent, Session
+from nano_claude.core.loop import Agent
 from nano_claude.core.messages import Message, block_to_dict, user_text
+from nano_claude.sessions.recorder import Recorder
+from nano_claude.sessions.session import RecordedSession
+from nano_claude.sessions.store import SessionStore
 from nano_claude.ui.text import diff_style, first_line, short_args, usage_line
 
 _SGR = {"green": "32", "red": "31", "cyan": "36", "dim": "2"}
@@ -193,11 +196,18 @@ class StreamJsonWriter:
 
 
 async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | StreamJsonWriter,
-              session_id: str) -> Outcome:
-    outcome = Outcome(session_id)
-    session = Session()
+              session: RecordedSession, store: SessionStore, notes: tuple[str, ...] = ()) -> Outcome:
+    """Run the prompt in `session` (a new one, or one continued with -c / --resume), its
+    transcript written as the run goes and the session saved at the end, however it ends.
+    `notes`: what the user should know about a continued session (what was interrupted)."""
+    outcome = Outcome(session.id)
+    recorder = Recorder(store.transcripts, lambda: agent.model.qualified, store.clock)
+    recorder.follow(session)
+    for note in notes:
+        writer.on_event(Notice(note))
     try:
         async for event in agent.run(session, user_text(prompt)):
+            recorder.on_event(event)
             _record(writer, outcome, event)
     except NanoClaudeError as exc:  # e.g. the embedded model failing to load mid-run
         _record(writer, outcome, Error(str(exc), kind=type(exc).__name__))
@@ -207,10 +217,24 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
         writer.finish(outcome, agent.model.qualified)
         raise
     finally:
+        _save(writer, recorder, session, store, agent.model.qualified)
         await agent.ctx.aclose()  # background commands end with the run
         await agent.provider.aclose()
     writer.finish(outcome, agent.model.qualified)  # json and stream-json always end with a result
     return outcome
+
+
+def _save(writer: TextWriter | JsonWriter | StreamJsonWriter, recorder: Recorder,
+          session: RecordedSession, store: SessionStore, model: str) -> None:
+    """The transcript is on disk already; bring the index and snapshots up to date. A
+    failure to do so is worth a note, not a failed run."""
+    recorder.close()
+    if recorder.failure:
+        writer.on_event(Notice(recorder.failure))
+    try:
+        store.save(session, model)
+    except OSError as exc:
+        writer.on_event(Notice(f"could not save the session in {store.root}: {exc.strerror or exc}"))
 
 
 def _record(writer: TextWriter | JsonWriter | StreamJsonWriter, outcome: Outcome, event: Event) -> None:
@@ -226,7 +250,7 @@ def _record(writer: TextWriter | JsonWriter | StreamJsonWriter, outcome: Outcome
 
 
 def run_sync(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | StreamJsonWriter,
-             session_id: str) -> Outcome:
+             session: RecordedSession, store: SessionStore, notes: tuple[str, ...] = ()) -> Outcome:
     """Run to the end. SIGTERM and SIGHUP cancel the run as Ctrl+C does, so the
     commands it started are stopped too (asyncio.CancelledError comes out)."""
 
@@ -236,6 +260,6 @@ def run_sync(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Stream
         for sig in EXIT_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, task.cancel)
-        return await run(agent, prompt, writer, session_id)
+        return await run(agent, prompt, writer, session, store, notes)
 
     return asyncio.run(main())

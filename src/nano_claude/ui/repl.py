@@ -5,6 +5,9 @@ bracketed paste) and plain lines otherwise, so `printf 'hi\\n' | nano_claude` wo
 too. While a turn runs the terminal is in raw mode: Esc or Ctrl+C cancels the turn
 (the loop leaves a valid history and kills the commands it started), a permission
 prompt takes its key, and anything typed ahead waits in the next prompt.
+
+Every event of a turn also goes to the session's transcript (sessions/recorder.py),
+and leaving the REPL in any way but a kill saves the session's index entry.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from nano_claude import __version__
 from nano_claude.core.errors import NanoClaudeError
 from nano_claude.core.events import Usage
 from nano_claude.core.messages import ImageBlock, Message, TextBlock
+from nano_claude.sessions.recorder import Recorder, RecordingPrompter
 from nano_claude.ui import commands
 from nano_claude.ui.keys import KeyWatch, is_cancel, is_text
 from nano_claude.ui.prompter import TerminalPrompter
@@ -38,6 +42,8 @@ if TYPE_CHECKING:
     from nano_claude.config import Paths, Settings
     from nano_claude.core.loop import Agent
     from nano_claude.core.prompter import Prompter
+    from nano_claude.sessions.session import RecordedSession
+    from nano_claude.sessions.store import Loaded, Saved, SessionStore
 
     Builder = Callable[[argparse.Namespace, Prompter, dict[str, str], Path], tuple[Agent, Paths, Settings]]
 
@@ -67,7 +73,8 @@ class Repl:
     it is done waits for it."""
 
     def __init__(self, start: Callable[[], ReplState], renderer: Renderer, prompter: TerminalPrompter, *,
-                 tty: bool, read_line: Callable[[str], Awaitable[str | None]], paths: Paths) -> None:
+                 tty: bool, read_line: Callable[[str], Awaitable[str | None]], paths: Paths,
+                 recording: RecordingPrompter | None = None) -> None:
         self._start = start
         self.state: ReplState | None = None
         self.renderer = renderer
@@ -84,6 +91,9 @@ class Repl:
         self._task: asyncio.Future[None] | None = None
         self._cancelled = False
         self._session: PromptSession[str] | None = None
+        self.recording = recording  # the prompter the agent asks through: it notes open questions
+        self.recorder: Recorder | None = None
+        self.resumed: Loaded | None = None  # set by start() when it continues a saved session
         if tty:
             prompter.ask_line = self._ask_line
 
@@ -112,6 +122,8 @@ class Repl:
         finally:
             if self.keys is not None:
                 self.keys.stop()
+            if self.state is not None:
+                self._autosave(self.state)
             self.renderer.close()
             if self.state is not None:
                 await self.state.agent.ctx.aclose()
@@ -159,6 +171,12 @@ class Repl:
                            f"permissions {agent.policy.mode}", "dim")
         self.renderer.echo("/help for commands · @file attaches · !cmd runs a shell command · "
                            "Esc interrupts · Ctrl+D exits", "dim")
+        if self.resumed is not None:
+            session = self.resumed.session
+            self.renderer.echo(f"Resumed session {session.id[:8]} ({len(session.messages)} messages); "
+                               "/history shows it", "green")
+            for line in (*self.resumed.warnings, *self.resumed.notes):
+                self.renderer.echo(line, "yellow")
 
     async def handle(self, line: str) -> None:
         text = self.pastes.expand(line)
@@ -305,17 +323,74 @@ class Repl:
     async def _turn(self, message: Message) -> None:
         state = await self.ready()
         agent = state.agent
+        recorder = self._recording(state)
         state.start_turn()
         self.renderer.waiting()
         agent.ctx.on_output = self.renderer.tool_output
         try:
             async with aclosing(agent.run(state.session, message)) as events:
                 async for event in events:
+                    recorder.on_event(event)
                     if isinstance(event, Usage):
                         state.record(event)
                     self.renderer.on_event(event)
         finally:
             agent.ctx.on_output = None
+            recorder.sync()  # what a cancelled run appended without an event
+            if recorder.failure:
+                self.renderer.echo(f"{recorder.failure}; the conversation goes on, and the next message "
+                                   "tries again", "red")
+                recorder.failure = ""
+
+    # --- the session on disk ------------------------------------------------------------
+
+    def _store(self, state: ReplState) -> SessionStore:
+        from nano_claude.sessions.store import SessionStore
+
+        return SessionStore.of(state.paths.home, state.settings)  # the caps as /config left them
+
+    def _recording(self, state: ReplState) -> Recorder:
+        """The recorder, writing the session this turn runs in. A conversation /clear
+        started becomes a new recorded session; the one before it is saved."""
+        from nano_claude.sessions.session import RecordedSession
+
+        if not isinstance(state.session, RecordedSession):
+            state.session = RecordedSession.adopt(state.session, state.agent.ctx.cwd)
+        if self.recorder is None:
+            self.recorder = Recorder(self._store(state).transcripts, lambda: state.agent.model.qualified)
+            if self.recording is not None:
+                self.recording.recorder = self.recorder
+        previous = self.recorder.session
+        if previous is not None and previous is not state.session and previous.changed:
+            self._save(state, previous)
+        self.recorder.follow(state.session)
+        return self.recorder
+
+    def _save(self, state: ReplState, session: RecordedSession) -> Saved | None:
+        store = self._store(state)
+        try:
+            return store.save(session, state.agent.model.qualified)
+        except OSError as exc:
+            self.renderer.echo(f"Could not save the session in {store.root}: {exc.strerror or exc}", "red")
+            return None
+
+    def _autosave(self, state: ReplState) -> None:
+        """On the way out (/exit, Ctrl+D, Ctrl+C twice, SIGTERM, SIGHUP): the transcript is
+        on disk; the index and the snapshots catch up."""
+        from nano_claude.sessions.command import turns
+        from nano_claude.sessions.session import RecordedSession
+
+        current = state.session if isinstance(state.session, RecordedSession) else None
+        if self.recorder is not None:
+            previous = self.recorder.session
+            self.recorder.close()
+            if previous is not None and previous is not current and previous.changed:
+                self._save(state, previous)
+        saved = self._save(state, current) if current is not None and current.changed else None
+        if saved is not None:
+            entry = saved.entry
+            self.renderer.echo(f"Session saved: {entry.short_id} ({turns(entry.turn_count)}). "
+                               f"Continue it with nano_claude -c, or --resume {entry.short_id}.", "dim")
 
     async def _shell(self, command: str) -> None:
         """`!command`: the user runs it (no permission asked); its output is shown and
@@ -462,14 +537,20 @@ def run_repl(args: argparse.Namespace, build: Builder) -> int:
     renderer = Renderer(sys.stdout, plain=wants_plain(sys.stdout, environ))
     read_line = LineInput()
     prompter = TerminalPrompter(renderer, read_line, keys=tty)
+    recording = RecordingPrompter(prompter)
 
     def start() -> ReplState:
-        from nano_claude.core.loop import Session
+        from nano_claude.sessions.store import SessionStore
 
-        agent, paths, settings = build(args, prompter, environ, cwd)
+        agent, paths, settings = build(args, recording, environ, cwd)
         prompter.saves_to = paths.project_local
         renderer.verbose, renderer.show_thinking = settings.verbose, settings.thinking
-        return ReplState(agent, Session(), settings, paths, environ, renderer)
+        loaded = SessionStore.of(paths.home, settings).open(
+            cwd, resume=args.resume, latest_here=args.continue_session)
+        if loaded.session.messages:
+            repl.resumed = loaded
+        return ReplState(agent, loaded.session, settings, paths, environ, renderer)
 
-    repl = Repl(start, renderer, prompter, tty=tty, read_line=read_line, paths=Paths.from_env(environ, cwd))
+    repl = Repl(start, renderer, prompter, tty=tty, read_line=read_line, paths=Paths.from_env(environ, cwd),
+                recording=recording)
     return asyncio.run(repl.run(args.prompt))

@@ -17,8 +17,8 @@ from nano_claude.core.errors import NanoClaudeError
 from nano_claude.ui.state import ReplState
 
 MODULES: tuple[str, ...] = (
-    "clear", "compact", "config", "context", "cost", "cwd", "doctor", "exit", "help", "history", "model",
-    "permissions", "thinking", "verbose",
+    "clear", "compact", "config", "context", "cost", "cwd", "doctor", "exit", "help", "history", "load",
+    "model", "permissions", "resume", "save", "thinking", "verbose",
 )
 
 

@@ -1,12 +1,16 @@
 """/history: the conversation so far, as it happened: prompts, answers, tool calls and
-the first line of each result."""
+the first line of each result. /history search TEXT searches every saved session."""
 
 from __future__ import annotations
 
+from nano_claude.config import user_home
 from nano_claude.core.messages import ImageBlock, TextBlock, ToolResultBlock, ToolUseBlock
+from nano_claude.sessions.command import found_lines
+from nano_claude.sessions.search import search as search_sessions
 from nano_claude.tools.base import ToolError
 from nano_claude.tools.registry import Registry
 from nano_claude.ui.commands import Command
+from nano_claude.ui.commands.save import disk_errors, store_of
 from nano_claude.ui.state import ReplState
 
 SHORT = 80  # characters of a call's arguments or a result's first line
@@ -31,7 +35,27 @@ def call_summary(tools: Registry, call: ToolUseBlock) -> str:
     return f"{call.name}({shorten(summary)})"
 
 
+async def search(state: ReplState, text: str) -> None:
+    if not text:
+        state.echo("usage: /history search TEXT (every word, in any saved session)", "yellow")
+        return
+    store = store_of(state)
+    with disk_errors(store):
+        found = search_sessions(store, text)
+    if found.note:
+        state.echo(f"note: {found.note}", "dim")
+    lines = found_lines(found, user_home(state.environ))
+    for line in lines or [f"No saved session mentions {text!r}."]:
+        state.echo(line, "dim" if line.startswith("    ") else None)
+    if lines:
+        state.echo("/load ID continues one of them.", "dim")
+
+
 async def run(state: ReplState, args: str) -> None:
+    command, _, rest = args.partition(" ")
+    if command == "search":
+        await search(state, rest.strip())
+        return
     messages = state.session.messages
     if not messages:
         state.echo("No conversation yet.")
@@ -56,4 +80,5 @@ async def run(state: ReplState, args: str) -> None:
         state.echo()
 
 
-COMMAND = Command("history", "show the conversation so far", run, usage="/history")
+COMMAND = Command("history", "show the conversation so far, or search every saved session", run,
+                  usage="/history [search TEXT]")
