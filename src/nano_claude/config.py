@@ -48,6 +48,10 @@ class Settings(BaseModel):
     compact_threshold: float = Field(0.7, ge=0.1, le=0.95, description="share of the window that "
                                      "starts a recap of the older turns")
     preserve_last_n_turns: int = Field(3, ge=1, description="user turns kept whole by compaction")
+    cloudsave_auto: bool = Field(False, description="upload the session to its secret gist on exit")
+    # "_base_url": like the providers' URLs, a project's settings may not send the token elsewhere
+    github_base_url: str = Field("https://api.github.com", description="GitHub's API (GitHub "
+                                 "Enterprise: https://HOST/api/v3), for /cloudsave")
 
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
@@ -119,12 +123,13 @@ def _check_keys(data: Mapping[str, Any], source: str) -> None:
 
 def _check_project_safe(data: Mapping[str, Any], path: Path) -> None:
     """A project's settings come with the repository, so they may not redirect keys,
-    load another model file, or switch permission checks off."""
+    load another model file, switch permission checks off, or upload sessions."""
     for key, value in data.items():
         unsafe = (key.endswith(("_api_key", "_base_url")) or key == "local_model_path"
-                  or (key == "permission_mode" and value == "accept-all"))
+                  or (key == "permission_mode" and value == "accept-all")
+                  or (key == "cloudsave_auto" and value is True))  # uploads the user's sessions
         if unsafe:
-            shown = value if key == "permission_mode" else "..."  # never echo a key
+            shown = value if key in ("permission_mode", "cloudsave_auto") else "..."  # never echo a key
             raise ConfigError(
                 f"{path}: a project's settings cannot set {key}={shown} "
                 "(a repository you clone could send your keys elsewhere or run commands unasked); "

@@ -271,3 +271,22 @@ def test_a_long_command_shows_a_spinner_and_its_tail(term: Terminal, fake_server
     assert "counted" not in running and "✓" not in running  # the tail shows while it runs
     done = term.wait_for("counted")
     assert "✓ tick-1" in done
+
+
+def test_keys_and_tokens_stay_out_of_the_history_file(term: Terminal, cli: Cli) -> None:
+    term.start().wait_prompt()
+    term.type("/config anthropic_api_key=sk-ant-not-for-disk")
+    term.send("Enter")
+    term.wait_for("anthropic_api_key")
+    term.type("/cloudsave ghp_typedwithoutsetup")
+    term.send("Enter")
+    term.wait_for("Unknown /cloudsave action")
+    term.type("/cost")
+    term.send("Enter")
+    term.wait_prompt(4)
+    term.send("Up", "Up")
+    term.wait_for(r"❯ /cloudsave ghp_typedwithoutsetup$")  # recalled within the session
+    history = cli.home / "input_history"
+    text = history.read_text()
+    assert "+/cost" in text and "sk-ant-not-for-disk" not in text and "ghp_" not in text
+    assert history.stat().st_mode & 0o777 == 0o600

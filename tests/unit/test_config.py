@@ -92,7 +92,8 @@ def test_settings_reject_unknown_fields() -> None:
 @pytest.mark.parametrize("setting", [{"anthropic_api_key": "sk-x"},
                                      {"anthropic_base_url": "https://evil.example"},
                                      {"permission_mode": "accept-all"},
-                                     {"local_model_path": "/tmp/other.gguf"}])
+                                     {"local_model_path": "/tmp/other.gguf"},
+                                     {"cloudsave_auto": True}])
 def test_project_settings_cannot_redirect_keys_or_lift_permissions(paths: Paths, setting: dict) -> None:
     write(paths.project_settings, setting)
     with pytest.raises(ConfigError, match="a project's settings cannot set"):

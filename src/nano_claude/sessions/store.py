@@ -1,6 +1,8 @@
 """~/.nano_claude/sessions/: where sessions are kept, and how they are found again.
 
     transcripts/<id>.jsonl                     every session as it happened: the source of truth
+    checkpoints/<id>/                          files as they were before the agent changed them
+                                               (checkpoints.py); they go with the transcript
     history.json                               the index: one entry per session, newest first,
                                                capped at session_history_limit (a session that
                                                falls off it loses its transcript too)
@@ -22,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
@@ -119,6 +122,9 @@ class SessionStore:
 
     def transcript(self, session_id: str) -> Path:
         return self.transcripts / f"{session_id}.jsonl"
+
+    def checkpoints(self, session_id: str) -> Path:
+        return self.root / "checkpoints" / session_id
 
     # --- the index -----------------------------------------------------------------
 
@@ -237,6 +243,8 @@ class SessionStore:
             kept = [entry, *others][:self.history_limit]
             for dropped in others[self.history_limit - 1:]:
                 self.transcript(dropped.session_id).unlink(missing_ok=True)
+                if self.checkpoints(dropped.session_id).exists():
+                    shutil.rmtree(self.checkpoints(dropped.session_id))
             self._write_index(kept)
         snapshot = _snapshot(entry, messages)
         atomic_write(self.latest_path, snapshot, mode=0o600)

@@ -52,6 +52,9 @@ class ToolContext:
     # files the permission rules keep from the model: Grep and Glob leave them out
     protected: Callable[[Path], bool] | None = None
     on_output: Callable[[str], None] | None = None  # a running command's output as it arrives (UI)
+    # Called with a file's path right before a tool changes it (checkpoints for /rewind);
+    # an OSError from it stops the change.
+    before_change: Callable[[Path], None] | None = None
 
     @property
     def root(self) -> Path:

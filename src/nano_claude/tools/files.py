@@ -229,7 +229,14 @@ class Change:
 
     def apply(self, ctx: ToolContext) -> str:
         """Writes the change; returns the display text (the diff, or a new file's size)."""
-        atomic_write(self.path, self.file.encode(self.new_text, self.path))
+        data = self.file.encode(self.new_text, self.path)
+        if ctx.before_change is not None:
+            try:
+                ctx.before_change(self.path)
+            except OSError as exc:
+                raise ToolError(f"Cannot keep a checkpoint of {self.path} before changing it "
+                                f"({exc.strerror or exc}), so it was not changed.") from None
+        atomic_write(self.path, data)
         ctx.stamp(self.path)
         if self.created:
             return f"new file, {n_lines(line_count(self.new_text))}"

@@ -7,13 +7,17 @@ too. While a turn runs the terminal is in raw mode: Esc or Ctrl+C cancels the tu
 prompt takes its key, and anything typed ahead waits in the next prompt.
 
 Every event of a turn also goes to the session's transcript (sessions/recorder.py),
-and leaving the REPL in any way but a kill saves the session's index entry.
+and leaving the REPL in any way but a kill saves the session's index entry. Files the
+turn's tools change are kept as they were first (sessions/checkpoints.py), for /rewind;
+a command that cuts the conversation back to before one of your messages (/rewind)
+puts that message back in the input, to edit and send again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import signal
 import sys
@@ -40,7 +44,7 @@ if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
 
     from nano_claude.config import Paths, Settings
-    from nano_claude.core.loop import Agent
+    from nano_claude.core.loop import Agent, Session
     from nano_claude.core.prompter import Prompter
     from nano_claude.sessions.session import RecordedSession
     from nano_claude.sessions.store import Loaded, Saved, SessionStore
@@ -124,6 +128,7 @@ class Repl:
                 self.keys.stop()
             if self.state is not None:
                 self._autosave(self.state)
+                await self._upload(self.state)
             self.renderer.close()
             if self.state is not None:
                 await self.state.agent.ctx.aclose()
@@ -183,8 +188,11 @@ class Repl:
         if not text.strip():
             return
         state = await self.ready()
-        if text.startswith("/") and await commands.dispatch(state, text.strip()):
-            return
+        if text.startswith("/"):
+            session, before = state.session, list(state.session.messages)
+            if await commands.dispatch(state, text.strip()):
+                self._offer_rewound(state, session, before)
+                return
         if text.startswith("!"):
             await self._cancellable(self._shell(text[1:].strip()))
             return
@@ -271,8 +279,19 @@ class Repl:
         history = self.paths.home / "input_history"
         with contextlib.suppress(OSError):
             history.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(history, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.chmod(history, 0o600)  # what you typed is yours alone
+
+        class PrivateHistory(FileHistory):
+            """Lines carrying a key or token (/config x_api_key=…, /cloudsave setup …)
+            are recalled in this session but never written to the file."""
+
+            def store_string(self, string: str) -> None:
+                if not commands.is_secret(string):
+                    super().store_string(string)
+
         self._session = PromptSession(
-            history=FileHistory(str(history)), completer=completer,
+            history=PrivateHistory(str(history)), completer=completer,
             complete_while_typing=True, key_bindings=bindings, multiline=False,
             prompt_continuation=lambda width, *_: "… ".rjust(width),
         )
@@ -321,19 +340,24 @@ class Repl:
             self.renderer.tick()
 
     async def _turn(self, message: Message) -> None:
+        from nano_claude.sessions.checkpoints import Checkpoints
+
         state = await self.ready()
         agent = state.agent
         recorder = self._recording(state)
+        assert recorder.session is not None  # it follows the session this turn runs in
+        checkpoints = Checkpoints(self._store(state).checkpoints(recorder.session.id))
         state.start_turn()
         self.renderer.waiting()
         agent.ctx.on_output = self.renderer.tool_output
         try:
-            async with aclosing(agent.run(state.session, message)) as events:
-                async for event in events:
-                    recorder.on_event(event)
-                    if isinstance(event, Usage):
-                        state.record(event)
-                    self.renderer.on_event(event)
+            with checkpoints.turn(agent.ctx, state.session, message):
+                async with aclosing(agent.run(state.session, message)) as events:
+                    async for event in events:
+                        recorder.on_event(event)
+                        if isinstance(event, Usage):
+                            state.record(event)
+                        self.renderer.on_event(event)
         finally:
             agent.ctx.on_output = None
             recorder.sync()  # what a cancelled run appended without an event
@@ -341,6 +365,23 @@ class Repl:
                 self.renderer.echo(f"{recorder.failure}; the conversation goes on, and the next message "
                                    "tries again", "red")
                 recorder.failure = ""
+
+    def _offer_rewound(self, state: ReplState, session: Session, before: list[Message]) -> None:
+        """The conversation was cut back to before one of the user's messages: that
+        message goes in the input, to be edited and sent again."""
+        from nano_claude.core.compaction import is_prompt
+        from nano_claude.ui.commands.rewind import said
+
+        after = state.session.messages
+        kept = len(after)
+        if state.session is not session or kept >= len(before) or not is_prompt(before[kept]):
+            return
+        if any(a is not b for a, b in zip(after, before, strict=False)):
+            return  # rewritten (compacted), not cut back
+        self.typeahead = said(before[kept])
+        if self.tty:
+            self.renderer.echo("Your message is back in the input: edit it, then press Enter to send it.",
+                               "dim")
 
     # --- the session on disk ------------------------------------------------------------
 
@@ -373,6 +414,16 @@ class Repl:
         except OSError as exc:
             self.renderer.echo(f"Could not save the session in {store.root}: {exc.strerror or exc}", "red")
             return None
+
+    async def _upload(self, state: ReplState) -> None:
+        """/cloudsave auto on: the session goes to its gist on the way out (never raises)."""
+        if not state.settings.cloudsave_auto:
+            return
+        from nano_claude.sessions.cloud import auto_upload
+
+        said = await asyncio.to_thread(auto_upload, state)
+        if said:
+            self.renderer.echo(said, "dim")
 
     def _autosave(self, state: ReplState) -> None:
         """On the way out (/exit, Ctrl+D, Ctrl+C twice, SIGTERM, SIGHUP): the transcript is
@@ -416,7 +467,10 @@ class Repl:
         self.context.append(f"I ran `{command}` in the shell myself. Its output:\n```\n{text.rstrip()}\n```")
 
     async def _message(self, text: str) -> Message:
-        """The user's message, with the files it names as @path and any `!command` output."""
+        """The user's message, with the files it names as @path and any `!command` output,
+        and the id its checkpoints are kept under."""
+        from nano_claude.sessions.checkpoints import TURN_KEY, new_turn_id
+
         blocks: list[TextBlock | ImageBlock] = []
         attached: list[str] = []
         for match in _MENTION.finditer(text):
@@ -430,7 +484,7 @@ class Repl:
         preamble = "\n\n".join(self.context)
         self.context.clear()
         body = f"{preamble}\n\n{text}" if preamble else text
-        return Message("user", (TextBlock(body), *blocks))
+        return Message("user", (TextBlock(body), *blocks), {TURN_KEY: new_turn_id()})
 
     async def _attach(self, raw: str) -> list[TextBlock | ImageBlock] | None:
         from nano_claude.permissions.policy import Call

@@ -17,8 +17,8 @@ from nano_claude.core.errors import NanoClaudeError
 from nano_claude.ui.state import ReplState
 
 MODULES: tuple[str, ...] = (
-    "clear", "compact", "config", "context", "cost", "cwd", "doctor", "exit", "help", "history", "load",
-    "model", "permissions", "resume", "save", "thinking", "verbose",
+    "clear", "cloudsave", "compact", "config", "context", "cost", "cwd", "doctor", "exit", "help", "history",
+    "load", "model", "permissions", "resume", "rewind", "save", "thinking", "verbose",
 )
 
 
@@ -31,6 +31,9 @@ class Command:
     aliases: tuple[str, ...] = ()  # ("quit",) for exit
     # Completions for the argument text typed so far; each replaces that whole text.
     complete: Callable[[ReplState, str], list[str]] | None = None
+    # Does this argument text carry a secret (a key, a token)? Such lines stay out of the
+    # input history file.
+    secret: Callable[[str], bool] | None = None
 
 
 @cache
@@ -55,6 +58,13 @@ def suggest(name: str) -> str | None:
     names = [n for c in _registered() for n in (c.name, *c.aliases)]
     close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+def is_secret(line: str) -> bool:
+    """A command line that carries a key or token (kept out of the input history file)."""
+    parsed = split(line.strip())
+    command = find(parsed[0]) if parsed and parsed[0] else None
+    return bool(command and command.secret and command.secret(parsed[1]))  # type: ignore[index]
 
 
 def split(line: str) -> tuple[str, str] | None:

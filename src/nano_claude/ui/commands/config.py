@@ -106,4 +106,5 @@ def complete(state: ReplState, text: str) -> list[str]:
 
 
 COMMAND = Command("config", "show settings, or set one and save it to ~/.nano_claude/config.json", run,
-                  usage="/config [KEY=VALUE]", complete=complete)
+                  usage="/config [KEY=VALUE]", complete=complete,
+                  secret=lambda args: args.partition("=")[0].strip().endswith(SECRET_SUFFIX))
