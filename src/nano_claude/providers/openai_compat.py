@@ -19,8 +19,15 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from nano_claude.config import Settings
-from nano_claude.core.errors import ProviderError, StreamBroken
-from nano_claude.core.events import Notice, ProviderEvent, Response, TokenUsage
+from nano_claude.core.errors import AuthError, ContextTooLong, ProviderError, StreamBroken
+from nano_claude.core.events import (
+    Notice,
+    ProviderEvent,
+    Response,
+    TextDelta,
+    ThinkingDelta,
+    TokenUsage,
+)
 from nano_claude.core.messages import (
     Block,
     ImageBlock,
@@ -31,7 +38,7 @@ from nano_claude.core.messages import (
     ToolUseBlock,
     parse_tool_arguments,
 )
-from nano_claude.providers import quirks
+from nano_claude.providers import quirks, textcalls
 from nano_claude.providers.base import Request
 from nano_claude.providers.catalog import PROVIDERS, ModelInfo, lookup
 from nano_claude.providers.http import (
@@ -53,25 +60,73 @@ _STOP_REASONS = {
 _WINDOW_KEYS = ("max_model_len", "loaded_context_length", "context_length", "max_context_length")
 
 
+class _SilentStream(ProviderError):
+    """A 200 stream that closed before its first chunk: some servers fail that way."""
+
+
+def _first_line(error: ProviderError) -> str:
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+
+
 class OpenAICompatProvider(HttpProvider):
     """Streams Chat Completions; retries, error mapping and key scrubbing come from `http`."""
 
     def __init__(
         self, endpoint: Endpoint, settings: Settings, retry: RetryPolicy,
         *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        servers: quirks.ServerMemory = quirks.SERVERS,
     ) -> None:
         super().__init__(endpoint, settings, retry, sleep=sleep)
         self._windows: dict[str, int | None] = {}
+        self._servers = servers
 
     async def _attempt(self, request: Request) -> AsyncIterator[ProviderEvent]:
-        body = request_body(request, self.name, lookup(self.name, request.model))
-        assembly = _Assembly(self._endpoint, request)
+        """One request; a refusal of its shape is learned from and retried in a shape the
+        server accepts, before anything reached the user."""
+        base_url = self._endpoint.base_url
+        while True:
+            shape = self._servers.get(base_url)
+            body = request_body(request, self.name, lookup(self.name, request.model), shape,
+                                local=self._endpoint.local)
+            assembly = _Assembly(self._endpoint, request, text_tools=not shape.native_tools)
+            shown = False
+            try:
+                async for event in self._exchange(body, assembly):
+                    shown = shown or isinstance(event, (TextDelta, ThinkingDelta))
+                    yield event
+                return
+            except ProviderError as exc:
+                if shown or isinstance(exc, (AuthError, ContextTooLong)):
+                    raise
+                learned = quirks.shape_after_refusal(
+                    shape, body, f"{exc} {exc.body}", silent=isinstance(exc, _SilentStream))
+                if learned is None or learned == shape:
+                    raise
+                refusal = _first_line(exc)
+            self._servers.learn(base_url, learned)
+            yield Notice(f"{self.name} at {base_url} refused the request ({refusal}); "
+                         f"retrying with {learned.describe()}")
+
+    async def _exchange(self, body: dict[str, Any],
+                        assembly: _Assembly) -> AsyncIterator[ProviderEvent]:
         url = f"{self._endpoint.base_url}/chat/completions"
-        headers = {**self._bearer(), "Accept": "text/event-stream"}
+        accept = "text/event-stream" if body.get("stream") else "application/json"
+        headers = {**self._bearer(), "Accept": accept}
+        silent = _SilentStream(
+            f"{self.name} ended its answer without sending anything (the server's own log "
+            "has the reason)", provider=self.name, retryable=True,
+        )
         async with self._http().stream("POST", url, json=body, headers=headers) as response:
             await raise_for_status(response, self._endpoint)
-            async for event in self._read(response, assembly):
-                yield event
+            try:
+                async for event in self._read(response, assembly):
+                    yield event
+            except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+                if assembly.spoke:
+                    raise
+                raise silent from exc
+        if not assembly.done and not assembly.spoke:
+            raise silent
         if not assembly.done:
             raise StreamBroken(
                 f"{self.name}: the stream ended before the response was complete",
@@ -203,15 +258,29 @@ def _whole_as_chunk(data: dict[str, Any]) -> dict[str, Any]:
 # --- request ---------------------------------------------------------------------
 
 
-def request_body(request: Request, provider: str, info: ModelInfo) -> dict[str, Any]:
+_FULL_SHAPE = quirks.ServerShape()
+
+
+def request_body(request: Request, provider: str, info: ModelInfo,
+                 shape: quirks.ServerShape = _FULL_SHAPE, *,
+                 local: bool = False) -> dict[str, Any]:
+    """The wire body, in the shape the server is known to accept.
+
+    A local server gets `tool_choice: "auto"` spelled out: llama-cpp-python's
+    server ignores tools without it, and others say plainly if they refuse it.
+    """
+    text_tools = bool(request.tools) and not shape.native_tools
+    native = bool(request.tools) and shape.native_tools
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": wire_messages(request, provider, info),
-        "stream": True,
+        "messages": wire_messages(request, provider, info, text_tools=text_tools),
+        "stream": shape.stream_with_tools or not native,
         "stream_options": {"include_usage": True},
     }
-    if request.tools:
+    if native:
         body["tools"] = [quirks.function_tool(t) for t in request.tools]
+        if local and shape.tool_choice:
+            body["tool_choice"] = "auto"
     if info.reasoning:  # OpenAI reasoning models reject max_tokens and temperature
         body["max_completion_tokens"] = request.max_tokens
     else:
@@ -223,14 +292,24 @@ def request_body(request: Request, provider: str, info: ModelInfo) -> dict[str, 
     body.update(quirks.thinking_params(provider, request))
     if not body.get("stream"):  # OpenAI refuses stream_options without streaming
         body.pop("stream_options", None)
+    for name in shape.dropped:
+        body.pop(name, None)
     return body
 
 
-def wire_messages(request: Request, provider: str, info: ModelInfo) -> list[dict[str, Any]]:
+def wire_messages(request: Request, provider: str, info: ModelInfo, *,
+                  text_tools: bool = False) -> list[dict[str, Any]]:
+    """With `text_tools`, the tools ride in the system prompt and calls and results in
+    the text, for a server that refused native tool calling."""
     out: list[dict[str, Any]] = []
-    if request.system:
-        out.append({"role": quirks.system_role(provider, info), "content": request.system})
-    for message in request.messages:
+    system = request.system
+    messages: tuple[Message, ...] | list[Message] = request.messages
+    if text_tools:
+        system = (system + "\n\n" if system else "") + textcalls.describe_tools(request.tools)
+        messages = textcalls.history_as_text(request.messages)
+    if system:
+        out.append({"role": quirks.system_role(provider, info), "content": system})
+    for message in messages:
         if message.role == "user":
             out.extend(_user_messages(message))
         else:
@@ -368,9 +447,11 @@ def _stream_error(error: Any, endpoint: Endpoint) -> ProviderError:
 class _Assembly:
     """One response being put together from its chunks."""
 
-    def __init__(self, endpoint: Endpoint, request: Request) -> None:
+    def __init__(self, endpoint: Endpoint, request: Request, *, text_tools: bool = False) -> None:
         self._endpoint = endpoint
         self._request = request
+        self._text_tools = text_tools
+        self.spoke = False  # any text, reasoning or call yet: a bare role chunk says nothing
         self._content = quirks.StreamedContent(endpoint.provider, split_think_tags=endpoint.local)
         self._calls: dict[int, _PartialCall] = {}
         self._finish_reason = ""
@@ -398,6 +479,7 @@ class _Assembly:
         for tool_call in delta.get("tool_calls") or []:
             if isinstance(tool_call, dict):
                 self._add_call(tool_call)
+        self.spoke = self.spoke or bool(events or self._calls)
         if choice.get("finish_reason"):
             self._finish_reason = str(choice["finish_reason"])
             self.done = True
@@ -438,7 +520,8 @@ class _Assembly:
         ]
         if not named and self._request.tools:
             names = [t.name for t in self._request.tools]
-            blocks = quirks.lift_text_tool_calls(blocks, names, quirks.new_call_id)
+            lift = textcalls.lift_calls if self._text_tools else quirks.lift_text_tool_calls
+            blocks = lift(blocks, names, quirks.new_call_id)
         usage = token_usage(self._usage)
         warning = None
         if PROVIDERS[self._endpoint.provider].local:  # cloud APIs refuse a long prompt instead

@@ -15,6 +15,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple
 
 from nano_claude.core.events import TextDelta, ThinkingDelta
@@ -329,6 +330,99 @@ def tools_as_text(tools: Iterable[ToolSpec]) -> str:
         schema = json.dumps(tool.input_schema, separators=(",", ":"))
         lines.append(f"- {tool.name}: {tool.description.strip()} Arguments schema: {schema}")
     return "\n".join(lines)
+
+
+# --- what a server refused --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerShape:
+    """The request shape one server accepts, learned from what it refused.
+
+    Starts as the full protocol; each refusal takes away one thing, so a server
+    that cannot stream with tools still streams plain answers.
+    """
+
+    stream_with_tools: bool = True
+    native_tools: bool = True
+    tool_choice: bool = True
+    dropped: frozenset[str] = frozenset()
+
+    def describe(self) -> str:
+        parts = []
+        if not self.stream_with_tools:
+            parts.append("no streaming with tools")
+        if not self.native_tools:
+            parts.append("tools described in the prompt")
+        if not self.tool_choice:
+            parts.append("no tool_choice")
+        parts += [f"no {name}" for name in sorted(self.dropped)]
+        return ", ".join(parts) or "the full protocol"
+
+
+class ServerMemory:
+    """What each server (by base URL) refused, kept for the rest of the process.
+
+    Learning costs a failed request, so it is done once per server, not once per
+    provider object (a model switch or a sub-agent makes a new one).
+    """
+
+    def __init__(self) -> None:
+        self._shapes: dict[str, ServerShape] = {}
+
+    def get(self, base_url: str) -> ServerShape:
+        return self._shapes.get(base_url, ServerShape())
+
+    def learn(self, base_url: str, shape: ServerShape) -> None:
+        self._shapes[base_url] = shape
+
+
+SERVERS = ServerMemory()
+
+# How servers say no: llama-cpp-python ("Automatic streaming tool choice is not supported"),
+# vLLM ("\"auto\" tool choice requires --enable-auto-tool-choice"), pydantic-validated servers
+# ("Extra inputs are not permitted"), OpenAI ("Unrecognized request argument supplied: x",
+# "Unsupported parameter: 'x'"), Ollama ("does not support tools"), Rust servers ("unknown field").
+_REFUSALS = (
+    "not supported", "unsupported", "does not support", "not permitted", "not allowed",
+    "unrecognized", "unknown", "requires", "extra inputs", "extra fields", "invalid",
+)
+_TOOL_WORDS = ("tool", "function")
+_KEPT = frozenset({"model", "messages", "stream", "tools", "tool_choice"})
+
+
+def _mentions(text: str, key: str) -> bool:
+    return re.search(rf"(?<![\w]){re.escape(key)}(?![\w])", text) is not None
+
+
+def shape_after_refusal(
+    shape: ServerShape, body: dict[str, Any], error: str, *, silent: bool = False
+) -> ServerShape | None:
+    """The shape to retry in after a server refused `body`, or None if this is no refusal.
+
+    `error` is the server's error text; `silent` marks a streaming request that
+    ended without a single chunk, which is how llama-cpp-python's server fails
+    when it refuses inside its stream. Order matters: the most specific cause
+    is taken away first, so a retry loses as little as possible.
+    """
+    text = error.lower()
+    tools = bool(body.get("tools"))
+    streaming = bool(body.get("stream"))
+    if silent:
+        return replace(shape, stream_with_tools=False) if tools and streaming else None
+    if not any(word in text for word in _REFUSALS):
+        return None
+    names_tools = any(word in text for word in _TOOL_WORDS)
+    if tools and streaming and "stream" in text and names_tools:
+        return replace(shape, stream_with_tools=False)
+    if "tool_choice" in body and ("tool_choice" in text or "tool choice" in text):
+        return replace(shape, tool_choice=False)
+    if tools and names_tools:
+        return replace(shape, native_tools=False)
+    refused = {key for key in body if key not in _KEPT and _mentions(text, key.lower())}
+    if refused:
+        return replace(shape, dropped=shape.dropped | refused)
+    return None
 
 
 # --- request shape ----------------------------------------------------------------
