@@ -32,6 +32,7 @@ from nano_claude.core.events import (
 )
 from nano_claude.core.loop import Agent
 from nano_claude.core.messages import Message, block_to_dict, user_text
+from nano_claude.sessions.checkpoints import TURN_KEY, Checkpoints, new_turn_id
 from nano_claude.sessions.recorder import Recorder
 from nano_claude.sessions.session import RecordedSession
 from nano_claude.sessions.store import SessionStore
@@ -205,10 +206,13 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
     recorder.follow(session)
     for note in notes:
         writer.on_event(Notice(note))
+    message = Message("user", user_text(prompt).content, {TURN_KEY: new_turn_id()})
+    checkpoints = Checkpoints(store.checkpoints(session.id))  # so /rewind can undo a -p run's edits
     try:
-        async for event in agent.run(session, user_text(prompt)):
-            recorder.on_event(event)
-            _record(writer, outcome, event)
+        with checkpoints.turn(agent.ctx, session, message):
+            async for event in agent.run(session, message):
+                recorder.on_event(event)
+                _record(writer, outcome, event)
     except NanoClaudeError as exc:  # e.g. the embedded model failing to load mid-run
         _record(writer, outcome, Error(str(exc), kind=type(exc).__name__))
     except asyncio.CancelledError:  # Ctrl+C or SIGTERM: the run is cancelled, history kept valid

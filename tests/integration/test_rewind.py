@@ -82,6 +82,18 @@ def test_rewinding_the_conversation_keeps_the_files_and_resumes_there(
     assert prompts_sent(fake_server.model_requests[-1].body) == ["make x two", "keep it at three"]
 
 
+def test_the_edits_of_a_headless_run_can_be_rewound_later(cli: Cli, fake_server: FakeModelServer) -> None:
+    fake_server.script(*two_turns(cli)[:4])
+    result = cli.run("-p", "make x two", "-m", CLAUDE, "--accept-all", env=keys(fake_server))
+    assert result.returncode == 0, result.stderr
+    assert (cli.project / "app.py").read_text() == "x = 2\n"
+
+    out = repl(cli, fake_server, "/rewind 1 files\n", "-c")
+    assert "Restored 2 files to before message 1:" in out
+    assert (cli.project / "app.py").read_text() == "x = 1\n"
+    assert not (cli.project / "notes.md").exists()
+
+
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
 def test_in_a_terminal_the_rewound_message_is_back_in_the_input(cli: Cli, fake_server: FakeModelServer,
                                                                 tmp_path: Path) -> None:
