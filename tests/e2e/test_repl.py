@@ -290,3 +290,9 @@ def test_keys_and_tokens_stay_out_of_the_history_file(term: Terminal, cli: Cli) 
     text = history.read_text()
     assert "+/cost" in text and "sk-ant-not-for-disk" not in text and "ghp_" not in text
     assert history.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_setup_error_is_reported_even_when_no_line_arrives(cli: Cli) -> None:
+    result = cli.run(input="", env={"NANO_CLAUDE_MODEL": "claude-sonnet-4-6"})
+    assert result.returncode == 2
+    assert "ANTHROPIC_API_KEY" in result.stdout + result.stderr

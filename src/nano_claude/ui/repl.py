@@ -120,6 +120,7 @@ class Repl:
                 if line is None:
                     break
                 await self.handle(line)
+            await self.ready()  # input ended before the session was used: a failed setup still says why
         except NanoClaudeError as exc:
             self.renderer.echo(f"nano_claude: {exc}", "red")
             return 2
