@@ -4,7 +4,8 @@ Reports medians over several runs:
 - `nano_claude --version` wall time, against `python -c pass` as the baseline;
 - a two-request headless run (one tool call, then text) on the Anthropic and the
   OpenAI-compatible path: wall time and peak RSS;
-- the first request's size in tokens: tools vs system vs messages.
+- the first request's size in tokens: tools vs system vs messages, in the full tool
+  profile and in the compact one (for small local models; target <= 1,500 for tools + system).
 
 Run from the repository root: `python bench/bench_core.py [--runs N]`.
 """
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from tests.fakes.script import text, tool_call  # noqa: E402
 from tests.fakes.server import FakeModelServer  # noqa: E402
 
-TARGETS = {"version_s": 0.060, "headless_s": 0.30, "headless_mib": 50}
+TARGETS = {"version_s": 0.060, "headless_s": 0.30, "headless_mib": 50, "compact_first_request_tokens": 1500}
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -88,6 +89,22 @@ def bench_headless(path: str, runs: int, env: dict[str, str], cwd: Path) -> dict
             "first_request": first_request or {}}
 
 
+def compact_first_request(env: dict[str, str], cwd: Path) -> dict:
+    """The first request of a headless run on the OpenAI-compatible path with the compact profile."""
+    model, key_env, base_env_name, suffix = PATHS["openai-compatible"]
+    server = FakeModelServer()
+    server.start()
+    server.script(text("Hello."))
+    run_env = {**env, key_env: "sk-bench", base_env_name: server.url + suffix,
+               "NANO_CLAUDE_TOOL_PROFILE": "compact"}
+    try:
+        timed([sys.executable, "-m", "nano_claude", "-p", "hello", "-m", model], run_env, cwd)
+    finally:
+        server.stop()
+    server.verify()
+    return server.model_requests[0].body
+
+
 def request_tokens(body: dict) -> dict[str, int]:
     """Tokens of the first request by part: SmolLM2's tokenizer when installed, else chars/4."""
     parts = {
@@ -129,11 +146,13 @@ def main() -> None:
         report = {"version": bench_version(args.runs, env, cwd)}
         for path in PATHS:
             report[path] = bench_headless(path, args.runs, env, cwd)
+        compact = compact_first_request(env, cwd)
     startup = report["version"]["python_startup_s"]
     for path in PATHS:
         report[path]["first_request_tokens"] = request_tokens(report[path].pop("first_request"))
         # Machines and their load differ; the ratio to a bare interpreter start does not.
         report[path]["ratio_to_python_startup"] = report[path]["wall_s"] / startup
+    report["openai-compatible"]["first_request_tokens_compact"] = request_tokens(compact)
     report["targets"] = TARGETS
     print(json.dumps(report, indent=2))
 

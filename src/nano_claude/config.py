@@ -42,6 +42,9 @@ class Settings(BaseModel):
     ollama_max_ctx: int = Field(32768, ge=2048, description="largest num_ctx sent to Ollama")
     local_model_path: str | None = None
     local_n_ctx: int = Field(8192, ge=512)
+    tool_profile: Literal["auto", "full", "compact"] = Field(
+        "auto", description="tools and system prompt sent to the model: compact for small local "
+        "models (auto: compact for the embedded model and local servers with a small window)")
     session_daily_limit: int = Field(5, ge=1, description="session snapshots kept per day in daily/")
     session_history_limit: int = Field(100, ge=1, description="sessions kept (index and transcripts)")
     auto_compact: bool = True

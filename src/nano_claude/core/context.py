@@ -31,6 +31,10 @@ read. A file reached twice (a CLAUDE.md that links to AGENTS.md, the home folder
 `.nano_claude/CLAUDE.md` that is also the user's file) is included once. Each file is
 capped at INSTRUCTIONS_CAP characters, with a note saying the rest was cut.
 
+The compact tool profile (tools/registry.py), for small local models whose every prompt
+token costs time, gets COMPACT_BASE_PROMPT, no list of recent commits, and instructions
+files capped at COMPACT_INSTRUCTIONS_CAP characters each: the same parts, said shorter.
+
 Git runs with a 2 s timeout and with settings given on its command line, which
 outrank the repository's own config, so that opening someone else's repository
 cannot run their programs: the fsmonitor hook, hooks, clean/smudge/process filters
@@ -63,7 +67,15 @@ file contents or command output.
 - Follow the instructions files below (CLAUDE.md, AGENTS.md). They run from the broadest \
 to the most specific; where they disagree, the later one wins."""
 
+# For small models: a few sentences that fit in a ~1,500-token first request with the tools.
+COMPACT_BASE_PROMPT = """\
+You are nano-claude, a coding agent in the user's terminal. Use the tools to read, change \
+and run code in the user's project; do not guess file contents or command output. Answer \
+briefly. If a tool call fails, fix it instead of repeating it. Follow the instructions \
+files below; where they disagree, the later one wins."""
+
 INSTRUCTIONS_CAP = 40_000  # characters kept from each instructions file
+COMPACT_INSTRUCTIONS_CAP = 2_000  # the same for the compact profile (about 500 tokens)
 PROJECT_FILES = ("AGENTS.md", "CLAUDE.md", ".nano_claude/CLAUDE.md", "CLAUDE.local.md")
 GIT_TIMEOUT = 2.0  # seconds per git command
 RECENT_COMMITS = 5
@@ -218,7 +230,7 @@ def git_state(root: Path, cwd: Path, environ: Mapping[str, str]) -> GitState:
     return GitState(branch, changes, commits)
 
 
-def git_section(root: Path, state: GitState) -> str:
+def git_section(root: Path, state: GitState, commits: int = RECENT_COMMITS) -> str:
     lines = ["# Git (as it was when the session started; it does not update)", f"- Repository: {root}"]
     if state.branch:
         lines.append(f"- Branch: {state.branch}")
@@ -226,9 +238,9 @@ def git_section(root: Path, state: GitState) -> str:
         lines.append(f"- Working tree: {state.changes}")
     if state.unborn:
         lines.append("- No commits yet")
-    if state.commits:
+    if state.commits[:commits]:
         lines.append("- Recent commits, newest first:")
-        lines.extend(f"  - {subject}" for subject in state.commits)
+        lines.extend(f"  - {subject}" for subject in state.commits[:commits])
     return "\n".join(lines)
 
 
@@ -260,19 +272,20 @@ def project_files(cwd: Path, home: Path, repo: Path | None) -> list[Path]:
             if (folder / name).is_file()]
 
 
-def read_instructions(path: Path) -> tuple[str, str]:
-    """The file's text (capped) and a note for /context. Raises OSError."""
+def read_instructions(path: Path, cap: int = INSTRUCTIONS_CAP) -> tuple[str, str]:
+    """The file's text (at most `cap` characters) and a note for /context. Raises OSError."""
     with path.open(encoding="utf-8", errors="replace") as file:
-        text = file.read(INSTRUCTIONS_CAP + 1)
-    if len(text) <= INSTRUCTIONS_CAP:
+        text = file.read(cap + 1)
+    if len(text) <= cap:
         return text.strip(), ""
     size = path.stat().st_size
-    note = f"cut to the first {INSTRUCTIONS_CAP:,} characters of {size:,} bytes"
-    return (text[:INSTRUCTIONS_CAP].rstrip() + f"\n\n[The rest of this file was cut: only its first "
-            f"{INSTRUCTIONS_CAP:,} characters of {size:,} bytes are shown. Read {path} for the rest.]"), note
+    note = f"cut to the first {cap:,} characters of {size:,} bytes"
+    return (text[:cap].rstrip() + f"\n\n[The rest of this file was cut: only its first "
+            f"{cap:,} characters of {size:,} bytes are shown. Read {path} for the rest.]"), note
 
 
-def instructions(files: list[tuple[SourceKind, Path]]) -> list[tuple[str, ContextSource]]:
+def instructions(files: list[tuple[SourceKind, Path]],
+                 cap: int = INSTRUCTIONS_CAP) -> list[tuple[str, ContextSource]]:
     """Each readable, non-empty file once, as a prompt section with its source."""
     seen: set[Path] = set()
     sections: list[tuple[str, ContextSource]] = []
@@ -281,7 +294,7 @@ def instructions(files: list[tuple[SourceKind, Path]]) -> list[tuple[str, Contex
             continue
         seen.add(path.resolve())
         try:
-            text, note = read_instructions(path)
+            text, note = read_instructions(path, cap)
         except OSError as exc:
             sections.append(("", ContextSource(kind, path, 0, f"not read: {exc.strerror or exc}")))
             continue
@@ -294,27 +307,29 @@ def instructions(files: list[tuple[SourceKind, Path]]) -> list[tuple[str, Contex
 
 def build_system_prompt(cwd: Path, today: date, *, home: Path, environ: Mapping[str, str],
                         user_instructions: Path | None = None, override: str | None = None,
-                        append: str | None = None) -> SystemPrompt:
+                        append: str | None = None, compact: bool = False) -> SystemPrompt:
     """--system-prompt replaces the built-in instructions; --append-system-prompt adds to
-    the end. `home` bounds the walk for instructions files; `environ` is what git runs with."""
+    the end. `home` bounds the walk for instructions files; `environ` is what git runs with;
+    `compact` says every part shorter, for the compact tool profile."""
     cwd, home = cwd.resolve(), home.resolve()
     root = git_root(cwd)
     sections: list[tuple[str, ContextSource]] = []
     if override is not None:
         sections.append((override, ContextSource("override", None, len(override))))
     else:
-        sections.append((BASE_PROMPT, ContextSource("base", None, len(BASE_PROMPT))))
+        base = COMPACT_BASE_PROMPT if compact else BASE_PROMPT
+        sections.append((base, ContextSource("base", None, len(base))))
     environment = environment_section(cwd, today, root is not None)
     sections.append((environment, ContextSource("environment", cwd, len(environment))))
     if root is not None:
         state = git_state(root, cwd, environ)
-        git = git_section(root, state)
+        git = git_section(root, state, 0 if compact else RECENT_COMMITS)
         sections.append((git, ContextSource("git", root, len(git), state.unavailable)))
     files: list[tuple[SourceKind, Path]] = []
     if user_instructions is not None and user_instructions.is_file():
         files.append(("user", user_instructions))
     files += [("project", path) for path in project_files(cwd, home, root)]
-    sections += instructions(files)
+    sections += instructions(files, COMPACT_INSTRUCTIONS_CAP if compact else INSTRUCTIONS_CAP)
     if append:
         sections.append((append, ContextSource("append", None, len(append))))
     text = "\n\n".join(section for section, _ in sections if section)
