@@ -21,9 +21,11 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tests.fakes.loopback import Loopback
 
 API_VERSION = "2022-11-28"
 ACCEPT = "application/vnd.github+json"
@@ -48,7 +50,8 @@ class Answer:
 
 
 @dataclass
-class FakeGistServer:
+class FakeGistServer(Loopback):
+    methods = ("GET", "POST", "PATCH")
     tokens: dict[str, str] = field(default_factory=dict)  # token -> login
     scopes: str | None = "gist"  # X-OAuth-Scopes of every token; None: not sent (fine-grained tokens)
     page_limit: int = 100  # GitHub's largest per_page
@@ -61,7 +64,6 @@ class FakeGistServer:
         self._lock = threading.Lock()
         self._answers: list[Answer] = []
         self._ticks = 0
-        self._httpd: ThreadingHTTPServer | None = None
 
     # --- scripting -------------------------------------------------------------------
 
@@ -91,42 +93,6 @@ class FakeGistServer:
                 and (method is None or r.method == method)]
 
     # --- lifecycle -------------------------------------------------------------------
-
-    def start(self) -> str:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                server._handle(self, "POST")
-
-            def do_PATCH(self) -> None:
-                server._handle(self, "PATCH")
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
 
     def verify(self) -> None:
         if self.failures:

@@ -15,9 +15,10 @@ import threading
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.fakes.loopback import Loopback
 from tests.fakes.script import Reply, Step
 
 # path fragment -> wire module (tests/fakes/<name>_wire.py, each with render(step, body, path))
@@ -40,7 +41,7 @@ class Recorded:
 
 
 @dataclass
-class FakeModelServer:
+class FakeModelServer(Loopback):
     steps: list[Step] = field(default_factory=list)
     # (method, path) -> (status, JSON body): probes such as /api/show or /models
     routes: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
@@ -49,7 +50,6 @@ class FakeModelServer:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
         self._stopped = threading.Event()
 
     # --- scripting ---------------------------------------------------------
@@ -67,33 +67,6 @@ class FakeModelServer:
         return [r for r in self.requests if r.protocol]
 
     # --- lifecycle ---------------------------------------------------------
-    def start(self) -> str:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                server._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                server._handle(self, "POST")
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
     def _hold(self, h: BaseHTTPRequestHandler) -> None:
         """Keep the stream open, sending nothing, until the client closes it."""
         h.close_connection = True
@@ -107,11 +80,8 @@ class FakeModelServer:
                     continue
 
     def stop(self) -> None:
-        self._stopped.set()
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        self._stopped.set()  # held streams end
+        super().stop()
 
     def verify(self) -> None:
         problems = list(self.failures)

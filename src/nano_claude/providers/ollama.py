@@ -31,7 +31,7 @@ from nano_claude.core.messages import (
     ToolUseBlock,
     parse_tool_arguments,
 )
-from nano_claude.providers import quirks
+from nano_claude.providers import quirks, textcalls
 from nano_claude.providers.base import Request
 from nano_claude.providers.http import (
     Endpoint,
@@ -313,7 +313,7 @@ class _Assembly:
         blocks: list[Block] = self._content.blocks() + list(self._uses)
         if not self._uses and self._request.tools:
             names = [t.name for t in self._request.tools]
-            blocks = quirks.lift_text_tool_calls(blocks, names, quirks.new_call_id)
+            blocks = textcalls.lift_calls(blocks, names, quirks.new_call_id)
         usage = _usage(self._final)
         warning = self._truncation(usage.prompt_tokens)
         if warning:

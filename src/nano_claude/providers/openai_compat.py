@@ -520,8 +520,7 @@ class _Assembly:
         ]
         if not named and self._request.tools:
             names = [t.name for t in self._request.tools]
-            lift = textcalls.lift_calls if self._text_tools else quirks.lift_text_tool_calls
-            blocks = lift(blocks, names, quirks.new_call_id)
+            blocks = textcalls.lift_calls(blocks, names, quirks.new_call_id)
         usage = token_usage(self._usage)
         warning = None
         if PROVIDERS[self._endpoint.provider].local:  # cloud APIs refuse a long prompt instead

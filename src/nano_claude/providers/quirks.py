@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple
 
@@ -288,23 +288,6 @@ def parse_text_tool_calls(
 def new_call_id() -> str:
     """For calls that arrive without an id (Ollama, text-written calls)."""
     return f"call_{uuid.uuid4().hex[:24]}"
-
-
-def lift_text_tool_calls(
-    blocks: list[Block], tool_names: Collection[str], new_id: Callable[[], str]
-) -> list[Block]:
-    """Blocks with text-written tool calls turned into ToolUseBlocks (appended at the end)."""
-    out: list[Block] = []
-    uses: list[Block] = []
-    for block in blocks:
-        if not isinstance(block, TextBlock):
-            out.append(block)
-            continue
-        remaining, calls = parse_text_tool_calls(block.text, tool_names)
-        if remaining.strip():
-            out.append(TextBlock(remaining))
-        uses.extend(ToolUseBlock(new_id(), c.name, c.arguments) for c in calls)
-    return out + uses if uses else blocks
 
 
 def function_tool(tool: ToolSpec) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from nano_claude.core.messages import (
     parse_tool_arguments,
     user_text,
 )
-from nano_claude.providers import quirks
+from nano_claude.providers import quirks, textcalls
 from nano_claude.providers.base import Request, ToolSpec
 from nano_claude.providers.catalog import lookup
 
@@ -212,7 +212,7 @@ def test_no_tools_offered_means_no_calls():
 
 def test_lifted_calls_become_tool_use_blocks_after_the_remaining_text():
     ids = iter(["id1", "id2"])
-    blocks = quirks.lift_text_tool_calls(
+    blocks = textcalls.lift_calls(
         [ThinkingBlock("t"), TextBlock('ok\n{"name": "Bash", "arguments": {"command": "ls"}}')],
         TOOLS, lambda: next(ids))
     assert blocks == [ThinkingBlock("t"), TextBlock("ok"),

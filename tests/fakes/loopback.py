@@ -1,0 +1,47 @@
+"""A real HTTP server on 127.0.0.1, in a thread, for the fake servers: each answers
+requests in its own `_handle(handler, method)`."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+
+class Loopback(ABC):
+    methods: ClassVar[tuple[str, ...]] = ("GET", "POST")
+    _httpd: ThreadingHTTPServer | None = None
+
+    @abstractmethod
+    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        """Read the request from `h` and write the answer to it."""
+
+    def start(self) -> str:
+        server = self
+
+        def answering(method: str) -> Any:
+            return lambda h: server._handle(h, method)
+
+        handler = type("Handler", (BaseHTTPRequestHandler,), {
+            "protocol_version": "HTTP/1.1",
+            "log_message": lambda h, *args: None,
+            **{f"do_{method}": answering(method) for method in self.methods},
+        })
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
