@@ -22,13 +22,8 @@ _SCRUBBED_PREFIXES = ("ANTHROPIC_", "OPENAI_", "GEMINI_", "MOONSHOT_", "KIMI_", 
 
 @pytest.fixture
 def fake_server() -> Iterator[FakeModelServer]:
-    server = FakeModelServer()
-    server.start()
-    try:
+    with FakeModelServer().running() as server:
         yield server
-    finally:
-        server.stop()
-    server.verify()
 
 
 @dataclass

@@ -3,10 +3,15 @@ requests in its own `_handle(handler, method)`."""
 
 from __future__ import annotations
 
+import json
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+L = TypeVar("L", bound="Loopback")
 
 
 class Loopback(ABC):
@@ -16,6 +21,20 @@ class Loopback(ABC):
     @abstractmethod
     def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         """Read the request from `h` and write the answer to it."""
+
+    @abstractmethod
+    def verify(self) -> None:
+        """Fail the test for what the server saw go wrong."""
+
+    @contextmanager
+    def running(self: L) -> Iterator[L]:
+        """Serving for the body of the `with` (a fixture's lifetime), then verified."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+        self.verify()
 
     def start(self) -> str:
         server = self
@@ -45,3 +64,13 @@ class Loopback(ABC):
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+
+
+def read_body(h: BaseHTTPRequestHandler, invalid: Callable[[bytes], Any] = lambda raw: None) -> Any:
+    """The request body parsed as JSON: None when empty, `invalid(raw)` when not JSON."""
+    length = int(h.headers.get("content-length") or 0)
+    raw = h.rfile.read(length) if length else b""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return invalid(raw)

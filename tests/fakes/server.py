@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.loopback import Loopback
+from tests.fakes.loopback import Loopback, read_body
 from tests.fakes.script import Reply, Step
 
 # path fragment -> wire module (tests/fakes/<name>_wire.py, each with render(step, body, path))
@@ -92,12 +92,7 @@ class FakeModelServer(Loopback):
 
     # --- serving -----------------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
-        length = int(h.headers.get("content-length") or 0)
-        raw = h.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = read_body(h)
         path = h.path
         protocol = next((name for frag, name in PROTOCOLS if frag in path), "")
         rec = Recorded(method, path, {k.lower(): v for k, v in h.headers.items()}, body, protocol)

@@ -30,13 +30,8 @@ OTHER_TOKEN, OTHER = "ghp_someoneElse000000000000000000000", "hubot"
 
 @pytest.fixture
 def gists() -> Iterator[FakeGistServer]:
-    server = FakeGistServer(tokens={TOKEN: LOGIN, OTHER_TOKEN: OTHER})
-    server.start()
-    try:
+    with FakeGistServer(tokens={TOKEN: LOGIN, OTHER_TOKEN: OTHER}).running() as server:
         yield server
-    finally:
-        server.stop()
-    server.verify()
 
 
 def machine(model: FakeModelServer, gists: FakeGistServer, root: Path) -> Repl:

@@ -21,13 +21,8 @@ TOKEN, OTHER_TOKEN = "ghp_unitTestToken000000000000000000000", "ghp_unitOtherTok
 
 @pytest.fixture
 def gists() -> Iterator[FakeGistServer]:
-    server = FakeGistServer(tokens={TOKEN: "octocat", OTHER_TOKEN: "hubot"})
-    server.start()
-    try:
+    with FakeGistServer(tokens={TOKEN: "octocat", OTHER_TOKEN: "hubot"}).running() as server:
         yield server
-    finally:
-        server.stop()
-    server.verify()
 
 
 def test_a_gist_is_named_by_its_id_or_its_url() -> None:
