@@ -20,6 +20,19 @@ _SCRUBBED_PREFIXES = ("ANTHROPIC_", "OPENAI_", "GEMINI_", "MOONSHOT_", "KIMI_", 
                       "NANO_CLAUDE_")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One cache folder for the test run, never the user's: the embedded model's prefix
+    cache lands there, for in-process providers and CLI children alike."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture
 def fake_server() -> Iterator[FakeModelServer]:
     with FakeModelServer().running() as server:

@@ -36,7 +36,8 @@ def tool_profile(setting: Literal["auto", "full", "compact"], info: ModelInfo) -
     the same for prefix caching) and the probe happens at that request. A model the catalog
     does not list is assumed to run with 8,192 tokens until probed, so auto gives every
     unlisted Ollama, LM Studio and custom model the compact profile; `tool_profile: full`
-    brings the whole tool set back for a large one.
+    brings the whole tool set back for a large one, for every model or (in
+    `model_overrides`) for one.
     """
     if setting == "full" or setting == "compact":
         return setting
@@ -69,7 +70,7 @@ def build_agent(
 ) -> Agent:
     info = model_info(model or default_model(settings))
     provider = create_provider(info, settings)
-    profile = tool_profile(settings.tool_profile, info)
+    profile = tool_profile(settings.override_for(info.qualified).tool_profile or settings.tool_profile, info)
     prompt = build_system_prompt(cwd, today or date.today(), home=user_home(environ),
                                  environ=tool_environment(environ),
                                  user_instructions=paths.home / "CLAUDE.md" if paths else None,

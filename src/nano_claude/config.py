@@ -8,6 +8,7 @@ reported with its path and line and is never overwritten.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import json
 import os
 import tempfile
@@ -20,6 +21,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nano_claude.core.errors import ConfigError
 from nano_claude.paths import Paths
 from nano_claude.providers.catalog import PROVIDERS
+
+
+class ModelOverride(BaseModel):
+    """Settings for the models one `model_overrides` key names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool_calls: Literal["auto", "native", "text"] = Field(
+        "auto", description="text: describe the tools in the prompt and read calls from the "
+        "answer, for a model or server whose native tool calling is missing or broken")
+    tool_profile: Literal["auto", "full", "compact"] | None = None
 
 
 class Settings(BaseModel):
@@ -42,9 +54,14 @@ class Settings(BaseModel):
     ollama_max_ctx: int = Field(32768, ge=2048, description="largest num_ctx sent to Ollama")
     local_model_path: str | None = None
     local_n_ctx: int = Field(8192, ge=512)
+    local_prefix_cache_mb: int = Field(1024, ge=0, description="disk kept for the embedded "
+                                       "model's evaluated prompt prefixes (0: no cache)")
     tool_profile: Literal["auto", "full", "compact"] = Field(
         "auto", description="tools and system prompt sent to the model: compact for small local "
         "models (auto: compact for the embedded model and local servers with a small window)")
+    model_overrides: dict[str, ModelOverride] = Field(
+        default_factory=dict, description="per model (provider/model, * and ? match): tool_calls "
+        "and tool_profile")
     session_daily_limit: int = Field(5, ge=1, description="session snapshots kept per day in daily/")
     session_history_limit: int = Field(100, ge=1, description="sessions kept (index and transcripts)")
     auto_compact: bool = True
@@ -78,6 +95,14 @@ class Settings(BaseModel):
 
     def api_key(self, provider: str) -> str:
         return getattr(self, f"{provider}_api_key", None) or ""
+
+    def override_for(self, qualified: str) -> ModelOverride:
+        """The `model_overrides` entry for provider/model: its exact name, else the longest
+        pattern that matches it."""
+        if qualified in self.model_overrides:
+            return self.model_overrides[qualified]
+        matching = [key for key in self.model_overrides if fnmatch.fnmatchcase(qualified, key)]
+        return self.model_overrides[max(matching, key=len)] if matching else ModelOverride()
 
     def base_url(self, provider: str) -> str:
         url = getattr(self, f"{provider}_base_url", None) or PROVIDERS[provider].base_url
@@ -173,6 +198,11 @@ def load_settings(
         _check_keys(data, str(path))
         if paths.is_project_file(path):
             _check_project_safe(data, path)
+        overrides_here = data.pop("model_overrides", None)
+        if isinstance(overrides_here, dict) and isinstance(merged.get("model_overrides"), dict):
+            overrides_here = {**merged["model_overrides"], **overrides_here}  # merged by model
+        if overrides_here is not None:
+            data["model_overrides"] = overrides_here
         merged.update(data)
     merged.update(_from_environment(environ))
     merged.update({k: v for k, v in (overrides or {}).items() if v is not None})

@@ -95,7 +95,6 @@ async def test_follow_up_request_reuses_the_evaluated_prefix(provider: LocalProv
     _, first = await collect(provider, first_request)
     follow_up = ask(*first_request.messages, first.message, user_text("And of Germany?"), tools=True)
     _, second = await collect(provider, follow_up)
-    assert first.usage.cache_read_tokens == 0
     # The whole first prompt came from the cache; only the new turn was evaluated.
     assert second.usage.cache_read_tokens >= first.usage.prompt_tokens
     assert second.usage.input_tokens < second.usage.prompt_tokens / 4

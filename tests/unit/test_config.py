@@ -118,3 +118,33 @@ def test_non_utf8_config_is_a_config_error(paths: Paths) -> None:
                                            ("https://ollama.lan", "https://ollama.lan")])
 def test_ollama_host_forms(paths: Paths, host: str, url: str) -> None:
     assert load_settings(paths, {"OLLAMA_HOST": host}).base_url("ollama") == url
+
+
+def test_model_overrides_match_exact_names_then_the_longest_pattern() -> None:
+    settings = Settings(model_overrides={
+        "ollama/*": {"tool_profile": "compact"},
+        "ollama/qwen2.5-coder*": {"tool_calls": "text", "tool_profile": "full"},
+        "custom/my-model": {"tool_calls": "text"},
+    })
+    assert settings.override_for("custom/my-model").tool_calls == "text"
+    assert settings.override_for("ollama/qwen2.5-coder:7b").tool_profile == "full"
+    assert settings.override_for("ollama/llama3.2").tool_profile == "compact"
+    assert settings.override_for("ollama/llama3.2").tool_calls == "auto"
+    nothing = settings.override_for("anthropic/claude-sonnet-4-6")
+    assert (nothing.tool_calls, nothing.tool_profile) == ("auto", None)
+
+
+def test_model_overrides_merge_by_model_across_files(paths: Paths) -> None:
+    write(paths.user_config, {"model_overrides": {
+        "custom/a": {"tool_calls": "text"}, "custom/b": {"tool_calls": "text"}}})
+    write(paths.project_settings, {"model_overrides": {"custom/b": {"tool_profile": "compact"}}})
+    settings = load_settings(paths, {})
+    assert settings.override_for("custom/a").tool_calls == "text"
+    assert settings.override_for("custom/b").tool_calls == "auto"  # the project's entry wins whole
+    assert settings.override_for("custom/b").tool_profile == "compact"
+
+
+def test_a_bad_model_override_names_the_model_and_the_field(paths: Paths) -> None:
+    write(paths.user_config, {"model_overrides": {"custom/a": {"tool_call": "text"}}})
+    with pytest.raises(ConfigError, match=r"model_overrides\.custom/a\.tool_call"):
+        load_settings(paths, {})

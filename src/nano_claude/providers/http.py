@@ -258,6 +258,10 @@ class HttpProvider(ABC):
     def _attempt(self, request: Request) -> AsyncIterator[ProviderEvent]:
         """One request and its stream, in this provider's wire protocol."""
 
+    def _text_calls(self, model: str) -> bool:
+        """Whether `model_overrides` asks for tools in the prompt and calls read from text."""
+        return self._settings.override_for(f"{self.name}/{model}").tool_calls == "text"
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()

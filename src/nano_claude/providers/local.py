@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import ctypes
 import json
 import logging
 import os
@@ -50,6 +51,7 @@ from nano_claude.core.messages import (
 )
 from nano_claude.providers.base import Request, ToolSpec
 from nano_claude.providers.grammar import ROOT, call_json, drop_null, tool_call_grammar
+from nano_claude.providers.prefix_cache import ModelIdentity, PrefixCache, cache_folder, common_prefix
 
 if TYPE_CHECKING:
     from llama_cpp import Llama, LlamaGrammar
@@ -63,6 +65,7 @@ TOP_P = 0.9
 REPEAT_PENALTY = 1.1  # 1.0 let SmolLM2 repeat one sentence until max_tokens
 SEED = 1234  # fixed (0 would mean random to llama-cpp-python): same conversation, same answer
 DEFAULT_SYSTEM = "You are a helpful AI assistant."
+MIN_PREFIX = 32  # tokens: a shorter fixed prefix is not worth a file
 # ChatML, for a GGUF that carries no chat template of its own.
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
@@ -84,6 +87,8 @@ class LocalProvider:
         self._grammar: tuple[str, LlamaGrammar] | None = None
         self._lock = threading.Lock()  # one generation at a time on the one context
         self._running: set[threading.Event] = set()  # stop flags of live generations
+        cap = settings.local_prefix_cache_mb << 20
+        self._cache = PrefixCache(cache_folder(os.environ), cap) if cap else None
 
     async def stream(self, request: Request) -> AsyncIterator[ProviderEvent]:
         loop = asyncio.get_running_loop()
@@ -154,6 +159,7 @@ class LocalProvider:
                 f"the conversation needs {len(tokens)} tokens but the embedded model's context "
                 f"window is {window} (local_n_ctx); start a new session or compact it",
                 provider=self.name)
+        written = self._warm(llm, request, tokens)
         reused = _cached_prefix(llm, tokens)  # before generating: that moves the cache on
         grammar = self._grammar_for(llm, request.tools) if request.tools else None
         temperature = DEFAULT_TEMPERATURE if request.temperature is None else request.temperature
@@ -164,7 +170,7 @@ class LocalProvider:
         if out is None:
             return None
         usage = TokenUsage(input_tokens=len(tokens) - reused, output_tokens=out.tokens,
-                           cache_read_tokens=reused)
+                           cache_read_tokens=reused - written, cache_write_tokens=written)
         stop_reason = out.stop_reason
         blocks: tuple[Block, ...] = (TextBlock(out.text),) if out.text else ()  # no empty blocks
         if out.is_call:
@@ -194,13 +200,45 @@ class LocalProvider:
         self._llm = llm
         return llm
 
-    def _render(self, llm: Llama, request: Request) -> str:
+    def _warm(self, llm: Llama, request: Request, tokens: list[int]) -> int:
+        """Make the context hold the conversation's fixed prefix (the system message with
+        the tools) before the request is evaluated: it is there already within a session;
+        on a new start it comes from the disk cache, else it is evaluated and saved there.
+        How many tokens were evaluated for the cache."""
+        if self._cache is None:
+            return 0
+        try:
+            system_only = self._render(llm, request, system_only=True)
+        except ProviderError:  # a template that wants a user message: no cache, no harm
+            return 0
+        fixed = tokens[:common_prefix(llm.tokenize(system_only.encode("utf-8"), add_bos=False,
+                                                   special=True), tokens)]
+        held = common_prefix(llm.input_ids[: llm.n_tokens], fixed)
+        if len(fixed) < MIN_PREFIX or held == len(fixed):
+            return 0
+        import llama_cpp
+
+        identity = ModelIdentity.of(self._path, llm.n_ctx(), llama_cpp.__version__)
+        entry = self._cache.find(identity, fixed, minimum=max(MIN_PREFIX, held + 1))
+        if entry is not None and not _set_state(llm, entry.tokens, entry.state):
+            self._cache.discard(entry.path)
+        held = common_prefix(llm.input_ids[: llm.n_tokens], fixed)
+        if held == len(fixed):
+            return 0
+        llm.n_tokens = held  # eval() drops the cache past this point first
+        llm.eval(fixed[held:])
+        self._cache.save(identity, fixed, _get_state(llm))
+        return len(fixed) - held
+
+    def _render(self, llm: Llama, request: Request, *, system_only: bool = False) -> str:
         if self._template is None:
             self._template = _compile_template(llm.metadata.get("tokenizer.chat_template") or CHATML)
         bos, eos = llm.token_bos(), llm.token_eos()
+        messages = chat_messages(request)
         try:
             return self._template.render(
-                messages=chat_messages(request), add_generation_prompt=True,
+                messages=messages[:1] if system_only else messages,
+                add_generation_prompt=not system_only,
                 bos_token=_token_text(llm, bos), eos_token=_token_text(llm, eos),
             )
         except Exception as exc:  # a template may raise_exception() on a shape it rejects
@@ -301,13 +339,33 @@ def _decode(llm: Llama, sampled: Iterator[int], budget: int, stop: threading.Eve
 
 def _cached_prefix(llm: Llama, tokens: list[int]) -> int:
     """How many prompt tokens llama.cpp will take from its cache rather than evaluate."""
-    cached = llm.input_ids[: llm.n_tokens]
-    same = 0
-    for a, b in zip(cached, tokens, strict=False):
-        if a != b:
-            break
-        same += 1
+    same = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
     return min(same, len(tokens) - 1)  # a fully cached prompt still re-evaluates its last token
+
+
+def _get_state(llm: Llama) -> bytes:
+    """The context's state (its KV cache and last logits) as llama.cpp serialises it."""
+    import llama_cpp
+
+    size = llama_cpp.llama_state_get_size(llm.ctx)
+    buffer = (ctypes.c_uint8 * size)()
+    written = llama_cpp.llama_state_get_data(llm.ctx, buffer, size)
+    return bytes(memoryview(buffer)[:written])
+
+
+def _set_state(llm: Llama, tokens: Sequence[int], state: bytes) -> bool:
+    """Load a saved state and the tokens it holds; False (and an empty context) if
+    llama.cpp refuses it."""
+    import llama_cpp
+
+    buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+    if llama_cpp.llama_state_set_data(llm.ctx, buffer, len(state)) != len(state):
+        llm.reset()
+        return False
+    llm.input_ids[: len(tokens)] = tokens
+    llm.n_tokens = len(tokens)
+    llm._requires_eval = True  # its logits came from the file: generate() must not sample them
+    return True
 
 
 def _vocab(llm: Llama) -> Any:
@@ -378,8 +436,10 @@ def _result_text(block: ToolResultBlock, name: str) -> str:
 
 
 def system_text(request: Request) -> str:
+    """The system message. The tools come first: they change least, so the prefix
+    cache keeps them when the prompt's date or git status has changed."""
     base = request.system.strip() or DEFAULT_SYSTEM
-    return f"{base}\n\n{describe_tools(request.tools)}" if request.tools else base
+    return f"{describe_tools(request.tools)}\n\n{base}" if request.tools else base
 
 
 def describe_tools(tools: Sequence[ToolSpec]) -> str:

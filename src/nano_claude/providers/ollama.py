@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +122,8 @@ class OllamaProvider(HttpProvider):
     async def _attempt(self, request: Request) -> AsyncIterator[ProviderEvent]:
         facts = await self.model_facts(request.model)
         num_ctx = self._num_ctx(facts)
-        body = request_body(request, facts, num_ctx, self._settings.ollama_keep_alive, self.name)
+        body = request_body(request, facts, num_ctx, self._settings.ollama_keep_alive, self.name,
+                            text_calls=self._text_calls(request.model))
         assembly = _Assembly(self._endpoint, request, num_ctx)
         url = f"{self._endpoint.base_url}/api/chat"
         async with self._http().stream("POST", url, json=body, headers=self._bearer()) as response:
@@ -184,17 +185,21 @@ def _line(line: str, endpoint: Endpoint, model: str) -> dict[str, Any]:
 
 
 def request_body(request: Request, facts: ModelFacts, num_ctx: int, keep_alive: str,
-                 provider: str) -> dict[str, Any]:
-    native_tools = facts.can("tools")
+                 provider: str, *, text_calls: bool = False) -> dict[str, Any]:
+    """With `text_calls`, or for a model Ollama says cannot take tools, the tools ride in
+    the system prompt and calls and results in the text."""
+    native_tools = facts.can("tools") and not text_calls
     system = request.system
+    messages: tuple[Message, ...] | list[Message] = request.messages
     if request.tools and not native_tools:  # the server would refuse `tools`: offer them as text
-        system = (system + "\n\n" if system else "") + quirks.tools_as_text(request.tools)
+        system = (system + "\n\n" if system else "") + textcalls.describe_tools(request.tools)
+        messages = textcalls.history_as_text(request.messages)
     options: dict[str, Any] = {"num_predict": request.max_tokens, "num_ctx": num_ctx}
     if request.temperature is not None:
         options["temperature"] = request.temperature
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": wire_messages(system, request.messages, provider, native_tools=native_tools),
+        "messages": wire_messages(system, messages, provider),
         "stream": True,
         "keep_alive": keep_alive,
         "options": options,
@@ -206,48 +211,37 @@ def request_body(request: Request, facts: ModelFacts, num_ctx: int, keep_alive: 
     return body
 
 
-def wire_messages(system: str, messages: tuple[Message, ...], provider: str, *,
-                  native_tools: bool) -> list[dict[str, Any]]:
-    """Without native tools, calls and results travel as text the model can read."""
+def wire_messages(system: str, messages: Iterable[Message], provider: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     names: dict[str, str] = {}  # tool_use_id -> tool name: Ollama matches results by name
     for message in messages:
         if message.role == "assistant":
             names.update((u.id, u.name) for u in message.tool_uses)
-            out.append(_assistant_message(message, provider, native_tools))
+            out.append(_assistant_message(message, provider))
         else:
-            out.extend(_user_messages(message, names, native_tools))
+            out.extend(_user_messages(message, names))
     return out
 
 
-def _assistant_message(message: Message, provider: str, native_tools: bool) -> dict[str, Any]:
+def _assistant_message(message: Message, provider: str) -> dict[str, Any]:
     wire: dict[str, Any] = {"role": "assistant", "content": message.text}
     thinking = "".join(b.thinking for b in message.content
                        if isinstance(b, ThinkingBlock) and b.origin == provider)
     if thinking:  # gpt-oss and friends keep reasoning across a tool-calling turn
         wire["thinking"] = thinking
-    uses = message.tool_uses
-    if uses and native_tools:
-        wire["tool_calls"] = [{"function": {"name": u.name, "arguments": u.input}} for u in uses]
-    elif uses:
-        calls = "\n".join(json.dumps({"name": u.name, "arguments": u.input}) for u in uses)
-        wire["content"] = f"{wire['content']}\n{calls}".strip()
+    if message.tool_uses:
+        wire["tool_calls"] = [{"function": {"name": u.name, "arguments": u.input}}
+                              for u in message.tool_uses]
     return wire
 
 
-def _user_messages(message: Message, names: dict[str, str],
-                   native_tools: bool) -> list[dict[str, Any]]:
+def _user_messages(message: Message, names: dict[str, str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     texts: list[str] = []
     images: list[str] = []
     for block in message.content:
         if isinstance(block, ToolResultBlock):
-            result = _result(block, names.get(block.tool_use_id, ""), native_tools)
-            if native_tools:
-                out.append(result)
-            else:
-                texts.append(result["content"])
-                images.extend(result.get("images", []))
+            out.append(_result(block, names.get(block.tool_use_id, "")))
         elif isinstance(block, TextBlock):
             texts.append(block.text)
         elif isinstance(block, ImageBlock):
@@ -260,12 +254,8 @@ def _user_messages(message: Message, names: dict[str, str],
     return out
 
 
-def _result(block: ToolResultBlock, name: str, native_tools: bool) -> dict[str, Any]:
-    text = block.text
-    if block.is_error:
-        text = quirks.error_text(text)
-    if not native_tools:
-        text = f"[result of {name or 'the tool call'}]\n{text}"
+def _result(block: ToolResultBlock, name: str) -> dict[str, Any]:
+    text = quirks.error_text(block.text) if block.is_error else block.text
     result: dict[str, Any] = {"role": "tool", "content": text}
     if name:
         result["tool_name"] = name

@@ -12,7 +12,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -84,8 +84,10 @@ class OpenAICompatProvider(HttpProvider):
         """One request; a refusal of its shape is learned from and retried in a shape the
         server accepts, before anything reached the user."""
         base_url = self._endpoint.base_url
+        text_calls = self._text_calls(request.model)
         while True:
-            shape = self._servers.get(base_url)
+            known = self._servers.get(base_url)
+            shape = replace(known, native_tools=False) if text_calls else known
             body = request_body(request, self.name, lookup(self.name, request.model), shape,
                                 local=self._endpoint.local)
             assembly = _Assembly(self._endpoint, request, text_tools=not shape.native_tools)
@@ -103,7 +105,9 @@ class OpenAICompatProvider(HttpProvider):
                 if learned is None or learned == shape:
                     raise
                 refusal = _first_line(exc)
-            self._servers.learn(base_url, learned)
+            # What the server refused, not what this model's settings chose.
+            self._servers.learn(base_url, replace(learned, native_tools=known.native_tools)
+                                if text_calls else learned)
             yield Notice(f"{self.name} at {base_url} refused the request ({refusal}); "
                          f"retrying with {learned.describe()}")
 

@@ -302,19 +302,6 @@ def error_text(text: str) -> str:
     return text if text.lower().startswith("error") else "Error: " + text
 
 
-def tools_as_text(tools: Iterable[ToolSpec]) -> str:
-    """System-prompt text offering tools to a model whose server cannot take them."""
-    lines = [
-        "You can call tools. To call one, reply with only a JSON object on its own line:",
-        '{"name": "<tool name>", "arguments": {<arguments>}}',
-        "Available tools:",
-    ]
-    for tool in tools:
-        schema = json.dumps(tool.input_schema, separators=(",", ":"))
-        lines.append(f"- {tool.name}: {tool.description.strip()} Arguments schema: {schema}")
-    return "\n".join(lines)
-
-
 # --- what a server refused --------------------------------------------------------
 
 

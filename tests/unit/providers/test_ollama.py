@@ -273,9 +273,24 @@ async def test_a_model_without_tool_support_is_offered_tools_as_text(
     body = bodies(fake_server)[0]
     assert "tools" not in body
     assert "- Bash: Run a command" in body["messages"][0]["content"]
+    assert "<tool_call>" in body["messages"][0]["content"]
     assert body["messages"][2] == {
-        "role": "assistant", "content": '{"name": "Bash", "arguments": {"command": "pwd"}}'}
-    assert body["messages"][3] == {"role": "user", "content": "[result of Bash]\n/home"}
+        "role": "assistant",
+        "content": '<tool_call>{"name": "Bash", "arguments": {"command": "pwd"}}</tool_call>'}
+    assert body["messages"][3] == {"role": "user",
+                                   "content": '<tool_result name="Bash">\n/home\n</tool_result>'}
+    assert [(u.name, u.input) for u in response.message.tool_uses] == [("Bash", {"command": "ls"})]
+
+
+async def test_a_model_set_to_text_calls_gets_no_native_tools(
+        make: Make, show: Callable[..., None], fake_server: FakeModelServer) -> None:
+    show()  # Ollama says the model can call tools; the user's settings say it calls them badly
+    fake_server.script(text('<tool_call>{"name": "Bash", "arguments": {"command": "ls"}}</tool_call>'))
+    settings = {"model_overrides": {f"ollama/{MODEL}": {"tool_calls": "text"}}}
+    response = final(await collect(make(**settings), ask(user_text("list"), tools=(BASH,))))
+    body = bodies(fake_server)[0]
+    assert "tools" not in body
+    assert "<tool_call>" in body["messages"][0]["content"]
     assert [(u.name, u.input) for u in response.message.tool_uses] == [("Bash", {"command": "ls"})]
 
 

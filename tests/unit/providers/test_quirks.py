@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -258,10 +257,3 @@ def test_truncation_is_reported_only_when_far_fewer_tokens_were_read():
     assert quirks.truncation_notice(5000, 8000, "fix it") is None
     assert quirks.truncation_notice(100, 1500, "fix it") is None  # small prompts: too rough
     assert quirks.truncation_notice(0, 8000, "fix it") is None  # nothing reported
-
-
-def test_tools_as_text_lists_every_tool_with_its_schema():
-    text = quirks.tools_as_text([ToolSpec("Read", "Read a file.", {"type": "object"})])
-    assert '{"name": "<tool name>", "arguments": {<arguments>}}' in text
-    assert '- Read: Read a file. Arguments schema: {"type":"object"}' in text
-    json.loads(text.splitlines()[-1].split("schema: ")[1])

@@ -8,6 +8,7 @@ without tool calling, one that rejects an unknown parameter.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from tests.fakes.script import broken, error, text, tool_call
 from tests.fakes.server import FakeModelServer
 from tests.unit.providers.kit import BASH, READ, bodies, collect, final
 
-Make = Callable[[], OpenAICompatProvider]
+Make = Callable[..., OpenAICompatProvider]
 
 
 @pytest.fixture
@@ -38,9 +39,9 @@ async def make(fake_server: FakeModelServer, memory: quirks.ServerMemory) -> Asy
     async def no_wait(seconds: float) -> None:
         return None
 
-    def build() -> OpenAICompatProvider:
+    def build(**settings: Any) -> OpenAICompatProvider:
         endpoint = Endpoint("custom", fake_server.url + "/v1", "", "", True)
-        p = OpenAICompatProvider(endpoint, Settings(), RetryPolicy(max_retries=2, base_delay=0.0),
+        p = OpenAICompatProvider(endpoint, Settings(**settings), RetryPolicy(max_retries=2, base_delay=0.0),
                                  sleep=no_wait, servers=memory)
         made.append(p)
         return p
@@ -127,6 +128,25 @@ async def test_text_tools_write_the_history_as_text(make: Make, fake_server: Fak
     assert wire[2] == {"role": "assistant",
                        "content": '<tool_call>{"name": "Read", "arguments": {"path": "a.py"}}</tool_call>'}
     assert wire[3]["content"] == "<tool_result name=\"Read\">\nprint('hi')\n</tool_result>"
+
+
+async def test_a_model_set_to_text_calls_gets_the_tools_in_the_prompt_from_the_start(
+        make: Make, fake_server: FakeModelServer, memory: quirks.ServerMemory) -> None:
+    overrides = {"custom/smol*": {"tool_calls": "text"}}
+    fake_server.script(
+        text('<tool_call>{"name": "Read", "arguments": {"path": "a.py"}}</tool_call>'),
+        error(400, "Unrecognized request argument supplied: stream_options"), text("done"),
+        tool_call("Bash", {"command": "ls"}))
+    first = final(await collect(make(model_overrides=overrides), ask(user_text("show a.py"))))
+    assert [(u.name, u.input) for u in first.message.tool_uses] == [("Read", {"path": "a.py"})]
+    await collect(make(model_overrides=overrides), ask())  # refused a parameter: learned, retried
+    other = Request(model="big-model", system="Be brief.", messages=(user_text("hi"),), tools=(READ, BASH))
+    await collect(make(model_overrides=overrides), other)  # the same server, another model
+    sent = bodies(fake_server)
+    assert [("tools" in b, "<tool_call>" in b["messages"][0]["content"]) for b in sent] == [
+        (False, True), (False, True), (False, True), (True, False)]
+    assert "stream_options" not in sent[3]  # the refusal was learned for the server
+    assert memory.get(fake_server.url + "/v1").native_tools  # the setting is not the server's
 
 
 async def test_an_unknown_parameter_is_dropped(make: Make, fake_server: FakeModelServer) -> None:

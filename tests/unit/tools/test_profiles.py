@@ -131,6 +131,19 @@ def test_a_config_file_gives_a_hosted_model_the_compact_profile(cli: Cli,
     assert tools["Read"]["description"] == COMPACT["Read"].description
 
 
+def test_a_model_override_sets_one_models_profile(cli: Cli, fake_server: FakeModelServer) -> None:
+    cli.write_config(model_overrides={"custom/big-*": {"tool_profile": "full"}})
+    served = [{"id": name, "max_model_len": 32768} for name in ("big-coder", "tiny")]
+    fake_server.route("GET", "/v1/models", {"data": served})
+    fake_server.script(text("Hi."), text("Hi."))
+    env = {"CUSTOM_BASE_URL": fake_server.url + "/v1"}
+    for model in ("custom/big-coder", "custom/tiny"):  # neither is in the catalog: auto is compact
+        result = cli.run("-p", "hi", "-m", model, env=env)
+        assert result.returncode == 0, result.stderr
+    big, tiny = (sent_tools(r.body) for r in fake_server.model_requests)
+    assert len(big) > len(COMPACT) and sorted(tiny) == sorted(COMPACT)
+
+
 def test_an_unknown_profile_is_a_clear_error(cli: Cli) -> None:
     result = cli.run("-p", "hi", "-m", "custom/tiny", env={"NANO_CLAUDE_TOOL_PROFILE": "tiny"})
     assert result.returncode != 0
