@@ -12,3 +12,4 @@ bench:
 	python bench/bench_grep.py
 	python bench/bench_repl.py
 	python bench/bench_render.py
+	python bench/bench_local.py

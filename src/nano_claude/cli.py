@@ -242,6 +242,11 @@ def build(args: argparse.Namespace, prompter: Prompter, environ: dict[str, str],
         max_turns=args.max_turns, system_prompt=args.system_prompt,
         append_system_prompt=args.append_system_prompt,
     )
+    # A bare tool name given to --disallowedTools takes the tool out of the model's view, as
+    # in Claude Code; a pattern (`Bash(rm:*)`) only denies the calls it matches.
+    for value in args.disallowed_tools or ():
+        for rule in split_rules(value):
+            agent.tools.remove(rule)
     return agent, paths, settings
 
 

@@ -28,7 +28,7 @@ class ModelOverride(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tool_calls: Literal["auto", "native", "text"] = Field(
+    tool_calls: Literal["auto", "text"] = Field(
         "auto", description="text: describe the tools in the prompt and read calls from the "
         "answer, for a model or server whose native tool calling is missing or broken")
     tool_profile: Literal["auto", "full", "compact"] | None = None

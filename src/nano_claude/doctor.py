@@ -2,7 +2,10 @@
 
 For each provider that has a key, a base URL, or a local server answering on its
 usual port: is it reachable, is the key accepted, is the model known, what
-context window it has, and whether it can call tools.
+context window it has, and whether it can call tools. For a local model (the
+embedded one, Ollama, LM Studio, a custom server) it also measures how fast the
+prompt is read, since on a CPU that is what the first answer of a session waits for
+(`--quick` skips the measurement).
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -40,6 +45,31 @@ class Report:
 
     def info(self, text: str) -> None:
         self.lines.append(f"  · {text}")
+
+
+# About 300 tokens of plain text, read once per measurement; a fresh nonce in front of it
+# keeps a server's prompt cache from answering instead of the model.
+SPEED_TEXT = "Read this and answer with one word. " + "The quick brown fox jumps over the lazy dog. " * 30
+SPEED_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Prompt tokens read in so many seconds, and how long loading the model took if known."""
+
+    tokens: int
+    seconds: float
+    load_seconds: float | None = None
+
+    def describe(self) -> str:
+        rate = self.tokens / self.seconds
+        load = f"; loading the model took {self.load_seconds:.1f} s" if self.load_seconds else ""
+        return (f"prompt processing {rate:,.0f} tokens/s ({self.tokens} tokens in {self.seconds:.2f} s): "
+                f"a 1,000-token prompt waits about {1000 / rate:.1f} s for its first word{load}")
+
+
+def _nonce() -> str:
+    return f"[{os.urandom(6).hex()}] "
 
 
 def configured(settings: Settings) -> list[str]:
@@ -76,7 +106,7 @@ def _listing(spec: ProviderSpec, settings: Settings) -> tuple[str, dict[str, str
     return base + "/models", ({"authorization": f"Bearer {key}"} if key else {})
 
 
-def check_provider(name: str, settings: Settings, client: httpx.Client) -> Report:
+def check_provider(name: str, settings: Settings, client: httpx.Client, measure: bool = False) -> Report:
     spec = PROVIDERS[name]
     report = Report(name)
     url, headers = _listing(spec, settings)
@@ -110,12 +140,12 @@ def check_provider(name: str, settings: Settings, client: httpx.Client) -> Repor
         served = served_model_ids(response.json())
     except ValueError:
         served = []
-    _check_model(report, name, settings, served, client)
+    _check_model(report, name, settings, served, client, measure)
     return report
 
 
 def _check_model(report: Report, name: str, settings: Settings, served: list[str],
-                 client: httpx.Client) -> None:
+                 client: httpx.Client, measure: bool) -> None:
     model = _model_for(name, settings, served)
     if model is None:
         report.bad("serves no models" + (" (pull one: `ollama pull qwen2.5-coder`)"
@@ -138,12 +168,16 @@ def _check_model(report: Report, name: str, settings: Settings, served: list[str
             (report.good if tools else report.info)(
                 "tool calling: native" if tools else
                 "tool calling: not native; tool calls written as text are recognised")
+        if measure:
+            _report_speed(report, lambda: _ollama_speed(client, settings, model, window))
         return
     if PROVIDERS[name].local:
         window = _probed_window(name, model, settings) or window
     report.info(f"context window {window:,} tokens, max output {info.max_output:,}")
     if PROVIDERS[name].local:
         _try_tool_call(report, client, settings, name, model)
+        if measure:
+            _report_speed(report, lambda: _served_speed(client, settings, name, model))
     else:
         report.good("tool calling: native")
 
@@ -212,7 +246,60 @@ def _ollama_show(client: httpx.Client, base: str, model: str, default: int) -> t
     return facts.window or default, tools
 
 
-def check_embedded(settings: Settings) -> Report:
+def _report_speed(report: Report, measure: Callable[[], Speed]) -> None:
+    try:
+        speed = measure()
+    except (httpx.HTTPError, NanoClaudeError, ValueError, KeyError, TypeError) as exc:
+        report.info(f"prompt processing: not measured ({exc or type(exc).__name__})")
+        return
+    report.info(speed.describe())
+
+
+def _answer(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        raise ValueError(f"HTTP {response.status_code}: {response.text.strip()[:160]}")
+    return response.json()
+
+
+def _ollama_speed(client: httpx.Client, settings: Settings, model: str, window: int) -> Speed:
+    """Ollama times its own prompt evaluation (nanoseconds) and the model's load."""
+    body = {"model": model, "prompt": _nonce() + SPEED_TEXT, "raw": True, "stream": False,
+            "keep_alive": settings.ollama_keep_alive,
+            "options": {"num_predict": 1, "num_ctx": min(window, settings.ollama_max_ctx)}}
+    data = _answer(client.post(settings.base_url("ollama") + "/api/generate", json=body,
+                               timeout=SPEED_TIMEOUT))
+    load = data.get("load_duration")
+    return Speed(int(data["prompt_eval_count"]), data["prompt_eval_duration"] / 1e9,
+                 load / 1e9 if isinstance(load, int) and load > 1e8 else None)
+
+
+def _served_speed(client: httpx.Client, settings: Settings, name: str, model: str) -> Speed:
+    """A short prompt, then a long one, each answered with one token: the difference in
+    prompt tokens over the difference in time is the reading speed, whatever the server's
+    fixed costs. llama.cpp's server reports its own timings, which are used when present."""
+    key = settings.api_key(name)
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+
+    def ask(text: str) -> tuple[int, float, dict]:
+        body = {"model": model, "max_tokens": 1, "stream": False,
+                "messages": [{"role": "user", "content": _nonce() + text}]}
+        start = time.perf_counter()
+        response = client.post(settings.base_url(name) + "/chat/completions", json=body,
+                               headers=headers, timeout=SPEED_TIMEOUT)
+        seconds = time.perf_counter() - start
+        data = _answer(response)
+        return int(data["usage"]["prompt_tokens"]), seconds, data.get("timings") or {}
+
+    short_tokens, short_seconds, _ = ask("Hi.")  # also loads the model if the server loads lazily
+    tokens, seconds, timings = ask(SPEED_TEXT)
+    if isinstance(timings.get("prompt_n"), int) and timings.get("prompt_ms"):
+        return Speed(timings["prompt_n"], timings["prompt_ms"] / 1000)
+    if tokens <= short_tokens or seconds <= short_seconds:
+        raise ValueError("the server's timing was too noisy to tell")
+    return Speed(tokens - short_tokens, seconds - short_seconds)
+
+
+def check_embedded(settings: Settings, measure: bool = False) -> Report:
     report = Report("local")
     path = embedded_model_path(settings)
     if path is None:
@@ -220,16 +307,36 @@ def check_embedded(settings: Settings) -> Report:
     else:
         report.good(f"embedded model at {path} ({path.stat().st_size / 1e6:.0f} MB)")
         report.info(f"context window {settings.local_n_ctx:,} tokens; tool calls grammar-constrained")
+        if measure:
+            from nano_claude.providers.local import LocalProvider
+
+            local = LocalProvider(settings)
+            try:
+                _report_speed(report, lambda: Speed(*local.prompt_speed(SPEED_TEXT)))
+            finally:
+                local.close()
+        report.info(_prefix_cache_line(settings))
     return report
 
 
-def run(settings: Settings, out=sys.stdout) -> int:
+def _prefix_cache_line(settings: Settings) -> str:
+    from nano_claude.providers.prefix_cache import SUFFIX, cache_folder
+
+    if not settings.local_prefix_cache_mb:
+        return "prefix cache: off (local_prefix_cache_mb is 0)"
+    folder = cache_folder(os.environ)
+    sizes = [p.stat().st_size for p in folder.glob("*" + SUFFIX)] if folder.is_dir() else []
+    return (f"prefix cache: {len(sizes)} saved prompt start(s), {sum(sizes) / 1e6:.0f} MB of "
+            f"{settings.local_prefix_cache_mb:,} MB, in {folder}")
+
+
+def run(settings: Settings, out=sys.stdout, *, measure: bool = True) -> int:
     names = configured(settings)
     reports = []
     with httpx.Client(timeout=TIMEOUT) as client:
         for name in names:
-            reports.append(check_provider(name, settings, client))
-    reports.append(check_embedded(settings))
+            reports.append(check_provider(name, settings, client, measure))
+    reports.append(check_embedded(settings, measure))
     for report in reports:
         print(f"{report.provider} ({PROVIDERS[report.provider].label})", file=out)
         for line in report.lines:
@@ -252,11 +359,13 @@ def _optional_local(provider: str, settings: Settings) -> bool:
 def main(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nano_claude doctor",
                                      description="Check every configured provider.")
-    parser.parse_args(argv)
+    parser.add_argument("--quick", action="store_true",
+                        help="skip measuring local models' prompt processing speed")
+    args = parser.parse_args(argv)
     env = dict(os.environ if environ is None else environ)
     try:
         settings = load_settings(Paths.from_env(env, Path.cwd()), env)
     except NanoClaudeError as exc:
         print(f"nano_claude: {exc}", file=sys.stderr)
         return 2
-    return run(settings)
+    return run(settings, measure=not args.quick)

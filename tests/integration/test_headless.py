@@ -356,3 +356,14 @@ def test_json_result_lists_permission_denials(cli: Cli, fake_server: FakeModelSe
     assert out["permission_denials"] == [
         {"tool_name": "Bash", "tool_use_id": "toolu_1", "tool_input": {"command": "rm -rf build"}}]
     assert out["subtype"] == "success"
+
+
+def test_a_bare_disallowed_tool_is_not_offered_and_a_pattern_only_denies(
+        cli: Cli, fake_server: FakeModelServer) -> None:
+    fake_server.script(text("ok"), text("ok"))
+    env = {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": fake_server.url}
+    cli.run("-p", "hi", "-m", "claude-sonnet-4-6", "--disallowedTools", "Bash,WebFetch", env=env)
+    cli.run("-p", "hi", "-m", "claude-sonnet-4-6", "--disallowedTools", "Bash(rm:*)", env=env)
+    hidden, patterned = ({t["name"] for t in r.body["tools"]} for r in fake_server.model_requests)
+    assert "Bash" not in hidden and "WebFetch" not in hidden and "Read" in hidden
+    assert "Bash" in patterned

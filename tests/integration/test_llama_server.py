@@ -9,6 +9,7 @@ and never report an empty answer as a success.
 from __future__ import annotations
 
 import importlib.util
+import re
 import socket
 import subprocess
 import sys
@@ -95,6 +96,31 @@ def test_an_answer_is_never_an_empty_success(cli: Cli, llama_server: str) -> Non
     else:
         assert result.returncode == 0 and data["subtype"] == "success", data
         assert data["result"].strip()
+
+
+def test_a_plain_answer_streams_from_the_server(cli: Cli, llama_server: str) -> None:
+    """No tools offered (each taken out of the model's view): a plain streamed chat."""
+    result = run(cli, llama_server, "What is the capital of France?", "--output-format", "stream-json",
+                 "--include-partial-messages", "--disallowedTools", "Read,Write,Edit,Bash,Glob,Grep")
+    assert result.returncode == 0, result.stderr
+    events = result.json_lines()
+    deltas = [e["event"]["delta"]["text"] for e in events if e["type"] == "stream_event"]
+    final = events[-1]
+    assert final["type"] == "result" and final["subtype"] == "success" and not final["is_error"]
+    assert len(deltas) > 1 and "".join(deltas).strip() == final["result"].strip() != ""
+    assert events[0]["tools"] == []
+    assert not any(e.get("subtype") == "notice" for e in events)  # nothing refused, nothing retried
+
+
+def test_doctor_measures_the_servers_prompt_speed(cli: Cli, llama_server: str) -> None:
+    result = cli.run("doctor", env={"CUSTOM_BASE_URL": llama_server, "NANO_CLAUDE_MODEL": "custom/smollm2"},
+                     timeout=300)
+    custom = result.stdout.split("custom (")[1].split("\nlocal (")[0]
+    assert "✓ reachable at " + llama_server in custom
+    found = re.search(r"prompt processing ([\d,]+) tokens/s \((\d+) tokens in ([\d.]+) s\)", custom)
+    assert found, result.stdout
+    rate, tokens = int(found.group(1).replace(",", "")), int(found.group(2))
+    assert 250 <= tokens <= 400 and 10 <= rate <= 100_000
 
 
 def test_a_turn_with_tools_runs_the_call_after_the_refused_stream(cli: Cli, llama_server: str) -> None:

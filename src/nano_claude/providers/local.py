@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -118,12 +119,25 @@ class LocalProvider:
             self._running.discard(stop)
             await asyncio.to_thread(worker.join)
 
+    def prompt_speed(self, text: str) -> tuple[int, float, float]:
+        """Evaluate `text` on an empty context, for `doctor`: (tokens, seconds it took,
+        seconds loading the model took)."""
+        with self._lock:
+            start = time.perf_counter()
+            llm = self._load()
+            loaded = time.perf_counter() - start
+            tokens = llm.tokenize(text.encode("utf-8"), add_bos=True)
+            llm.reset()
+            start = time.perf_counter()
+            llm.eval(tokens)
+            return len(tokens), time.perf_counter() - start, loaded
+
     async def aclose(self) -> None:
         for stop in list(self._running):
             stop.set()
-        await asyncio.to_thread(self._unload)
+        await asyncio.to_thread(self.close)
 
-    def _unload(self) -> None:
+    def close(self) -> None:
         with self._lock:
             llm, self._llm, self._template, self._grammar = self._llm, None, None, None
             if llm is not None:

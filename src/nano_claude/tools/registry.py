@@ -120,6 +120,11 @@ class Registry:
         self._tools[tool.name] = tool
         self._specs = None
 
+    def remove(self, name: str) -> None:
+        """Take a tool out of the model's view; takes effect from the next model request."""
+        if self._tools.pop(name, None) is not None:
+            self._specs = None
+
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
 

@@ -243,6 +243,21 @@ async def test_config_new_key_is_used_by_the_current_model_at_once(repl: Repl) -
     assert repl.server.model_requests[0].headers["x-api-key"] == "sk-ant-rotated-1111"
 
 
+async def test_config_takes_model_overrides_as_json_and_applies_them(repl: Repl) -> None:
+    out = await repl.do('/config model_overrides={"anthropic/*": {"tool_profile": "compact"}}')
+    assert out == ('Set model_overrides = {"anthropic/*": {"tool_profile": "compact"}} '
+                   f"(saved to {repl.paths.user_config})")
+    assert repl.config_file == {"model_overrides": {"anthropic/*": {"tool_profile": "compact"}}}
+    assert repl.state.settings.override_for(SONNET).tool_profile == "compact"
+    out = await repl.do('/config model_overrides={"anthropic/*": {"tool_calls": "smoke"}}')
+    assert out.startswith("Bad value for model_overrides: Input should be 'auto' or 'text'")
+    out = await repl.do("/config model_overrides={oops")
+    assert out.startswith("Bad value for model_overrides: expected a JSON object (")
+    out = await repl.do("/config model_overrides=")
+    assert out == f"Unset model_overrides (removed from {repl.paths.user_config}); default now: {{}}"
+    assert repl.config_file == {}
+
+
 async def test_config_rejects_unknown_keys_and_bad_values(repl: Repl) -> None:
     assert await repl.do("/config modle=gpt-4o") == "Unknown setting 'modle'; did you mean model?"
     out = await repl.do("/config max_turns=-3")

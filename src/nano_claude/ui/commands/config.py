@@ -4,6 +4,7 @@ config file (0600, atomically) and applies it to the running session where it ca
 from __future__ import annotations
 
 import difflib
+import json
 import types
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -23,6 +24,9 @@ def shown(key: str, value: Any) -> str:
         return "(not set)"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict):  # model_overrides: as it is written in the config file
+        return json.dumps({k: v.model_dump(exclude_defaults=True) if hasattr(v, "model_dump") else v
+                           for k, v in value.items()})
     return str(mask(key, value))
 
 
@@ -53,9 +57,18 @@ def show_all(state: ReplState) -> None:
 async def set_one(state: ReplState, key: str, raw: str) -> None:
     """`KEY=` (no value) removes the setting from the file: its default applies again."""
     secret = key.endswith(SECRET_SUFFIX)
-    default = Settings.model_fields[key].default
+    field = Settings.model_fields[key]
+    default = field.get_default(call_default_factory=True)
+    given: Any = raw
+    if raw and get_origin(field.annotation) is dict:  # model_overrides={"custom/*": {...}}
+        try:
+            given = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            state.echo(f"Bad value for {key}: expected a JSON object ({exc.msg} at column "
+                       f"{exc.colno}). Nothing changed.", "red")
+            return
     try:
-        value = getattr(with_setting(state.settings, key, raw), key) if raw else default
+        value = getattr(with_setting(state.settings, key, given), key) if raw else default
         if key == "model" and value:
             model_info(value)
     except ValidationError as exc:
@@ -67,7 +80,7 @@ async def set_one(state: ReplState, key: str, raw: str) -> None:
         state.echo(f"Bad value for model: {exc}. Nothing changed.", "red")
         return
     try:
-        save_user_setting(state.paths, key, value if raw else None)
+        save_user_setting(state.paths, key, (given if isinstance(given, dict) else value) if raw else None)
     except (ConfigError, OSError) as exc:
         state.echo(f"Not saved, nothing changed: {exc}", "red")
         return

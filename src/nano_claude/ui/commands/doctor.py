@@ -16,7 +16,8 @@ async def run(state: ReplState, args: str) -> None:
     state.echo("Checking providers…", "dim")
     report = io.StringIO()
     # Blocking network checks (up to a few seconds each) run off the event loop.
-    failed = await asyncio.to_thread(doctor.run, state.settings, report)
+    measure = args.strip() != "--quick"  # local models' prompt speed takes a few seconds
+    failed = await asyncio.to_thread(lambda: doctor.run(state.settings, report, measure=measure))
     for line in report.getvalue().rstrip("\n").splitlines():
         style = "red" if "✗" in line else "green" if "✓" in line else None
         state.echo(line, style)
@@ -24,5 +25,5 @@ async def run(state: ReplState, args: str) -> None:
         state.echo("All configured providers are usable.", "green")
 
 
-COMMAND = Command("doctor", "check every configured provider: reachable, key accepted, model known",
-                  run, usage="/doctor")
+COMMAND = Command("doctor", "check every configured provider: reachable, key accepted, model known, "
+                  "and a local model's prompt speed", run, usage="/doctor [--quick]")

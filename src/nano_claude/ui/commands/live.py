@@ -20,7 +20,8 @@ OPTIONS = ("max_tokens", "max_turns", "thinking", "thinking_budget", "reasoning_
 # Settings the renderer shows by: setting name -> the renderer's attribute.
 RENDERER = {"verbose": "verbose", "thinking": "show_thinking"}
 # Settings every provider's connection is built with (besides its own <provider>_*).
-TRANSPORT = ("max_retries", "retry_base_delay", "request_timeout")
+# Settings the provider reads: a change rebuilds the current model's connection.
+TRANSPORT = ("max_retries", "retry_base_delay", "request_timeout", "model_overrides")
 
 
 def with_setting(settings: Settings, key: str, value: Any) -> Settings:
