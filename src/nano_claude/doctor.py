@@ -93,6 +93,11 @@ def _model_for(provider: str, settings: Settings, served: list[str]) -> str | No
     return defaults.get(provider) or (served[0] if served else None)
 
 
+def _bearer(settings: Settings, name: str) -> dict[str, str]:
+    key = settings.api_key(name)
+    return {"authorization": f"Bearer {key}"} if key else {}
+
+
 def _listing(spec: ProviderSpec, settings: Settings) -> tuple[str, dict[str, str]]:
     base, key = settings.base_url(spec.name), settings.api_key(spec.name)
     if spec.protocol == "anthropic":
@@ -103,7 +108,7 @@ def _listing(spec: ProviderSpec, settings: Settings) -> tuple[str, dict[str, str
         return base + "/models", {"x-goog-api-key": key}
     if spec.protocol == "ollama":
         return base + "/api/tags", {}
-    return base + "/models", ({"authorization": f"Bearer {key}"} if key else {})
+    return base + "/models", _bearer(settings, spec.name)
 
 
 def check_provider(name: str, settings: Settings, client: httpx.Client, measure: bool = False) -> Report:
@@ -209,12 +214,11 @@ PING_TOOL = {"type": "function", "function": {
 def _try_tool_call(report: Report, client: httpx.Client, settings: Settings, name: str,
                    model: str) -> None:
     """Ask a local OpenAI-compatible server for one small tool call: does it take tools?"""
-    key = settings.api_key(name)
     body = {"model": model, "max_tokens": 64, "stream": False, "tools": [PING_TOOL],
             "messages": [{"role": "user", "content": "Call the ping tool with message 'hi'."}]}
     try:
         response = client.post(settings.base_url(name) + "/chat/completions", json=body,
-                               headers={"authorization": f"Bearer {key}"} if key else {},
+                               headers=_bearer(settings, name),
                                timeout=60.0)
     except httpx.HTTPError as exc:
         report.bad(f"tool calling: request failed: {exc or type(exc).__name__}")
@@ -277,8 +281,7 @@ def _served_speed(client: httpx.Client, settings: Settings, name: str, model: st
     """A short prompt, then a long one, each answered with one token: the difference in
     prompt tokens over the difference in time is the reading speed, whatever the server's
     fixed costs. llama.cpp's server reports its own timings, which are used when present."""
-    key = settings.api_key(name)
-    headers = {"authorization": f"Bearer {key}"} if key else {}
+    headers = _bearer(settings, name)
 
     def ask(text: str) -> tuple[int, float, dict]:
         body = {"model": model, "max_tokens": 1, "stream": False,

@@ -168,11 +168,7 @@ class PrefixCache:
 
     def _load(self, path: Path, identity: ModelIdentity) -> Entry | None:
         try:
-            with path.open("rb") as file:
-                if file.read(len(MAGIC)) != MAGIC:
-                    raise ValueError("not a prefix state")
-                header = json.loads(file.readline(HEADER_CAP))
-                state = file.read()
+            header, state = _read(path, state=True)
             tokens = tuple(int(t) for t in header["tokens"])
             if not _same_identity(header, identity):
                 return None  # someone else's entry under a colliding name: leave it
@@ -190,15 +186,22 @@ class PrefixCache:
             path.unlink()
 
 
+def _read(path: Path, *, state: bool) -> tuple[dict[str, Any], bytes]:
+    """An entry's header, and its state bytes if asked for; ValueError if it is not one."""
+    with path.open("rb") as file:
+        if file.read(len(MAGIC)) != MAGIC:
+            raise ValueError("not a prefix state")
+        header = json.loads(file.readline(HEADER_CAP))
+        if not isinstance(header, dict):
+            raise ValueError("not a prefix state header")
+        return header, file.read() if state else b""
+
+
 def _read_header(path: Path) -> dict[str, Any] | None:
     try:
-        with path.open("rb") as file:
-            if file.read(len(MAGIC)) != MAGIC:
-                return None
-            header = json.loads(file.readline(HEADER_CAP))
+        return _read(path, state=False)[0]
     except (OSError, ValueError):
         return None
-    return header if isinstance(header, dict) else None
 
 
 def _same_identity(header: dict[str, Any], identity: ModelIdentity) -> bool:
