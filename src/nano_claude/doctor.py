@@ -323,14 +323,14 @@ def check_embedded(settings: Settings, measure: bool = False) -> Report:
 
 
 def _prefix_cache_line(settings: Settings) -> str:
-    from nano_claude.providers.prefix_cache import SUFFIX, cache_folder
+    from nano_claude.providers.prefix_cache import user_cache
 
-    if not settings.local_prefix_cache_mb:
+    cache = user_cache(settings.local_prefix_cache_mb)
+    if cache is None:
         return "prefix cache: off (local_prefix_cache_mb is 0)"
-    folder = cache_folder(os.environ)
-    sizes = [p.stat().st_size for p in folder.glob("*" + SUFFIX)] if folder.is_dir() else []
+    sizes = [path.stat().st_size for path in cache.entries()]
     return (f"prefix cache: {len(sizes)} saved prompt start(s), {sum(sizes) / 1e6:.0f} MB of "
-            f"{settings.local_prefix_cache_mb:,} MB, in {folder}")
+            f"{settings.local_prefix_cache_mb:,} MB, in {cache.folder}")
 
 
 def run(settings: Settings, out=sys.stdout, *, measure: bool = True) -> int:

@@ -52,7 +52,7 @@ from nano_claude.core.messages import (
 )
 from nano_claude.providers.base import Request, ToolSpec
 from nano_claude.providers.grammar import ROOT, call_json, drop_null, tool_call_grammar
-from nano_claude.providers.prefix_cache import ModelIdentity, PrefixCache, cache_folder, common_prefix
+from nano_claude.providers.prefix_cache import ModelIdentity, common_prefix, user_cache
 
 if TYPE_CHECKING:
     from llama_cpp import Llama, LlamaGrammar
@@ -88,8 +88,7 @@ class LocalProvider:
         self._grammar: tuple[str, LlamaGrammar] | None = None
         self._lock = threading.Lock()  # one generation at a time on the one context
         self._running: set[threading.Event] = set()  # stop flags of live generations
-        cap = settings.local_prefix_cache_mb << 20
-        self._cache = PrefixCache(cache_folder(os.environ), cap) if cap else None
+        self._cache = user_cache(settings.local_prefix_cache_mb)
 
     async def stream(self, request: Request) -> AsyncIterator[ProviderEvent]:
         loop = asyncio.get_running_loop()

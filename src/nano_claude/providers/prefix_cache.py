@@ -48,6 +48,12 @@ def cache_folder(environ: dict[str, str] | os._Environ[str]) -> Path:
     return root / "nano_claude" / "prefix"
 
 
+def user_cache(megabytes: int) -> PrefixCache | None:
+    """The user's prefix cache with a cap of `megabytes` (the local_prefix_cache_mb
+    setting), or None when that is 0: no cache."""
+    return PrefixCache(cache_folder(os.environ), megabytes << 20) if megabytes else None
+
+
 @dataclass(frozen=True)
 class Entry:
     path: Path
@@ -89,7 +95,7 @@ class PrefixCache:
         candidates = [exact] if exact.is_file() and len(tokens) >= minimum else []
         best: tuple[int, Path] | None = None
         if not candidates:
-            for path in self._entries():
+            for path in self.entries():
                 header = _read_header(path)
                 if header is None or not _same_identity(header, identity):
                     continue
@@ -160,7 +166,7 @@ class PrefixCache:
                 path.unlink()
                 total -= size
 
-    def _entries(self) -> list[Path]:
+    def entries(self) -> list[Path]:
         try:
             return [p for p in self.folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith(".")]
         except OSError:
