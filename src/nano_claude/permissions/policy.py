@@ -187,10 +187,10 @@ class Policy:
         if self.save_to is None or not rules:
             return "allowed for this session (no settings file to save the rule to)"
         try:
-            save_allow_rules(self.save_to, rules)
+            warning = save_allow_rules(self.save_to, rules)
         except (ConfigError, OSError) as exc:
             return f"allowed for this session; could not save the rule: {exc}"
-        return f"saved {', '.join(rules)} to {self.save_to}"
+        return f"saved {', '.join(rules)} to {self.save_to}" + (f" ({warning})" if warning else "")
 
     # --- shell parts ------------------------------------------------------------------
 
@@ -401,16 +401,42 @@ _INTERPRETERS = {"python", "python3", "node", "ruby", "perl", "php", "bash", "sh
 
 
 def _suggest_command(normalized: str) -> str:
-    """The rule an "allow" answer adds: narrow enough to mean what the user saw."""
+    """The rule an "allow" answer adds: narrow enough to mean what the user saw, and a
+    prefix (`Bash(python -m pytest:*)`) wherever the prefix names one program run one way,
+    so the next `-k other_test` does not ask again."""
     words = normalized.split(" ")
     name = words[0]
     if name in _SUBCOMMANDS and len(words) > 1 and _PLAIN_WORD.match(words[1]):
         depth = 3 if words[1] in ("run", "run-script", "exec", "x") and len(words) > 2 else 2
         plain = [w for w in words[:depth] if _PLAIN_WORD.match(w)]
         return f"Bash({' '.join(plain)}:*)"
-    if name in _INTERPRETERS or not _PLAIN_WORD.match(name):
-        return f"Bash({normalized})"
-    return f"Bash({name}:*)"
+    if name in _INTERPRETERS:
+        prefix = _interpreter_prefix(words)
+        return f"Bash({prefix}:*)" if prefix else f"Bash({normalized})"
+    if _PLAIN_WORD.match(name) or _SCRIPT.match(name):  # pytest -q, ./scripts/test.sh --fast
+        return f"Bash({name}:*)"
+    return f"Bash({normalized})"
+
+
+# A module run with -m, and a script in the project given to its interpreter.
+_MODULE = re.compile(r"^[A-Za-z_][\w.]*$")
+_SCRIPT = re.compile(r"^(\./)?[\w.-]+(/[\w.-]+)*\.(py|js|mjs|cjs|ts|rb|pl|php|sh|bash|lua|R)$")
+# Interpreters that run a module or script as told, and nothing else, when given one.
+_RUNNERS = {"python", "python3", "node", "ruby", "perl", "php", "bash", "sh", "zsh", "deno", "bun", "lua",
+            "Rscript"}
+
+
+def _interpreter_prefix(words: list[str]) -> str:
+    """`python -m pytest …` -> `python -m pytest`; `python manage.py test` -> `python
+    manage.py`. Empty when the interpreter runs code given inline (-c, -e, stdin) or is a
+    gateway to anything (sudo, ssh, eval): only the exact command is offered then."""
+    if words[0] not in _RUNNERS or len(words) < 2:
+        return ""
+    if words[1] == "-m" and len(words) > 2 and _MODULE.match(words[2]):
+        return " ".join(words[:3])
+    if _SCRIPT.match(words[1]) and ".." not in words[1].split("/"):
+        return " ".join(words[:2])
+    return ""
 
 
 def _suggest_fetch(call: Call) -> str:

@@ -244,9 +244,9 @@ def matches_domain(rule: Rule, url: str) -> bool:
 
 # --- files ---------------------------------------------------------------------------
 
-def save_allow_rules(path: Path, rules: Iterable[str]) -> None:
+def save_allow_rules(path: Path, rules: Iterable[str]) -> str:
     """Add allow rules to a settings file (the "always" answer), atomically; a broken file
-    is reported and left as it is."""
+    is reported and left as it is. Returns a warning for the user, or ""."""
     from nano_claude.config import atomic_write, read_json
 
     data = read_json(path)
@@ -258,3 +258,21 @@ def save_allow_rules(path: Path, rules: Iterable[str]) -> None:
         if rule not in allow:
             allow.append(rule)
     atomic_write(path, json.dumps(data, indent=2) + "\n", mode=0o600)
+    return keep_out_of_git(path) if path.name.endswith(".local.json") else ""
+
+
+def keep_out_of_git(path: Path) -> str:
+    """A per-user file (this machine's grants) must not reach the repository, where it
+    would grant everyone who clones it: name it in a .gitignore beside it, as Claude Code
+    does. Lines already there are kept. Returns what went wrong, for the user, or ""."""
+    from nano_claude.config import atomic_write
+
+    ignore = path.parent / ".gitignore"
+    try:
+        lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
+        if path.name in (line.strip().lstrip("/") for line in lines):
+            return ""
+        atomic_write(ignore, "".join(f"{line}\n" for line in [*lines, path.name]))
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"could not add it to {ignore}: {exc}"
+    return ""

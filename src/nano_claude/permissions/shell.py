@@ -107,61 +107,202 @@ def _parse_into(command: str, script: Script, depth: int) -> None:
     if depth > 4:
         script.problems.append("shell commands nested too deeply to check")
         return
-    tree = _parser().parse(command.encode())
-    _Walker(script, depth).visit(tree.root_node)
+    root = _parser().parse(command.encode()).root_node
+    walker = _Walker(script, depth, _tainted(root))
+    walker.visit(root)
+    if root.has_error and not walker.saw_error:  # a backstop: the walk should have met it
+        script.problems.append("cannot parse the command")
+
+
+# Node types the walker knows. Statements hold other statements (and words); word parts
+# are searched for the commands they run and for arithmetic that reads a variable. A named
+# node of any other type makes the command ask: the walk is total, not a list of known
+# dangers.
+STATEMENTS = frozenset({
+    "program", "list", "pipeline", "subshell", "compound_statement", "redirected_statement",
+    "if_statement", "elif_clause", "else_clause", "while_statement", "do_group", "negated_command",
+    "case_statement", "case_item", "for_statement", "c_style_for_statement", "test_command",
+    "variable_assignments", "comment",
+})
+WORD_PARTS = frozenset({
+    "word", "string", "string_content", "raw_string", "ansi_c_string", "translated_string",
+    "concatenation", "simple_expansion", "expansion", "variable_name", "special_variable_name",
+    "number", "array", "brace_expression", "extglob_pattern", "regex", "test_operator",
+    "file_descriptor", "binary_expression", "unary_expression", "ternary_expression",
+    "parenthesized_expression", "postfix_expression", "subscript", "arithmetic_expansion",
+    "heredoc_start", "heredoc_body", "heredoc_content", "heredoc_end", "command_name",
+    "variable_assignment",
+})
+REDIRECTS = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
+# Leaves whose text the shell takes literally: nothing in them runs.
+LITERAL_LEAVES = frozenset({"raw_string", "ansi_c_string", "comment", "heredoc_start", "heredoc_end",
+                            "file_descriptor", "test_operator"})
+ARITHMETIC_TESTS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
+# Text the shell would expand into a command, where the parser saw a plain word (it reads
+# `${x:-`cmd`}` and backticks in here-documents as text).
+_HIDDEN_CODE = re.compile(r"`|\$[(\[{]|[<>]\(")
+_NUMBER = re.compile(r"[-+]?(0[xX][0-9a-fA-F]+|\d+(#\w+)?)")
+
+
+def _tainted(root: Any) -> frozenset[str]:
+    """Variables this script sets to something other than a number: a `for` loop's variable
+    (`for f in *` takes file names), an assignment. Arithmetic evaluates a variable's value
+    as an expression, and `a[$(cmd)]` in that value runs cmd, so such a variable read by
+    arithmetic makes the command ask. Variables from the environment are the user's own."""
+    names: set[str] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.type == "for_statement":
+            name = node.child_by_field_name("variable")
+            values = node.children_by_field_name("value")
+            if name is not None and not (values and all(_NUMBER.fullmatch(_text(v)) for v in values)):
+                names.add(_text(name))
+        elif node.type == "variable_assignment":
+            name, value = node.child_by_field_name("name"), node.child_by_field_name("value")
+            if name is not None and not (value is not None and _NUMBER.fullmatch(_text(value))):
+                names.add(_text(name).split("[", 1)[0])
+    return frozenset(names)
 
 
 class _Walker:
-    def __init__(self, script: Script, depth: int) -> None:
+    def __init__(self, script: Script, depth: int, tainted: frozenset[str]) -> None:
         self.script = script
         self.depth = depth
+        self.tainted = tainted
+        self.saw_error = False
+
+    def problem(self, text: str) -> None:
+        if text not in self.script.problems:
+            self.script.problems.append(text)
+
+    # --- statements ----------------------------------------------------------------------
 
     def visit(self, node: Any) -> None:
         kind = node.type
         if kind == "ERROR" or node.is_missing:
-            self.script.problems.append(f"cannot parse {_text(node)[:40]!r}")
-            return
-        if kind == "function_definition":
-            self.script.problems.append("defines a shell function")
-            return
-        if kind == "command":
+            self._error(node)
+        elif not node.is_named:
+            return  # an operator or a keyword
+        elif kind == "function_definition":
+            self.problem("defines a shell function")
+        elif kind == "command":
             self._command(node)
-            return
-        if kind in ("declaration_command", "unset_command"):  # export, declare, local, unset
-            self._visit_children(node)
+        elif kind in ("declaration_command", "unset_command"):  # export, declare, local, unset
+            for child in node.children:
+                self.part(child)
             words = tuple(c.type if c.type in DECLARATIONS else _word(c)
                           for c in node.children if c.is_named or c.type in DECLARATIONS)
             self._add(SimpleCommand(words, (), _text(node)))
-            return
-        if kind == "variable_assignment":  # a standalone X=1
+        elif kind == "variable_assignment":  # a standalone X=1
             name = _text(node.child_by_field_name("name") or node).split("=")[0]
-            if risky_variable(name):
-                self.script.problems.append(f"sets {name}, which changes what later commands run")
-            self._visit_children(node)
-            return
-        if kind in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
+            if risky_variable(name.split("[", 1)[0]):
+                self.problem(f"sets {name}, which changes what later commands run")
+            self.part(node)
+        elif kind in REDIRECTS:
             self._redirect(node)
-            return
-        if kind == "test_command" and re.search(r"(^|\s)-v\s", _text(node)):
-            self.script.problems.append("[[ -v ]] evaluates array subscripts, which can run commands")
-        self._visit_children(node)
+        elif kind in STATEMENTS:
+            self._statement(node)
+        elif kind in WORD_PARTS:
+            self.part(node)
+        else:
+            self.problem(f"cannot check a {kind.replace('_', ' ')}")
 
-    def _visit_children(self, node: Any) -> None:
+    def _statement(self, node: Any) -> None:
+        kind = node.type
+        if kind == "test_command" and re.search(r"(^|\s)-v\s", _text(node)):
+            self.problem("[[ -v ]] evaluates array subscripts, which can run commands")
+        first = node.children[0].type if node.children else ""
+        # (( … )) and for (( … )) evaluate arithmetic; their bodies are statements
+        arithmetic = kind == "c_style_for_statement" or (kind == "compound_statement" and first == "((")
         for child in node.children:
-            self.visit(child)
+            if arithmetic and child.type != "do_group":
+                self.part(child, arithmetic=True)
+            else:
+                self.visit(child)
+
+    def _error(self, node: Any) -> None:
+        self.saw_error = True
+        self.problem(f"cannot parse {_text(node)[:40]!r}")
+
+    # --- words ---------------------------------------------------------------------------
+
+    def part(self, node: Any, *, arithmetic: bool = False) -> None:
+        """A word or a part of one: the commands it runs ($( ), backticks, <( )), and
+        what it evaluates."""
+        kind = node.type
+        if kind == "ERROR" or node.is_missing:
+            self._error(node)
+            return
+        if not node.is_named:
+            return
+        if kind in ("command_substitution", "process_substitution"):
+            for child in node.children:
+                self.visit(child)
+            return
+        if kind not in WORD_PARTS:
+            self.visit(node)  # a statement where a word was expected: judged as one
+            return
+        if arithmetic and kind in ("variable_name", "word") and _text(node) in self.tainted:
+            self.problem(f"evaluates ${_text(node)} as arithmetic, and its value could run commands")
+        if not node.children:
+            if kind not in LITERAL_LEAVES and _HIDDEN_CODE.search(re.sub(r"\\.", "", _text(node))):
+                self.problem(f"cannot check {_text(node)[:40]!r}: it may run a command")
+            return
+        if kind == "expansion":
+            self._expansion(node, arithmetic)
+            return
+        inner = arithmetic or kind == "arithmetic_expansion" or (
+            kind == "binary_expression" and any(_text(c) in ARITHMETIC_TESTS for c in node.children
+                                                if c.type == "test_operator"))
+        for i, child in enumerate(node.children):
+            # a[i]: the index is arithmetic (for an indexed array), the name is not
+            self.part(child, arithmetic=inner or (kind == "subscript" and i > 0))
+
+    def _expansion(self, node: Any, arithmetic: bool) -> None:
+        """${…}: `${!x}` takes x's value as a name, and a name such as `a[$(cmd)]` runs
+        cmd; `${x@P}` expands x's value as a prompt, running what it holds; `${x:N:M}`
+        evaluates N and M as arithmetic."""
+        tokens = [c.type for c in node.children]
+        text = _text(node)
+        if tokens[1:2] == ["!"] and not re.search(r"(\*|@|\[[@*]\])}$", text):
+            self.problem(f"{text[:40]} uses a variable's value as a name, which can run commands")
+        if "@" in tokens and "P" in tokens[tokens.index("@"):]:
+            self.problem(f"{text[:40]} expands a value as a prompt, which can run commands")
+        inner = arithmetic
+        for child in node.children:
+            if child.type == ":":  # ${x:offset:length}
+                inner = True
+            self.part(child, arithmetic=inner)
+
+    # --- redirections and commands ----------------------------------------------------------
 
     def _redirect(self, node: Any) -> None:
         op = ""
         target: Any = None
+        quoted_heredoc = False
         for child in node.children:
-            if child.type in (">", ">>", "&>", "&>>", ">|", "<", "<>", ">&", "<&", "&>|"):
-                op = child.type
-            elif child.type not in ("file_descriptor",) and child.is_named and op:
+            kind = child.type
+            if kind in (">", ">>", "&>", "&>>", ">|", "<", "<>", ">&", "<&", "&>|"):
+                op = kind
+            elif kind == "ERROR" and op == "<" and _text(child) == ">":
+                op = "<>"  # the grammar has no <>; read-write opens, creating the file
+                self.saw_error = True  # accounted for
+            elif kind == "heredoc_start":
+                quoted_heredoc = bool(re.search(r"['\"\\]", _text(child)))
+            elif kind == "heredoc_body" and quoted_heredoc:
+                continue  # <<'EOF': the body is text, nothing in it is expanded
+            elif node.type == "file_redirect" and child.is_named and op and target is None:
                 target = child
-        if node.type != "file_redirect" or target is None:
-            self._visit_children(node)  # heredoc bodies can hold $( ) too
+                self.part(child)  # a computed target runs its commands
+            else:
+                self.visit(child)
+        if node.type != "file_redirect":
             return
-        self._visit_children(target)  # a computed target runs its commands
+        if target is None:
+            self.problem(f"cannot check the redirection {_text(node)[:40]!r}")
+            return
         word = _word(target)
         if op in (">&", "<&") and (word.isdigit() or word == "-"):
             return  # 2>&1: a descriptor, not a file
@@ -173,52 +314,45 @@ class _Walker:
         assignments: list[str] = []
         words: list[str] = []
         for child in node.children:
-            self._visit_nested(child)
+            if child.type in REDIRECTS:
+                self._redirect(child)
+                continue
+            self.part(child)
             if child.type == "variable_assignment":
                 assignments.append(_word(child))
             elif child.type == "command_name":
                 words.append(_word(child.children[0] if child.children else child))
-            elif child.type in ("file_redirect", "heredoc_redirect", "herestring_redirect"):
-                self._redirect(child)
             elif child.is_named and child.type != "comment":
                 words.append(_word(child))
         self._add(SimpleCommand(tuple(words), tuple(assignments), _text(node)))
-
-    def _visit_nested(self, node: Any) -> None:
-        """Commands inside an argument: $( ), backticks, <( ), and those in strings."""
-        if node.type in ("command_substitution", "process_substitution"):
-            self._visit_children(node)
-            return
-        for child in node.children:
-            self._visit_nested(child)
 
     def _add(self, command: SimpleCommand) -> None:
         inner = unwrap(command)
         for assignment in inner.assignments:
             name = assignment.split("=", 1)[0]
             if risky_variable(name):
-                self.script.problems.append(f"sets {name} for {inner.name or 'a command'}")
+                self.problem(f"sets {name} for {inner.name or 'a command'}")
         for wrapper in (*inner.wrapped_by, " ".join(inner.words)):
             words = wrapper.split(" ")
             risky = RISKY_WRAPPER_OPTIONS.get(words[0], ())
             if any(w.startswith(risky) for w in words[1:] if w.startswith("-")):
-                self.script.problems.append(f"{wrapper} runs code or changes files or directories")
+                self.problem(f"{wrapper} runs code or changes files or directories")
         if inner.name in SHELLS and "-c" in inner.words[1:]:
             code = inner.words[inner.words.index("-c") + 1:inner.words.index("-c") + 2]
             if code and code[0] != DYNAMIC:
                 _parse_into(code[0], self.script, self.depth + 1)
             else:
-                self.script.problems.append(f"{inner.name} -c runs code only known at run time")
+                self.problem(f"{inner.name} -c runs code only known at run time")
             return
         if inner.name == "eval":
             code = inner.words[1:]
             if code and DYNAMIC not in code:
                 _parse_into(" ".join(code), self.script, self.depth + 1)
             else:
-                self.script.problems.append("eval runs code only known at run time")
+                self.problem("eval runs code only known at run time")
             return
         if inner.name == DYNAMIC:
-            self.script.problems.append("the program to run is only known at run time")
+            self.problem("the program to run is only known at run time")
         self.script.commands.append(inner)
         self.script.order.append(inner)
         for nested in _executed_by(inner):

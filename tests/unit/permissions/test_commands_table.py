@@ -221,7 +221,8 @@ def test_plan_mode_is_read_only(tmp_path: Path, command: str, expected: str) -> 
 def test_suggestions_are_narrow_prefixes_or_the_exact_command(tmp_path: Path) -> None:
     p = policy(tmp_path)
     assert p.judge_command("npm run build --prod").suggestions == ("Bash(npm run build:*)",)
-    assert p.judge_command("python script.py").suggestions == ("Bash(python script.py)",)
+    assert p.judge_command("python script.py").suggestions == ("Bash(python script.py:*)",)
+    assert p.judge_command("python -c pass").suggestions == ("Bash(python -c pass)",)
     assert p.judge_command("git reset --hard").suggestions == ("Bash(git reset --hard)",)
     assert p.judge_command("echo x > src/a.py").suggestions == ("Edit(src/**)",)
 

@@ -170,3 +170,39 @@ def test_a_write_at_the_root_suggests_a_rule_that_parses(project: Path) -> None:
     ruling = make(project).judge_command("touch /x")
     assert "Edit(//**)" in ruling.suggestions
     assert parse_rule("Edit(//**)", "allow", "test").content == "//**"
+
+
+@pytest.mark.parametrize(("command", "offered"), [
+    ("python -m pytest -q tests", "Bash(python -m pytest:*)"),
+    ("python3 -m unittest discover", "Bash(python3 -m unittest:*)"),
+    ("python manage.py test app", "Bash(python manage.py:*)"),
+    ("node scripts/build.js --prod", "Bash(node scripts/build.js:*)"),
+    ("./scripts/test.sh --fast", "Bash(./scripts/test.sh:*)"),
+    ("pytest -q tests/test_a.py", "Bash(pytest:*)"),
+    ("npm run build", "Bash(npm run build:*)"),
+    # code given inline, or a gateway to anything: only the exact command
+    ("python -c pass", "Bash(python -c pass)"),
+    ("node -e 1", "Bash(node -e 1)"),
+    ("python ../outside.py", "Bash(python ../outside.py)"),
+    ("sudo make install", "Bash(sudo make install)"),
+    ("python", "Bash(python)"),
+])
+def test_an_allow_answer_offers_a_prefix_where_one_is_safe(project: Path, command: str, offered: str) -> None:
+    p = make(project)
+    ruling = p.judge_command(command)
+    assert ruling.decision == "ask" and ruling.suggestions == (offered,)
+    p.remember(ruling.suggestions)
+    assert p.judge_command(command).decision == "allow"
+
+
+def test_always_keeps_the_local_settings_out_of_git(project: Path) -> None:
+    target = project / ".nano_claude" / "settings.local.json"
+    p = make(project)
+    p.save_to = target
+    p.save(["Bash(make:*)"])
+    assert (target.parent / ".gitignore").read_text() == "settings.local.json\n"
+    (target.parent / ".gitignore").write_text("# ours\ncache/")
+    p.save(["Bash(pytest:*)"])
+    assert (target.parent / ".gitignore").read_text() == "# ours\ncache/\nsettings.local.json\n"
+    p.save(["Bash(ls:*)"])  # named once, however often rules are saved
+    assert (target.parent / ".gitignore").read_text().count("settings.local.json") == 1

@@ -1,6 +1,6 @@
 """GetDiagnostics with the PATH under the test's control (ctx.environ).
 
-Real checkers where this machine has them: ruff (symlinked from the dev venv), the
+Real checkers where this machine has them: ruff (from the test virtualenv), the
 Python syntax check, node --check and bash -n. pyright, mypy, flake8, tsc, eslint and
 shellcheck are not installed here: small scripts named after them stand in for the real
 binaries, printing exactly what the real tool prints (its documented output format), so
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -23,9 +24,19 @@ from tests.fakes.server import FakeModelServer
 from tests.processes import alive
 from tests.toolkit import call, drive
 
-REAL_RUFF = Path("/work/venv/bin/ruff")
-REAL_NODE = Path("/usr/bin/node")
-REAL_BASH = Path("/usr/bin/bash")
+
+def _installed(name: str) -> Path:
+    """Where a user's machine has the tool: next to this Python (a virtualenv's bin, as
+    `pip install -e '.[test]'` puts ruff there) or on PATH. A path that does not exist
+    when it is missing: the tests that need it skip."""
+    beside = Path(sys.executable).with_name(name)
+    found = beside if beside.exists() else shutil.which(name)
+    return Path(found) if found else Path("/nonexistent") / name
+
+
+REAL_RUFF = _installed("ruff")
+REAL_NODE = _installed("node")
+REAL_BASH = _installed("bash")
 
 
 @pytest.fixture
