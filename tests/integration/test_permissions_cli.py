@@ -95,3 +95,18 @@ def test_permissions_why_shows_the_decision_and_the_rule(cli: Cli) -> None:
     assert forced.stdout.startswith("ask: git push --force") and "Bash(git push --force)" in forced.stdout
     listed = cli.run("permissions")
     assert "deny   Bash(curl:*)" in listed.stdout and "allow  Bash(git:*)" in listed.stdout
+
+
+def test_hidden_writes_never_run_unasked_in_headless_auto_mode(cli: Cli,
+                                                               fake_server: FakeModelServer) -> None:
+    """The two holes trials found: a read-write redirection, and a substitution the parser
+    reads as text inside a parameter expansion. Each is refused, and nothing is made."""
+    commands = ["cat <> made1.txt", "echo ${HOME:+`touch made2.txt`}", "cat 3<>made3.txt",
+                'echo "${v:-$(touch made4.txt)}"', "for f in *; do echo $((f)); done"]
+    (cli.project / "a[$(touch made5.txt)]").write_text("")
+    fake_server.script(*(tool_call("Bash", {"command": c}, expect=None) for c in commands),
+                       text("Stopped.", expect=told("Permission denied")))
+    result = run(cli, fake_server, ANTHROPIC, "try", "--output-format", "json")
+    assert result.returncode == 0, result.stderr
+    assert [d["tool_input"]["command"] for d in result.json()["permission_denials"]] == commands
+    assert not list(cli.project.glob("made*"))
