@@ -279,7 +279,7 @@ READ_ONLY: dict[str, Check] = {
     "uniq": _uniq,
     "tr": _no_paths,
     **{name: _no_paths for name in (
-        "pwd", "whoami", "id", "uname", "true", "false", "seq",
+        "pwd", "whoami", "id", "uname", "true", "false", ":", "break", "continue", "seq",
         "printenv", "which", "type", "whereis", "basename", "dirname", "nproc", "uptime", "free",
         "ps", "df", "lscpu", "groups", "tty", "locale", "arch", "sleep", "cd", "pushd", "popd",
         "dirs", "jobs", "getconf", "cal")},

@@ -134,6 +134,7 @@ WORD_PARTS = frozenset({
     "variable_assignment",
 })
 REDIRECTS = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
+SUBSTITUTIONS = frozenset({"command_substitution", "process_substitution"})
 # Leaves whose text the shell takes literally: nothing in them runs.
 LITERAL_LEAVES = frozenset({"raw_string", "ansi_c_string", "comment", "heredoc_start", "heredoc_end",
                             "file_descriptor", "test_operator"})
@@ -204,7 +205,7 @@ class _Walker:
             self._redirect(node)
         elif kind in STATEMENTS:
             self._statement(node)
-        elif kind in WORD_PARTS:
+        elif kind in WORD_PARTS or kind in SUBSTITUTIONS:
             self.part(node)
         else:
             self.problem(f"cannot check a {kind.replace('_', ' ')}")
@@ -237,7 +238,7 @@ class _Walker:
             return
         if not node.is_named:
             return
-        if kind in ("command_substitution", "process_substitution"):
+        if kind in SUBSTITUTIONS:
             for child in node.children:
                 self.visit(child)
             return

@@ -74,8 +74,18 @@ def _policy(project: Path) -> Policy:
 
 
 def _place(template: str, piece: str) -> str:
-    return template.replace("{{", "\x01").replace("}}", "\x02").replace("{}", piece) \
-        .replace("\x01", "{").replace("\x02", "}")
+    """str.format's reading of the template, left to right: `{}` is the slot, `{{` and
+    `}}` are braces."""
+    out, i = [], 0
+    while i < len(template):
+        pair = template[i:i + 2]
+        if pair in ("{}", "{{", "}}"):
+            out.append(piece if pair == "{}" else pair[0])
+            i += 2
+        else:
+            out.append(template[i])
+            i += 1
+    return "".join(out)
 
 
 def _runs_unasked(project: Path, command: str) -> bool:
@@ -138,7 +148,7 @@ def test_the_positions_are_read_only_without_the_fragment(project: Path) -> None
     policy = _policy(project)
     plain = [_place(t, "x") for t in WORD_POSITIONS] + [_place(t, "echo hi") for t in STATEMENT_POSITIONS]
     allowed = [c for c in plain if policy.judge_command(c).decision == "allow"]
-    assert len(allowed) >= 0.75 * len(plain), sorted(set(plain) - set(allowed))
+    assert len(allowed) >= 0.9 * len(plain), sorted(set(plain) - set(allowed))
 
 
 # A value the shell evaluates as code: file names are the model's to choose in a cloned
@@ -160,3 +170,21 @@ def test_a_file_name_evaluated_as_code_never_runs_unasked(tmp_path: Path, comman
     (project / "PWNED").unlink()
     assert not _runs_unasked(project, command)
     assert _policy(project).judge_command(command).decision == "ask"
+
+
+# What agents run every day stays unasked: the total walk asks about what it cannot
+# know, not about ordinary loops, tests and expansions.
+EVERYDAY = ["for i in $(seq 1 3); do echo $i; done", "for i in {1..5}; do echo $i; done",
+            "echo ${PWD##*/}", "echo \"${#PATH}\"", "echo $((60*60))", "echo \"$(date +%Y-%m-%d)\"",
+            "if [[ -n \"$VIRTUAL_ENV\" ]]; then echo venv; fi", "[ -f setup.py ] && echo yes || echo no",
+            "case \"$SHELL\" in */bash) echo bash;; *) echo other;; esac",
+            "cat <<'EOF'\nhello $(world) `x`\nEOF\n", "for ((i=0; i<3; i++)); do echo $i; done",
+            "echo ${!PATH*} ${HOME@Q} ${HOME:0:3}", "git log --format='%h %an %s' -5 | cat",
+            "printf '%s\\n' \"${PATH//:/ }\" | head", "ls 2>&1 | head", "cat < a.py | wc -l",
+            "for i in 1 2 3; do echo $((i * 2)); done", "echo \"price: \\$5\""]
+
+
+@pytest.mark.parametrize("command", EVERYDAY)
+def test_everyday_commands_stay_unasked(project: Path, command: str) -> None:
+    ruling = _policy(project).judge_command(command)
+    assert ruling.decision == "allow", ruling.reason
