@@ -445,3 +445,32 @@ def test_search_finds_words_in_every_session_and_rebuilds_a_lost_index(
     assert "[tabs]" in in_repl.stdout and "why does parsing fail?" in in_repl.stdout
     none = cli.run("sessions", "search", "zebra")
     assert "No saved session mentions 'zebra'" in none.stdout
+
+
+# --- compaction --------------------------------------------------------------------------------
+
+
+def test_a_compacted_session_keeps_its_first_prompt_as_title_and_counts_every_turn(
+        cli: Cli, fake_server: FakeModelServer) -> None:
+    cli.write_config(preserve_last_n_turns=1)
+    long_answer = "The parser splits on tabs. " * 4000  # enough that a recap shrinks the conversation
+    fake_server.script(text(long_answer), text("done"), text("Recap: the parser was fixed."), text("ok"))
+    result = cli.run("-m", CLAUDE, input="fix the parser\nsecond\n/compact\nthird\n", env=keys(fake_server))
+    assert result.returncode == 0, result.stderr
+    assert "Compacted the conversation" in result.stdout
+    assert prompts_sent(fake_server.model_requests[-1].body)[0].startswith("This conversation was compacted")
+    session_id = transcripts(cli)[0].stem
+    assert any(r["type"] == "rewrite" for r in records(transcripts(cli)[0]))
+
+    listed = cli.run("sessions", "list")
+    line = listed.stdout.splitlines()[0]
+    assert f"{session_id[:8]}    3 turns" in line and line.endswith("  fix the parser")
+    fake_server.script(text("four it is"))
+    resumed = cli.run("-p", "fourth", "--resume", session_id, "-m", CLAUDE, env=keys(fake_server))
+    assert resumed.returncode == 0, resumed.stderr
+    entry = index(cli)["sessions"][0]
+    assert (entry["title"], entry["turn_count"]) == ("fix the parser", 4)
+
+    (sessions(cli) / "history.json").unlink()  # rebuilt from the transcript and its rewrite
+    in_repl = cli.run("-m", CLAUDE, input="/load\nq\n", env=keys(fake_server))
+    assert f"id:{session_id[:8]}  turns:4  fix the parser" in in_repl.stdout

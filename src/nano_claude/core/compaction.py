@@ -87,6 +87,9 @@ INPUT_CHARS = 500  # of each tool call's arguments shown to the summariser
 TEXT_CHARS = 8000  # of each message's text shown to the summariser
 MIN_BLOCK_CHARS = 400  # a block cut to fit the window keeps at least this much
 
+FIRST_PROMPT_CHARS = 500  # of the first prompt a recap keeps: enough for a session's title
+EARLIER_PROMPTS, FIRST_PROMPT = "earlier_prompts", "first_prompt"  # a recap's meta keys
+
 CLEARED = "[Old tool result cleared to save context"
 RECAP_HEAD = ("This conversation was compacted to fit the model's context window. "
               "Summary of the earlier part:")
@@ -249,13 +252,38 @@ def choose_cut(messages: Sequence[Message], turns: int, budget: int) -> int:
     return next((i for i in cuts if i >= start and suffix[i] <= budget), cuts[-1])
 
 
-def rebuild(recap: str, kept: Sequence[Message]) -> list[Message]:
-    """[recap + kept]: the recap joins the first kept user message, so roles alternate."""
+def prompt_words(message: Message) -> str:
+    """A prompt's text without the recap compaction put before it."""
+    texts = [b.text for b in message.content if isinstance(b, TextBlock)]
+    return "".join(texts[1:] if message.meta.get("recap") else texts)
+
+
+def prompts_of(messages: Sequence[Message]) -> tuple[int, str]:
+    """(prompts the user wrote, the first one's text) in a history, those a recap replaced
+    included, so a session's turn count and title outlive its compactions. A recap
+    standing alone (before an assistant message) is not a prompt."""
+    count, first = 0, ""
+    for message in messages:
+        recap = message.meta.get("recap")
+        if recap:
+            count += int(message.meta.get(EARLIER_PROMPTS) or 0)
+            first = first or str(message.meta.get(FIRST_PROMPT) or "")
+        if is_prompt(message) and not (recap and len(message.content) == 1):
+            count += 1
+            first = first or prompt_words(message).strip()
+    return count, first
+
+
+def rebuild(recap: str, kept: Sequence[Message], old: Sequence[Message] = ()) -> list[Message]:
+    """[recap + kept]: the recap joins the first kept user message, so roles alternate. Its
+    meta notes how many prompts `old` held and the first one's text."""
     block = TextBlock(f"{RECAP_HEAD}\n\n{recap}\n\n(The conversation continues from here.)")
+    count, words = prompts_of(old)
+    meta = {"recap": True, EARLIER_PROMPTS: count, FIRST_PROMPT: words[:FIRST_PROMPT_CHARS]}
     first = kept[0]
     if first.role == "user":
-        return [Message("user", (block, *first.content), {**first.meta, "recap": True}), *kept[1:]]
-    return [Message("user", (block,), {"recap": True}), *kept]
+        return [Message("user", (block, *first.content), {**first.meta, **meta}), *kept[1:]]
+    return [Message("user", (block,), meta), *kept]
 
 
 # --- layer 1: snipping old tool results -----------------------------------------------
@@ -545,7 +573,7 @@ class Compactor:
                 return
             recap, made = (f"[The earlier part of this conversation ({len(old)} messages) was removed "
                            f"to fit the context window; it could not be summarised: {exc}]"), "dropped"
-        new = rebuild(recap, kept)
+        new = rebuild(recap, kept, old)
         after = self._size(new)
         if after > before * (1 - MIN_SHRINK):
             self._futile(before)

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from nano_claude.sessions.session import RecordedSession
 
 SHORT_ID = 8
+# 2: titles and turn counts outlive compaction (version 1 entries of compacted sessions
+# were titled with the recap and counted only the turns it kept).
+INDEX_VERSION = 2
 SNAPSHOT_SUFFIX = ".json"
 
 
@@ -161,12 +164,16 @@ class SessionStore:
     def _read_index(self) -> list[Entry]:
         try:
             data = json.loads(self.index_path.read_text(encoding="utf-8"))
-            return [Entry.from_dict(d) for d in data["sessions"]]
+            entries = [Entry.from_dict(d) for d in data["sessions"]]
         except (OSError, ValueError, KeyError, TypeError):
             return []  # lost or unreadable: rebuilt from the transcripts
+        if data.get("version") != INDEX_VERSION:  # made by older rules: each entry re-read once
+            for entry in entries:
+                entry.size = -1
+        return entries
 
     def _write_index(self, entries: list[Entry]) -> None:
-        data = {"total_turns": sum(e.turn_count for e in entries),
+        data = {"version": INDEX_VERSION, "total_turns": sum(e.turn_count for e in entries),
                 "sessions": [asdict(e) for e in entries]}
         atomic_write(self.index_path, json.dumps(data, ensure_ascii=False, indent=1) + "\n", mode=0o600)
 

@@ -4,7 +4,9 @@ Every line is an object with a "type":
 
   session             the first line: the session's id, when and where it started, the model
   message             one message of the conversation, in the neutral JSON form (core/messages.py)
-  rewrite             the conversation replaced as a whole (compaction); later messages follow it
+  rewrite             the conversation replaced as a whole (compaction); later messages follow it.
+                      A recap notes in its meta the prompts it replaced: their count and the
+                      first one's text (so the session's title and turn count survive)
   tool_call           a tool call about to be checked and run, written before it runs
   permission_pending  the user is being asked whether that call may run
   permission          the answer
@@ -26,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nano_claude.core.compaction import EARLIER_PROMPTS, FIRST_PROMPT, FIRST_PROMPT_CHARS, prompts_of
 from nano_claude.core.messages import (
     Message,
     TextBlock,
@@ -161,7 +164,7 @@ def _apply(replay: Replay, record: dict[str, Any]) -> None:
     elif kind == "message":
         replay.messages.append(message_from_dict(record["message"]))
     elif kind == "rewrite":
-        replay.messages = [message_from_dict(m) for m in record["messages"]]
+        replay.messages = _carried(replay.messages, [message_from_dict(m) for m in record["messages"]])
     elif kind == "tool_call":
         replay.calls[record["id"]] = CallTrace(record["name"], dict(record.get("input") or {}))
     elif kind in ("permission_pending", "permission", "tool_done"):
@@ -179,24 +182,32 @@ def _apply(replay: Replay, record: dict[str, Any]) -> None:
     # Other types come from a newer version: ignored, so old and new can share a folder.
 
 
+def _carried(before: list[Message], after: list[Message]) -> list[Message]:
+    """A history rewritten by a version that did not note in its recap what the recap
+    replaced: noted now, from the history the transcript held before the rewrite, so the
+    session keeps its title and turn count. (Prompts added in the very rewrite that
+    compacted them are not told apart: the count may then fall short by those.)"""
+    recap = after[0] if after else None
+    if recap is None or not recap.meta.get("recap") or EARLIER_PROMPTS in recap.meta:
+        return after
+    count, first = prompts_of(before)
+    meta = {**recap.meta, EARLIER_PROMPTS: max(count - prompts_of(after)[0], 0),
+            FIRST_PROMPT: first[:FIRST_PROMPT_CHARS]}
+    return [Message(recap.role, recap.content, meta), *after[1:]]
+
+
 # --- what a conversation is, for listings ---------------------------------------------
 
 
-def prompts(messages: list[Message]) -> list[Message]:
-    """The user's own messages (not the tool results the loop sends back)."""
-    return [m for m in messages if m.role == "user" and not m.tool_results]
-
-
 def turn_count(messages: list[Message]) -> int:
-    return len(prompts(messages))
+    """Every prompt the user wrote, those compaction summarised included."""
+    return prompts_of(messages)[0]
 
 
 def title(messages: list[Message]) -> str:
-    """The first user message, on one line, cut to about 60 characters (at a space)."""
-    first = next((m for m in prompts(messages) if m.text.strip()), None)
-    if first is None:
-        return ""
-    text = re.sub(r"\s+", " ", first.text).strip()
+    """The first prompt of the session (one a recap replaced included), on one line, cut
+    to about 60 characters (at a space)."""
+    text = re.sub(r"\s+", " ", prompts_of(messages)[1]).strip()
     if len(text) <= TITLE_CHARS:
         return text
     cut = text[:TITLE_CHARS - 1]

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from nano_claude.core.compaction import rebuild
 from nano_claude.core.messages import Message, TextBlock, user_text
 from nano_claude.sessions.session import RecordedSession
-from nano_claude.sessions.store import SessionError, SessionStore
+from nano_claude.sessions.store import INDEX_VERSION, SessionError, SessionStore
+from nano_claude.sessions.transcript import title, turn_count
 
 MODEL = "anthropic/claude-sonnet-4-6"
 
@@ -162,3 +164,36 @@ def test_snapshot_names_are_plain_file_names(tmp_path: Path) -> None:
             store.save_named(session, bad, MODEL)
     auto, _ = store.save_named(session, "", MODEL)
     assert auto.name.startswith("session_20260405_") and auto.name.endswith(f"_{session.id[:8]}.json")
+
+
+def test_a_compacted_session_keeps_its_title_and_every_turn_saved_resumed_rebuilt_and_merged(
+        tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "sessions", clock=ticking())
+    session = chat(store, "fix the parser", tmp_path)
+    for prompt in ("two", "three"):
+        session.messages += [user_text(prompt), Message("assistant", (TextBlock("ok"),))]
+    session.messages[:] = rebuild("the parser was fixed", session.messages[-2:], session.messages[:-2])
+    session.messages.append(user_text("four"))
+    saved = store.save(session, MODEL).entry
+    assert (saved.title, saved.turn_count) == ("fix the parser", 4)
+    assert json.loads(store.latest_path.read_text())["title"] == "fix the parser"
+    other = chat(store, "later work", tmp_path)
+    merged = store.merge([other.id, session.id], tmp_path).session
+    assert (title(merged.messages), turn_count(merged.messages)) == ("fix the parser", 5)
+
+    store.index_path.unlink()  # rebuilt from the transcript, with its rewrite
+    assert {(e.title, e.turn_count) for e in store.entries()} == {("fix the parser", 4), ("later work", 1)}
+    resumed = store.load(session.id).session
+    assert (title(resumed.messages), turn_count(resumed.messages)) == ("fix the parser", 4)
+
+
+def test_an_index_an_older_version_wrote_is_re_read_from_the_transcripts_once(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "sessions", clock=ticking())
+    session = chat(store, "fix the parser", tmp_path)
+    index = json.loads(store.index_path.read_text())
+    del index["version"]
+    index["sessions"][0].update(title="This conversation was compacted to fit…", turn_count=0)
+    store.index_path.write_text(json.dumps(index))
+    assert [(e.title, e.turn_count) for e in store.entries()] == [("fix the parser", 1)]
+    assert json.loads(store.index_path.read_text())["version"] == INDEX_VERSION
+    assert store.entries()[0].session_id == session.id

@@ -6,6 +6,7 @@ import json
 import stat
 from pathlib import Path
 
+from nano_claude.core.compaction import RECAP_HEAD, rebuild
 from nano_claude.core.messages import Message, TextBlock, message_to_dict, tool_result, user_text
 from nano_claude.sessions.transcript import TranscriptWriter, read_transcript, title, turn_count
 
@@ -97,3 +98,54 @@ def test_title_is_the_first_prompt_on_one_line_and_turns_count_prompts() -> None
     assert title(messages) == "fix the parser so that tabs and spaces and spaces and…"
     assert len(title(messages)) <= 60
     assert turn_count(messages) == 2
+
+
+# --- titles and turn counts across compaction ---------------------------------------------
+
+
+def turn(prompt: str, answer: str = "ok") -> list[Message]:
+    return [user_text(prompt), Message("assistant", (TextBlock(answer),))]
+
+
+def compacted(history: list[Message], keep: int) -> list[Message]:
+    """What compaction makes of a history: a recap of all but the last `keep` messages."""
+    return rebuild("what happened so far", history[-keep:], history[:-keep])
+
+
+def test_a_compacted_history_keeps_its_first_prompt_as_title_and_counts_every_prompt() -> None:
+    history = [*turn("fix the parser"), *turn("two"), *turn("three")]
+    once = compacted(history, 2)
+    assert once[0].text.startswith(RECAP_HEAD)
+    assert title(once) == "fix the parser" and turn_count(once) == 3
+    twice = compacted([*once, *turn("four"), *turn("five")], 2)
+    assert title(twice) == "fix the parser" and turn_count(twice) == 5
+    alone = compacted([*twice, *turn("six")], 1)  # the recap stands alone before the answer
+    assert alone[0].role == "user" and alone[1].role == "assistant"
+    assert title(alone) == "fix the parser" and turn_count(alone) == 6
+
+
+def test_a_rewrite_from_before_recaps_noted_their_prompts_keeps_the_title_and_count(tmp_path: Path) -> None:
+    """A transcript an older version wrote: its recaps say only {"recap": true}."""
+    path = tmp_path / "s1.jsonl"
+    writer = TranscriptWriter(path, HEADER)
+    history = [*turn("fix the parser"), *turn("two"), *turn("three")]
+    for message in history:
+        writer.write(message_record(message))
+    old_recap = Message("user", (TextBlock(f"{RECAP_HEAD}\n\nrecap"), TextBlock("three")), {"recap": True})
+    writer.write({"type": "rewrite", "messages": [message_to_dict(m) for m in (old_recap, history[-1])]})
+    for message in turn("four"):
+        writer.write(message_record(message))
+    snipped = [old_recap, history[-1], *turn("four")]  # a later rewrite that only cleared results
+    writer.write({"type": "rewrite", "messages": [message_to_dict(m) for m in snipped]})
+    writer.close()
+    messages = read_transcript(path).messages
+    assert title(messages) == "fix the parser" and turn_count(messages) == 4
+    assert [m.text for m in messages[1:]] == ["ok", "four", "ok"]
+
+
+def test_a_recap_alone_without_its_notes_is_not_a_title_or_a_turn() -> None:
+    recap = Message("user", (TextBlock(f"{RECAP_HEAD}\n\nrecap"),), {"recap": True})
+    merged = Message("user", (TextBlock(f"{RECAP_HEAD}\n\nrecap"), TextBlock("go on")), {"recap": True})
+    alone = [recap, *turn("later")[1:], user_text("next")]
+    assert title(alone) == "next" and turn_count(alone) == 1
+    assert title([merged]) == "go on" and turn_count([merged]) == 1
