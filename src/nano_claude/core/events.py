@@ -73,6 +73,7 @@ class ToolCallFinished:
     name: str
     result: ToolResultBlock
     display: str = ""  # for the UI, not the model: e.g. the unified diff of an edit
+    summary: str = ""  # for the UI, not the model: one line saying what the call came to
 
     @property
     def is_error(self) -> bool:

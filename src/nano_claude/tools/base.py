@@ -86,10 +86,14 @@ class ToolOutput:
     content: tuple[TextBlock | ImageBlock, ...]
     is_error: bool = False
     display: str = ""  # for the UI only (never sent to the model): e.g. a unified diff
+    # One line for people, never sent to the model: what the call came to ("Read 42 lines",
+    # "exit 1 · 1 failed, 2 passed"). The model needs the whole output; a person scanning
+    # the screen needs the gist. "": the UI falls back on the output itself.
+    summary: str = ""
 
     @classmethod
-    def text(cls, text: str, *, is_error: bool = False, display: str = "") -> ToolOutput:
-        return cls((TextBlock(text),), is_error, display)
+    def text(cls, text: str, *, is_error: bool = False, display: str = "", summary: str = "") -> ToolOutput:
+        return cls((TextBlock(text),), is_error, display, summary)
 
 
 class Tool(Protocol):

@@ -12,6 +12,7 @@ from typing import ClassVar
 from pydantic import BaseModel, Field
 
 from nano_claude.tools.base import ToolContext, ToolError, ToolOutput
+from nano_claude.tools.runners import command_summary, last_line, runner_line
 
 DEFAULT_TIMEOUT = 120
 MAX_TIMEOUT = 600
@@ -204,12 +205,14 @@ class BashTool:
             await kill_group(proc)  # nothing the command started outlives it
         text = buffer.text()
         if timed_out:
+            gist = runner_line(text) or last_line(text)
             return ToolOutput.text(
                 f"{text}\n[killed after {timeout}s timeout; pass a larger timeout (max "
                 f"{MAX_TIMEOUT}) or run something shorter]".lstrip(),
-                is_error=True,
+                is_error=True, summary=f"killed after {timeout}s timeout" + (f" · {gist}" if gist else ""),
             )
         code = proc.returncode
+        summary = command_summary(text, code)
         if code != 0:
-            return ToolOutput.text(f"{text}\n[exit code {code}]".lstrip(), is_error=True)
-        return ToolOutput.text(text or "[no output, exit code 0]")
+            return ToolOutput.text(f"{text}\n[exit code {code}]".lstrip(), is_error=True, summary=summary)
+        return ToolOutput.text(text or "[no output, exit code 0]", summary=summary)

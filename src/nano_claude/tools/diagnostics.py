@@ -343,7 +343,7 @@ class GetDiagnosticsTool:
             if program:
                 outcome = await run_checker(checker, program, file, ctx, self.timeout)
                 if outcome.diagnostics is not None:
-                    return ToolOutput.text(report(checker, outcome.diagnostics, args.file_path))
+                    return _reported([], report(checker, outcome.diagnostics, args.file_path))
                 notes.append(outcome.failure)
                 break
         else:
@@ -358,7 +358,7 @@ class GetDiagnosticsTool:
         outcome = await run_checker(checker, program, file, ctx, SYNTAX_TIMEOUT)
         if outcome.diagnostics is None:
             raise ToolError("; ".join([*notes, outcome.failure]) + ".")
-        return ToolOutput.text("\n".join([*notes, report(checker, outcome.diagnostics, args.file_path)]))
+        return _reported(notes, report(checker, outcome.diagnostics, args.file_path))
 
     @staticmethod
     def _syntax_check(language: str, file: Path, where: str) -> tuple[Checker, str] | None:
@@ -374,3 +374,9 @@ class GetDiagnosticsTool:
             program = shutil.which("bash", path=where)
             return (BASH_N, program) if program else None
         return None
+
+
+def _reported(notes: list[str], found: str) -> ToolOutput:
+    """The report for the model, after any notes on checkers that failed; its head line
+    (`2 problems in app.py (checked by ruff)`) for people."""
+    return ToolOutput.text("\n".join([*notes, found]), summary=found.split("\n", 1)[0].rstrip(":"))

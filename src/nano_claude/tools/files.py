@@ -125,6 +125,12 @@ def n_lines(n: int) -> str:
     return "1 line" if n == 1 else f"{n} lines"
 
 
+def changed(verb: str, name: str, diff: str) -> str:
+    """What a change did, for people: `Edited app.py +3 −1` (lines added and removed)."""
+    added, removed = counts(diff)
+    return f"{verb} {name} +{added} −{removed}"
+
+
 def shown(path: Path, ctx: ToolContext) -> str:
     """How a path appears in messages and diff headers: relative inside the cwd."""
     try:
@@ -228,7 +234,8 @@ class Change:
                             self.name, created=self.created)
 
     def apply(self, ctx: ToolContext) -> str:
-        """Writes the change; returns the display text (the diff, or a new file's size)."""
+        """Writes the change; returns its diff for the UI ("" for a new file: its summary,
+        `Created app.py (12 lines)`, says all a glance needs)."""
         data = self.file.encode(self.new_text, self.path)
         if ctx.before_change is not None:
             try:
@@ -238,9 +245,7 @@ class Change:
                                 f"({exc.strerror or exc}), so it was not changed.") from None
         atomic_write(self.path, data)
         ctx.stamp(self.path)
-        if self.created:
-            return f"new file, {n_lines(line_count(self.new_text))}"
-        return self.diff()
+        return "" if self.created else self.diff()
 
 
 # --- Write -------------------------------------------------------------------
@@ -277,12 +282,14 @@ class WriteTool:
         display = change.apply(ctx)
         size = line_count(change.new_text)
         if change.created:
-            return ToolOutput.text(f"Created {change.name} ({n_lines(size)}).", display=display)
+            created = f"Created {change.name} ({n_lines(size)})"
+            return ToolOutput.text(f"{created}.", summary=created)
         if not display:
-            return ToolOutput.text(f"{change.name} already had this content; nothing changed.")
+            return ToolOutput.text(f"{change.name} already had this content; nothing changed.",
+                                   summary=f"{change.name} unchanged")
         added, removed = counts(display)
         return ToolOutput.text(f"Wrote {change.name}: {n_lines(size)} (+{added} -{removed}).",
-                               display=display)
+                               display=display, summary=changed("Wrote", change.name, display))
 
     def _plan(self, args: WriteInput, ctx: ToolContext) -> Change:
         path = ctx.resolve(args.file_path)
@@ -341,8 +348,9 @@ class EditTool:
         change, spans = self._plan(args, ctx)
         display = change.apply(ctx)
         if change.created:
-            return ToolOutput.text(
-                f"Created {change.name} ({n_lines(line_count(change.new_text))}).", display=display)
+            created = f"Created {change.name} ({n_lines(line_count(change.new_text))})"
+            return ToolOutput.text(f"{created}.", summary=created)
+        summary = changed("Edited", change.name, display)
         times = "1 replacement" if len(spans) == 1 else f"{len(spans)} replacements"
         start, end = spans[0]
         first = change.new_text.count("\n", 0, start) + 1
@@ -350,13 +358,13 @@ class EditTool:
         text_lines = split_lines(change.new_text)
         if not text_lines:
             return ToolOutput.text(f"Edited {change.name}: {times}. The file is now empty.",
-                                   display=display)
+                                   display=display, summary=summary)
         low, high = max(1, first - 3), min(len(text_lines), last + 3, first + 30)
         where = "" if len(spans) == 1 else " (around the first)"
         snippet = "\n".join(numbered(text_lines[low - 1:high], low))
         return ToolOutput.text(
             f"Edited {change.name}: {times}. Lines {low}-{high} now read{where}:\n{snippet}",
-            display=display)
+            display=display, summary=summary)
 
     def _plan(self, args: EditInput, ctx: ToolContext) -> tuple[Change, list[tuple[int, int]]]:
         path = ctx.resolve(args.file_path)

@@ -142,4 +142,5 @@ class SleepTimerTool:
         ctx.wakeups.append(Wakeup(due=self.clock() + args.seconds, note=args.note, seconds=args.seconds))
         about = f' with your note: "{args.note}"' if args.note else ""
         return ToolOutput.text(f"Timer set: you will be woken in {args.seconds:g} seconds{about}. "
-                               "End your turn now; do not poll or wait in the meantime.")
+                               "End your turn now; do not poll or wait in the meantime.",
+                               summary=f"Timer set for {args.seconds:g}s")

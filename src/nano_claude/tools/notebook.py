@@ -71,7 +71,8 @@ class NotebookEditTool:
     async def run(self, args: NotebookEditInput, ctx: ToolContext) -> ToolOutput:
         plan = _plan(args, ctx)
         plan.change.apply(ctx)
-        return ToolOutput.text(plan.message, display=plan.message)
+        diff = unified_diff(plan.old_source, plan.new_source, plan.label)  # the cell, not the JSON
+        return ToolOutput.text(plan.message, display=diff, summary=plan.message.rstrip("."))
 
 
 def _plan(args: NotebookEditInput, ctx: ToolContext) -> _Plan:

@@ -15,7 +15,15 @@ from pydantic import BaseModel, Field
 
 from nano_claude.core.messages import ImageBlock, TextBlock
 from nano_claude.tools.base import FileStamp, ToolContext, ToolError, ToolOutput
-from nano_claude.tools.files import MAX_LINE, decode, describe_binary, numbered, shown, split_lines
+from nano_claude.tools.files import (
+    MAX_LINE,
+    decode,
+    describe_binary,
+    n_lines,
+    numbered,
+    shown,
+    split_lines,
+)
 
 DEFAULT_LIMIT = 2000  # lines per call
 MAX_CHARS = 100_000  # characters per call (about 25k tokens), whatever the limit
@@ -60,10 +68,10 @@ class ReadTool:
         media_type = image_type(data)
         if media_type:
             out = _image(path, data, media_type, ctx)
-        elif path.suffix == ".ipynb":
-            out = ToolOutput.text(_notebook(path, data, args))
         else:
-            out = ToolOutput.text(_text(path, data, args, ctx))
+            text, summary = (_notebook(path, data, args) if path.suffix == ".ipynb"
+                             else _text(path, data, args, ctx))
+            out = ToolOutput.text(text, summary=summary)
         ctx.read_files[path.resolve()] = stamp
         return out
 
@@ -121,10 +129,12 @@ def _image(path: Path, data: bytes, media_type: str, ctx: ToolContext) -> ToolOu
             f"{MAX_IMAGE_BYTES / 2**20:.1f} MB. Make a smaller copy with Bash (e.g. ImageMagick: "
             "`convert IN -resize 50% OUT.png`) and read that.")
     note = TextBlock(f"{path.name}: {kind} image, {len(data):,} bytes.")
-    return ToolOutput((note, ImageBlock(media_type, base64.b64encode(data).decode("ascii"))))
+    return ToolOutput((note, ImageBlock(media_type, base64.b64encode(data).decode("ascii"))),
+                      summary=f"Read a {kind} image ({len(data):,} bytes)")
 
 
-def _text(path: Path, data: bytes, args: ReadInput, ctx: ToolContext) -> str:
+def _text(path: Path, data: bytes, args: ReadInput, ctx: ToolContext) -> tuple[str, str]:
+    """The numbered lines for the model, and what was read for people."""
     file = decode(data)
     if file is None:
         raise ToolError(
@@ -133,15 +143,16 @@ def _text(path: Path, data: bytes, args: ReadInput, ctx: ToolContext) -> str:
             "(e.g. `file`, or a tool made for the format).")
     lines = split_lines(file.text)
     if not lines:
-        return f"{shown(path, ctx)} exists and is empty."
-    text = _window(lines, args, path, numbers=True)
+        return f"{shown(path, ctx)} exists and is empty.", "Read an empty file"
+    text, summary = _window(lines, args, path, numbers=True)
     if file.encoding == "latin-1":
         text += "\n[not valid UTF-8: shown as latin-1; edits keep the file's bytes as they are]"
-    return text
+    return text, summary
 
 
-def _window(lines: list[str], args: ReadInput, path: Path, *, numbers: bool) -> str:
-    """The lines asked for, within the line and character budgets, and how to read on."""
+def _window(lines: list[str], args: ReadInput, path: Path, *, numbers: bool) -> tuple[str, str]:
+    """The lines asked for, within the line and character budgets, and how to read on;
+    and which lines those were, for people ("Read 42 lines", "Read lines 10-40 of 300")."""
     start = (args.offset or 1) - 1
     if start >= len(lines):
         raise ToolError(f"offset {start + 1} is past the end: {path} has {len(lines)} lines.")
@@ -163,13 +174,15 @@ def _window(lines: list[str], args: ReadInput, path: Path, *, numbers: bool) -> 
     if end < len(lines):
         what = "lines" if numbers else "rendered lines"
         out.append(f"[{what} {start + 1}-{end} of {len(lines)}; read on with offset={end + 1}]")
-    return "\n".join(out)
+    whole = start == 0 and end == len(lines)
+    summary = f"Read {n_lines(end)}" if whole else f"Read lines {start + 1}-{end} of {len(lines)}"
+    return "\n".join(out), summary
 
 
 # --- notebooks ---------------------------------------------------------------
 
 
-def _notebook(path: Path, data: bytes, args: ReadInput) -> str:
+def _notebook(path: Path, data: bytes, args: ReadInput) -> tuple[str, str]:
     """Cells with index, id and type, then source and outputs, so the model can pick the
     cell NotebookEdit should change. A notebook that is not valid JSON is shown as text,
     so it can be repaired."""
@@ -182,8 +195,9 @@ def _notebook(path: Path, data: bytes, args: ReadInput) -> str:
         if not isinstance(cells, list):
             raise TypeError("'cells' is not a list")
     except (ValueError, KeyError, TypeError) as exc:
-        text = _window(split_lines(file.text), args, path, numbers=True)
-        return f"{text}\n[not a valid notebook ({type(exc).__name__}: {exc}); shown as text]"
+        text, summary = _window(split_lines(file.text), args, path, numbers=True)
+        return (f"{text}\n[not a valid notebook ({type(exc).__name__}: {exc}); shown as text]",
+                f"{summary} (not a valid notebook)")
     meta = nb.get("metadata") or {}
     language = ((meta.get("language_info") or {}).get("name")
                 or (meta.get("kernelspec") or {}).get("language") or "unknown")
@@ -191,7 +205,11 @@ def _notebook(path: Path, data: bytes, args: ReadInput) -> str:
              f"{len(cells)} cells, language {language}; change cells with NotebookEdit]"]
     for index, cell in enumerate(cells):
         lines += _cell(index, cell)
-    return _window(lines, args, path, numbers=False)
+    text, summary = _window(lines, args, path, numbers=False)
+    cells_read = "1 cell" if len(cells) == 1 else f"{len(cells)} cells"
+    if summary.startswith("Read lines"):  # part of it: which rendered lines, of how many cells
+        return text, f"{summary} (notebook of {cells_read})"
+    return text, f"Read {cells_read}"
 
 
 def _cell(index: int, cell: Any) -> list[str]:

@@ -241,12 +241,13 @@ class GlobTool:
                 hint = f' ("{rest}" matches top-level files only; "**/{rest}" searches subdirectories)'
             where = display_prefix(root, ctx.cwd).rstrip("/") or "the current directory"
             return ToolOutput.text(f"No files found matching {args.pattern!r} in {where}{hint}."
-                                   + _kept_note(len(kept), " "))
+                                   + _kept_note(len(kept), " "), summary="No files found")
         lines = [p for _, p in paths[:GLOB_LIMIT]]
         if len(paths) > GLOB_LIMIT:
             lines.append(f"[{len(paths) - GLOB_LIMIT} more files not shown: these are the {GLOB_LIMIT} "
                          "most recently modified; narrow the pattern or path]")
-        return ToolOutput.text("\n".join(lines) + _kept_note(len(kept), "\n"))
+        return ToolOutput.text("\n".join(lines) + _kept_note(len(kept), "\n"),
+                               summary=f"Found {_files(len(paths))}")
 
 
 # ---------------------------------------------------------------- Grep
@@ -606,6 +607,23 @@ def render(q: Query, hits: list[Hit], prefix: str, head_limit: int, numbers: boo
     return "\n".join(head + shown + notes + tail)
 
 
+def _files(n: int) -> str:
+    return "1 file" if n == 1 else f"{n} files"
+
+
+def _found(mode: Mode, hits: list[Hit]) -> str:
+    """What a search found, for people: `Found 3 files`, `Found 7 matching lines in 3 files`."""
+    if mode == "files_with_matches":
+        return f"Found {_files(len(hits))}"
+    if mode == "count":
+        lines = sum(h.count for h in hits)
+    else:  # content: the match rows, not the context rows around them
+        bodies = (h.body.decode("utf-8", "replace") if isinstance(h.body, bytes) else h.body for h in hits)
+        rows = (_ROW.match(row) for body in bodies for row in body.split("\n"))
+        lines = sum(1 for m in rows if m and m[2] == ":")
+    return f"Found {lines} matching line{'' if lines == 1 else 's'} in {_files(len(hits))}"
+
+
 class GrepTool:
     name: ClassVar[str] = "Grep"
     description: ClassVar[str] = (
@@ -647,12 +665,13 @@ class GrepTool:
             where = _printable(prefix + file) if file else (prefix.rstrip("/") or "the current directory")
             narrow = ", ".join(f"{k} {v}" for k, v in (("glob", args.glob), ("type", args.type)) if v)
             return ToolOutput.text(f"No matches found for pattern {args.pattern!r} in {where}"
-                                   + (f" ({narrow})" if narrow else "") + "." + _kept_note(len(kept), " "))
+                                   + (f" ({narrow})" if narrow else "") + "." + _kept_note(len(kept), " "),
+                                   summary="No matches")
         text = render(q, hits, prefix, args.head_limit, args.line_numbers) + _kept_note(len(kept), "\n")
         if partial:
             text += (f"\n[the search stopped after {MAX_RG_BYTES // 2**20} MB of matches, so these results "
                      "are partial; narrow the pattern, path, glob or type]")
-        return ToolOutput.text(text)
+        return ToolOutput.text(text, summary=_found(q.mode, hits) + (" (partial)" if partial else ""))
 
     async def _search(self, q: Query, ctx: ToolContext) -> tuple[list[Hit], bool]:
         rg = find_rg(ctx.environ) if self.rg == "auto" else self.rg

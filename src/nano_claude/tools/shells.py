@@ -25,6 +25,8 @@ from nano_claude.tools.bash import (
     signal_group,
     spawn,
 )
+from nano_claude.tools.files import n_lines
+from nano_claude.tools.runners import last_line, runner_line
 
 MAX_RUNNING = 8  # background commands running at once, per session
 MAX_WAIT = 120  # seconds BashOutput may wait for output
@@ -192,8 +194,8 @@ async def start_background(command: str, ctx: ToolContext, timeout: float | None
     return ToolOutput.text(
         f"Started in the background as {shell.id} (pid {proc.pid}).{limit} Read its new output with "
         f'BashOutput(id="{shell.id}"), with wait=N to wait up to N seconds for some; stop it with '
-        f'KillShell(id="{shell.id}"). It keeps running across turns and is stopped when the session ends.'
-
+        f'KillShell(id="{shell.id}"). It keeps running across turns and is stopped when the session ends.',
+        summary=f"started in the background as {shell.id}",
     )
 
 
@@ -251,8 +253,9 @@ def _compile(filter: str | None) -> re.Pattern[str] | None:
                         "or leave filter out.") from None
 
 
-def _render(shell: BackgroundShell, pattern: re.Pattern[str] | None) -> str:
-    """The new output (filtered) and a status line saying what to do next."""
+def _render(shell: BackgroundShell, pattern: re.Pattern[str] | None) -> tuple[str, str]:
+    """The new output (filtered) and a status line saying what to do next; and, for people,
+    how it ended (with a test runner's summary line) or how much new output came."""
     finished = not shell.running
     text, dropped = shell.output.take(final=finished)
     notes = []
@@ -263,13 +266,18 @@ def _render(shell: BackgroundShell, pattern: re.Pattern[str] | None) -> str:
         if dropped:
             notes.append(f"{dropped} bytes were dropped before filtering")
         text = "\n".join(kept)
-    text = text.rstrip("\n") or "[no new output]"
+    text = text.rstrip("\n")
+    new = len(text.splitlines())
+    text = text or "[no new output]"
     if finished:
         notes.append(f"{shell.id} {shell.status()}")
+        gist = (runner_line(text) or last_line(text)) if new else ""
+        summary = f"{shell.id} {shell.status()}" + (f" · {gist}" if gist else "")
     else:
         notes.append(f"{shell.id} is still running; read again later (or use wait), "
                      "or stop it with KillShell")
-    return f"{text}\n[{'; '.join(notes)}]"
+        summary = f"{n_lines(new)} of new output; {shell.id} is still running"
+    return f"{text}\n[{'; '.join(notes)}]", summary
 
 
 class BashOutputTool:
@@ -292,7 +300,8 @@ class BashOutputTool:
         pattern = _compile(args.filter)
         if args.wait:
             await shell.wait(args.wait, pattern)
-        return ToolOutput.text(_render(shell, pattern))
+        text, summary = _render(shell, pattern)
+        return ToolOutput.text(text, summary=summary)
 
 
 class KillShellInput(BaseModel):

@@ -35,7 +35,7 @@ from nano_claude.core.events import (
     TurnDone,
     Usage,
 )
-from nano_claude.ui.text import diff_style, first_line, short_args, usage_line
+from nano_claude.ui.text import clip, diff_style, first_line, result_line, short_args, usage_line
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -211,6 +211,12 @@ class Renderer:
         self._last_tool = ""  # the tool whose start line is the last thing printed
         self._at_line_start = True  # plain mode: whether the stream is at the start of a line
         self._thought_last = False  # plain mode: thinking was written last (the answer starts a line)
+        self._shown_diff = ""  # the last diff printed (a permission prompt's preview)
+
+    @property
+    def width(self) -> int:
+        """The terminal's width in columns, for output laid out to fit it (/help's table)."""
+        return self.console.width
 
     # --- the Echo protocol and whole texts ------------------------------------
 
@@ -225,6 +231,7 @@ class Renderer:
 
     def diff(self, text: str) -> None:
         """A unified diff, colored: + green, - red, @@ cyan."""
+        self._shown_diff = text
         if self.plain:
             self._plain_line(text.rstrip("\n"))
         else:
@@ -235,7 +242,7 @@ class Renderer:
 
     def waiting(self, label: str = "Thinking") -> None:
         self._waiting, self._quiet_since, self._output = label, self.clock(), ""
-        self._last = None
+        self._last, self._shown_diff = None, ""
         self._start_live()
 
     def on_event(self, event: Event) -> None:
@@ -255,6 +262,8 @@ class Renderer:
                 self._line(f"denied: {event.tool}({first_line(event.description, 80)}){note}", "yellow")
             elif event.note:
                 self._line(event.note, "dim")
+            if event.allowed and event.by_user:  # the prompt just above names the call
+                self._last_tool = event.tool_use_id
         elif isinstance(event, Notice):
             self._line(f"note: {event.text}", "yellow")
         elif isinstance(event, Error):
@@ -348,7 +357,8 @@ class Renderer:
 
     def _tool_started(self, event: ToolCallStarted) -> None:
         self._finish_text()
-        self._line(f"⚙ {event.name}({short_args(event.input)})", "bold")
+        self._line(f"⚙ {event.name}({short_args(event.input, max(20, self.width - len(event.name) - 4))})",
+                   "bold")
         self._last_tool = event.id
         self._tools[event.id] = (f"{event.name}({short_args(event.input, 40)})", self.clock())
         self._output = ""
@@ -358,15 +368,17 @@ class Renderer:
         label, _ = self._tools.pop(event.id, (event.name, 0.0))
         if not self._tools:
             self._output, self._quiet_since = "", self.clock()
-        summary = first_line(event.result.text)
+        summary = result_line(event)
         if event.id != self._last_tool:  # other lines came between: say which call this was
             summary = f"{label}: {summary}"
-        if event.is_error:
-            self._line(f"✗ {summary}", "red")
-        else:
-            self._line(f"✓ {summary}", "dim")
-        if event.display:
+        mark, style = ("✗", "red") if event.is_error else ("✓", "dim")
+        self._line(f"{mark} {clip(summary, self.width - 2)}", style)
+        # The user who was just asked has seen this diff in the prompt (it stays in the
+        # scrollback): print it only when nobody was asked, or when it came out otherwise.
+        seen, self._shown_diff = self._shown_diff, ""
+        if event.display and event.display.strip() not in seen:
             self.diff(event.display)
+            self._shown_diff = ""
 
     def _finish_text(self) -> None:
         """What has streamed so far is final: print it (a tool call or the response's end)."""

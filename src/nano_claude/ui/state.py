@@ -21,12 +21,18 @@ class Echo(Protocol):
         "yellow", "bold", "cyan") that plain output ignores."""
         ...
 
+    @property
+    def width(self) -> int:
+        """Columns to lay tables out in (a longer line wraps to column 0)."""
+        ...
+
 
 class PlainEcho:
     """Echo to a text stream without escape codes (non-TTY output, tests)."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, width: int = 80) -> None:
         self.out = out
+        self.width = width
 
     def echo(self, text: str = "", style: str | None = None) -> None:
         self.out.write(text + "\n")
@@ -56,6 +62,10 @@ class ReplState:
 
     def echo(self, text: str = "", style: str | None = None) -> None:
         self.output.echo(text, style)
+
+    @property
+    def width(self) -> int:
+        return self.output.width
 
     def start_turn(self) -> None:
         self.turns.append(TurnRecord())

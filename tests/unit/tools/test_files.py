@@ -75,7 +75,7 @@ async def test_write_creates_a_file_and_its_folders(fake_server: FakeModelServer
     run = await drive(fake_server, tmp_path, write, tools=TOOLS)
     assert (tmp_path / "a/b/new.py").read_text() == "x = 1\ny = 2\n"
     assert not run.result().is_error and run.result().text == "Created a/b/new.py (2 lines)."
-    assert run.finished[0].display == "new file, 2 lines"
+    assert run.finished[0].summary == "Created a/b/new.py (2 lines)" and run.finished[0].display == ""
 
 
 async def test_write_refuses_to_overwrite_a_file_it_has_not_read(

@@ -363,3 +363,18 @@ async def test_search_through_the_loop_hands_the_model_the_results(
                       tools=[WebSearchTool(backend_of(HITS))])
     assert not run.result().is_error
     assert "3. Third\n   https://third.example.com" in run.result().text
+
+
+# --- what people see of a call -------------------------------------------------------------
+
+async def test_fetch_and_search_summaries_say_what_came_back(web: WebServer, ctx: ToolContext) -> None:
+    page = await WebFetchTool().run(WebFetchInput(url=web.serve("/guide/", PAGE, "text/html; charset=utf-8"),
+                                                  prompt="parts?"), ctx)
+    assert page.summary == f"Fetched {len(PAGE):,} bytes (text/html): Widget Guide"
+    away = await WebFetchTool().run(WebFetchInput(url=web.redirect("/away", "http://localhost/x"),
+                                                  prompt="?"), ctx)
+    assert away.summary == "HTTP 302: redirects to http://localhost/x (not followed)"
+    found = await WebSearchTool(backend_of(HITS)).run(WebSearchInput(query="widgets"), ctx)
+    assert found.summary == "3 results"
+    none = await WebSearchTool(backend_of([])).run(WebSearchInput(query="widgets"), ctx)
+    assert none.summary == "No results"

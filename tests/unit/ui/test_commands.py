@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +35,12 @@ RULES_FILE = "/etc/team/settings.json"
 class Screen:
     """What the REPL's renderer offers commands: styled lines, two toggles, Markdown."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 80) -> None:
         self.lines: list[tuple[str, str | None]] = []
         self.markdown_blocks: list[str] = []
         self.verbose = False
         self.show_thinking = False
+        self.width = width
 
     def echo(self, text: str = "", style: str | None = None) -> None:
         self.lines.append((text, style))
@@ -129,12 +131,40 @@ def test_registry_is_sorted_and_finds_aliases() -> None:
 
 
 async def test_help_lists_every_command_and_the_keys(repl: Repl) -> None:
-    out = await repl.do("/help")
+    out = " ".join((await repl.do("/help")).split())  # as read: lines wrap to fit the terminal
     for command in commands():
         assert command.usage in out and command.help in out
     assert "(also /quit)" in out
     for key in ("Alt+Enter", "Ctrl+R", "Tab", "@path", "!cmd", "Esc or Ctrl+C", "Ctrl+D"):
         assert key in out
+
+
+def description_column(lines: list[str]) -> int:
+    """Where the descriptions of a two-column table start (the column after the widest gap)."""
+    starts = {m.end() for line in lines if (m := re.match(r"  \S.*?\S {2,}", line))}
+    return min(starts)
+
+
+@pytest.mark.parametrize("width", [80, 50])
+async def test_help_and_model_fit_the_terminal_width(fake_server: FakeModelServer, tmp_path: Path,
+                                                     width: int) -> None:
+    repl = make_repl(fake_server, tmp_path, output=Screen(width))
+    for command in ("/help", "/model"):
+        out = await repl.do(command)
+        assert all(len(line) <= width for line in out.splitlines() if line.startswith(" ")), out
+        tables = [t.splitlines() for t in re.split(r"^\S.*$", out, flags=re.M) if t.strip()]
+        assert len(tables) == (2 if command == "/help" else 1), out
+        for table in tables:
+            table = [line for line in table if line]
+            column = description_column(table)
+            assert column <= width // 2 + 2, out  # room left for the descriptions
+            # A wrapped description continues under itself, never at column 0 or under the
+            # names; a name too long for its column continues indented by two more.
+            for line in table:
+                indent = len(line) - len(line.lstrip())
+                assert indent in (2, 4, column), f"{line!r} in\n{out}"
+    help_text = " ".join((await repl.do("/help")).split())
+    assert "cloudsave" in help_text and "(also /quit)" in help_text
 
 
 async def test_exit_and_quit_leave(repl: Repl) -> None:
@@ -180,7 +210,8 @@ async def test_model_bad_name_or_missing_key_keeps_the_old_model(repl: Repl) -> 
 async def test_model_shows_the_current_one_and_the_catalog_by_provider(repl: Repl) -> None:
     out = await repl.do("/model")
     assert "Current model: anthropic/claude-sonnet-4-6 (Anthropic), context window 200,000 tokens" in out
-    openai = next(line for line in out.splitlines() if line.strip().startswith("openai "))
+    rows = re.split(r"\n(?=  \S)", out)  # a row of the table, with its wrapped lines
+    openai = next(row for row in rows if row.strip().startswith("openai "))
     assert "gpt-4o" in openai and "o3" in openai
     assert "(no key: set GEMINI_API_KEY or /config gemini_api_key=...)" in out
     assert "ollama/NAME" in out

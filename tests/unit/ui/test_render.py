@@ -31,6 +31,8 @@ from nano_claude.core.events import (
     Usage,
 )
 from nano_claude.core.messages import tool_result
+from nano_claude.core.prompter import PermissionRequest
+from nano_claude.ui.prompter import TerminalPrompter
 from nano_claude.ui.render import CODE_THEME, MarkdownBlocks, Renderer, wants_plain
 
 WIDTH, HEIGHT = 60, 12
@@ -124,8 +126,8 @@ def rich_render(markdown: str) -> str:
 
 
 def finished(event_id: str, name: str, text: str, *, error: bool = False,
-             display: str = "") -> ToolCallFinished:
-    return ToolCallFinished(event_id, name, tool_result(event_id, text, is_error=error), display)
+             display: str = "", summary: str = "") -> ToolCallFinished:
+    return ToolCallFinished(event_id, name, tool_result(event_id, text, is_error=error), display, summary)
 
 
 ANSWER = ("# Release notes\n\nThe parser is **faster** now.\nIt also handles `tabs`.\n\n"
@@ -239,7 +241,7 @@ def test_plain_mode_writes_activity_as_plain_lines(plain: Renderer) -> None:
         "denied: Bash(rm -rf build): denied by rule Bash(rm:*)",
         "saved to .nano_claude/settings.json",
         "⚙ Bash(ls)",
-        "✗ exit code 2",
+        "✗ exit code 2 ls: no such file",  # an error without a summary: whole, on one line
         "tokens: in 1200 (cache read 1000, write 0), out 80; $0.0123",
         "error: the server closed the connection",
     ]
@@ -311,6 +313,55 @@ def test_notes_errors_denials_and_usage_have_their_colors(fancy: Renderer) -> No
     assert "\x1b[2mrule saved" in out
     assert "\x1b[31merror: rate limited" in out
     assert shown(fancy).count("tokens: in 10 (cache read 0, write 0), out 5; $0.0010") == 1
+
+
+def test_a_finished_call_shows_the_tools_summary_not_its_first_line(fancy: Renderer) -> None:
+    fancy.on_event(ToolCallStarted("t1", "Read", {"file_path": "calc.py"}))
+    fancy.on_event(finished("t1", "Read", "1\tdef add(a, b):\n2\t    return a + b", summary="Read 2 lines"))
+    fancy.on_event(ToolCallStarted("t2", "Bash", {"command": "pytest"}))
+    output = "DeprecationWarning: old\n...\n1 failed, 2 passed in 0.1s\n[exit code 1]"
+    fancy.on_event(finished("t2", "Bash", output, error=True, summary="exit 1 · 1 failed, 2 passed in 0.1s"))
+    fancy.on_event(ToolCallStarted("t3", "mcp__time__now", {}))
+    fancy.on_event(finished("t3", "mcp__time__now", "\n  2024-05-01T10:00:00Z\nUTC"))  # no summary
+    assert shown(fancy) == ["⚙ Read(calc.py)", "✓ Read 2 lines",
+                            "⚙ Bash(pytest)", "✗ exit 1 · 1 failed, 2 passed in 0.1s",
+                            "⚙ mcp__time__now()", "✓ 2024-05-01T10:00:00Z"]
+
+
+def test_an_error_is_kept_on_one_line_and_cut_at_a_word_to_the_width(fancy: Renderer) -> None:
+    error = ("old_string was not found in /home/user/project/src/app.py.\nIt must match exactly, "
+             "including indentation; Read the file again to copy the current text.")
+    fancy.on_event(ToolCallStarted("t1", "Edit", {"file_path": "src/app.py"}))
+    fancy.on_event(finished("t1", "Edit", error, error=True))
+    line = shown(fancy)[1]
+    assert len(shown(fancy)) == 2 and len(line) <= WIDTH and line.endswith("…")
+    kept, whole = line[2:-1], " ".join(error.split())
+    assert whole.startswith(kept) and whole[len(kept):].split(" ")[0] in ("", ".")  # cut at a word's end
+    fancy.on_event(ToolCallStarted("t2", "Edit", {"file_path": "a.py"}))
+    fancy.on_event(finished("t2", "Edit", "File not found:\n/a.py.", error=True))
+    assert shown(fancy)[-1] == "✗ File not found: /a.py."  # short enough: whole
+
+
+async def test_a_diff_the_user_just_approved_is_not_printed_again(fancy: Renderer) -> None:
+    async def yes(prompt: str) -> str:
+        return "y"
+
+    fancy.waiting()
+    fancy.on_event(ToolCallStarted("t1", "Edit", {"file_path": "app.py"}))
+    verdict = await TerminalPrompter(fancy, yes, keys=False).confirm(
+        PermissionRequest("Edit", "app.py", detail=DIFF))
+    assert verdict.allowed
+    fancy.on_event(PermissionAsked("Edit", "app.py", True, "t1", by_user=True))
+    fancy.on_event(finished("t1", "Edit", "Edited app.py", display=DIFF, summary="Edited app.py +1 −1"))
+    # Another edit nobody was asked about: its diff is the only place the change shows.
+    fancy.on_event(ToolCallStarted("t2", "Edit", {"file_path": "app.py"}))
+    fancy.on_event(finished("t2", "Edit", "Edited app.py", display=DIFF, summary="Edited app.py +1 −1"))
+    fancy.end_turn()
+    lines = shown(fancy)
+    assert lines.count("+x = 2") == 2, lines  # once in the prompt, once for the unasked edit
+    approved = lines.index("✓ Edited app.py +1 −1")  # right under the prompt that named the call
+    assert lines[approved - 1].startswith("  y yes") and lines[approved + 1] == "⚙ Edit(app.py)", lines
+    assert lines[approved + 1:] == ["⚙ Edit(app.py)", "✓ Edited app.py +1 −1", *DIFF.splitlines()]
 
 
 # --- the live area ----------------------------------------------------------------

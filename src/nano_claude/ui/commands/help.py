@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nano_claude.ui.commands import Command, commands
 from nano_claude.ui.state import ReplState
+from nano_claude.ui.text import columns
 
 KEYS: tuple[tuple[str, str], ...] = (
     ("Enter", "send"),
@@ -18,17 +19,16 @@ KEYS: tuple[tuple[str, str], ...] = (
 
 
 async def run(state: ReplState, args: str) -> None:
-    listed = commands()
-    width = max(len(c.usage or f"/{c.name}") for c in listed)
+    """Both tables fit the terminal: a description wraps under itself, never to column 0."""
+    rows = [(c.usage or f"/{c.name}", c.help + "".join(f" (also /{a})" for a in c.aliases))
+            for c in commands()]
     state.echo("Commands", "bold")
-    for command in listed:
-        aliases = "".join(f" (also /{a})" for a in command.aliases)
-        state.echo(f"  {(command.usage or '/' + command.name):<{width}}  {command.help}{aliases}")
+    for row in columns(rows, state.width):
+        state.echo(row)
     state.echo()
     state.echo("Keys", "bold")
-    width = max(len(key) for key, _ in KEYS)
-    for key, does in KEYS:
-        state.echo(f"  {key:<{width}}  {does}")
+    for row in columns(list(KEYS), state.width):
+        state.echo(row)
 
 
 COMMAND = Command("help", "show commands and keys", run, usage="/help")

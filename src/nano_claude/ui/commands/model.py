@@ -7,6 +7,7 @@ from nano_claude.providers.catalog import MODELS, PROVIDERS, ModelInfo, model_in
 from nano_claude.providers.factory import create_provider
 from nano_claude.ui.commands import Command
 from nano_claude.ui.state import ReplState
+from nano_claude.ui.text import columns
 
 
 def describe(info: ModelInfo) -> str:
@@ -24,14 +25,17 @@ def show(state: ReplState) -> None:
     model = state.agent.model
     state.echo(f"Current model: {describe(model)}, context window {model.context_window:,} tokens", "bold")
     state.echo("Available models (/model NAME switches, keeping the conversation):")
-    width = max(len(name) for name in PROVIDERS)
+    rows, dim = [], []
     for name, spec in PROVIDERS.items():
         listed = models_of(name)
         models = ", ".join(m.id for m in listed) if listed else f"any model it serves: /model {name}/NAME"
         missing = spec.key_required and not state.settings.api_key(name)
-        state.echo(f"  {name:<{width}}  {models}", "dim" if missing else None)
         if missing:
-            state.echo(f"  {'':<{width}}  (no key: set {spec.key_env} or /config {name}_api_key=...)", "dim")
+            models += f"\n(no key: set {spec.key_env} or /config {name}_api_key=...)"
+        rows.append((name, models))
+        dim.append(missing)
+    for row, missing in zip(columns(rows, state.width), dim, strict=True):  # fits the terminal
+        state.echo(row, "dim" if missing else None)
 
 
 async def switch(state: ReplState, name: str) -> None:
