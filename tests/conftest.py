@@ -76,6 +76,17 @@ class Cli:
         return path
 
 
+def _test_cache(folder: Path) -> Path:
+    """A cache folder of the test's own, so what one test's server said about its window
+    (providers/window.py, keyed by URL, and ports are reused) never answers for another's;
+    the embedded model's prefix states stay shared with the whole run (they are slow to make)."""
+    shared = Path(os.environ["XDG_CACHE_HOME"]) / "nano_claude" / "prefix"
+    shared.mkdir(parents=True, exist_ok=True)
+    (folder / "nano_claude").mkdir(parents=True)
+    (folder / "nano_claude" / "prefix").symlink_to(shared, target_is_directory=True)
+    return folder
+
+
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     home = tmp_path / "home"
@@ -84,6 +95,7 @@ def cli(tmp_path: Path) -> Cli:
     project.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
     env.update({
+        "XDG_CACHE_HOME": str(_test_cache(tmp_path / "cache")),
         "HOME": str(home),
         "NANO_CLAUDE_HOME": str(home / ".nano_claude"),
         "NO_COLOR": "1",

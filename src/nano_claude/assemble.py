@@ -14,8 +14,9 @@ from nano_claude.core.loop import Agent, LoopOptions
 from nano_claude.core.prompter import Prompter
 from nano_claude.permissions.policy import Policy
 from nano_claude.permissions.rules import RuleSet
-from nano_claude.providers.catalog import PROVIDERS, ModelInfo, model_info
-from nano_claude.providers.factory import create_provider, default_model
+from nano_claude.providers.catalog import PROVIDERS, ModelInfo
+from nano_claude.providers.unconfigured import connect
+from nano_claude.providers.window import with_server_window
 from nano_claude.tools.base import ToolContext
 from nano_claude.tools.registry import Registry, ToolProfile, builtin_tools
 
@@ -27,17 +28,15 @@ SMALL_WINDOW = 8192  # a local model served with at most this many tokens gets t
 
 def tool_profile(setting: Literal["auto", "full", "compact"], info: ModelInfo) -> ToolProfile:
     """`full` or `compact` as set; `auto` picks compact for the embedded model and for a
-    local server's model whose catalog window is at most SMALL_WINDOW, full otherwise.
+    local server's model that runs with at most SMALL_WINDOW tokens, full otherwise.
 
     Why: on a CPU a local model reads about 170 prompt tokens/s, so the full first request
     (about 3,600 tokens) costs 20 s before the first word, and a small window leaves little
-    room after it; hosted models read fast and use every tool well. Why the catalog and not
-    the window a server reports: the prompt is fixed before the first request (it must stay
-    the same for prefix caching) and the probe happens at that request. A model the catalog
-    does not list is assumed to run with 8,192 tokens until probed, so auto gives every
-    unlisted Ollama, LM Studio and custom model the compact profile; `tool_profile: full`
-    brings the whole tool set back for a large one, for every model or (in
-    `model_overrides`) for one.
+    room after it; hosted models read fast and use every tool well. A local server's window
+    is asked before the prompt is built (providers/window.py: the prompt must stay the same
+    all session, for prefix caching); a server that cannot be asked leaves the catalog's
+    guess of 8,192 tokens, so compact. `tool_profile: full` brings the whole tool set back,
+    for every model or (in `model_overrides`) for one.
     """
     if setting == "full" or setting == "compact":
         return setting
@@ -67,9 +66,12 @@ def build_agent(
     system_prompt: str | None = None,
     append_system_prompt: str | None = None,
     today: date | None = None,
+    unconfigured_ok: bool = False,
 ) -> Agent:
-    info = model_info(model or default_model(settings))
-    provider = create_provider(info, settings)
+    """`unconfigured_ok` (the REPL): a missing key gives an agent whose provider says how to
+    set it (providers/unconfigured.py), so the user can fix it without leaving."""
+    info, provider = connect(model, settings, unconfigured_ok=unconfigured_ok)
+    info = with_server_window(info, settings, environ)  # before the prompt: it picks the profile
     profile = tool_profile(settings.override_for(info.qualified).tool_profile or settings.tool_profile, info)
     prompt = build_system_prompt(cwd, today or date.today(), home=user_home(environ),
                                  environ=tool_environment(environ),
@@ -85,6 +87,7 @@ def build_agent(
         reasoning_effort=settings.reasoning_effort,
         permission_mode=settings.permission_mode,
         compaction=CompactionPolicy.from_settings(settings),
+        max_calls_without_progress=settings.max_calls_without_progress,
     )
     options.policy = Policy(settings.permission_mode, rules or RuleSet(), cwd, user_home(environ), cwd=cwd,
                             extra_dirs=tuple(add_dirs or ()),

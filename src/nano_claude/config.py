@@ -46,6 +46,9 @@ class Settings(BaseModel):
     thinking_budget: int = Field(8000, ge=1024)
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
     max_turns: int = Field(100, gt=0)
+    max_calls_without_progress: int = Field(
+        25, gt=0, description="tool calls in a row that read no new file, change none and say "
+        "nothing to the user before the run stops (headless) or asks whether to go on (REPL)")
     max_retries: int = Field(4, ge=0, le=20)
     retry_base_delay: float = Field(1.0, ge=0)
     request_timeout: float = Field(600.0, gt=0)

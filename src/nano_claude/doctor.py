@@ -23,6 +23,7 @@ import httpx
 
 from nano_claude.config import Paths, Settings, load_settings
 from nano_claude.core.errors import NanoClaudeError
+from nano_claude.install import install_command
 from nano_claude.providers.catalog import PROVIDERS, ProviderSpec, lookup, resolve
 from nano_claude.providers.factory import DEFAULT_MODELS, embedded_model_path, served_model_ids
 
@@ -176,9 +177,10 @@ def _check_model(report: Report, name: str, settings: Settings, served: list[str
         if measure:
             _report_speed(report, lambda: _ollama_speed(client, settings, model, window))
         return
-    if PROVIDERS[name].local:
-        window = _probed_window(name, model, settings) or window
-    report.info(f"context window {window:,} tokens, max output {info.max_output:,}")
+    probed = _probed_window(name, model, settings) if PROVIDERS[name].local else None
+    info = info.with_window(probed) if probed else info
+    source = " (reported by the server; remembered for later starts)" if probed else ""
+    report.info(f"context window {info.context_window:,} tokens{source}, max output {info.max_output:,}")
     if PROVIDERS[name].local:
         _try_tool_call(report, client, settings, name, model)
         if measure:
@@ -188,21 +190,12 @@ def _check_model(report: Report, name: str, settings: Settings, served: list[str
 
 
 def _probed_window(name: str, model: str, settings: Settings) -> int | None:
-    """The window the server runs with, asked the way a session asks it."""
-    import asyncio
+    """The window the server runs with, asked now the way a start asks it, and remembered
+    for later starts (providers/window.py): doctor is how a changed window is relearned."""
+    from nano_claude.providers.factory import endpoint_for
+    from nano_claude.providers.window import refresh
 
-    from nano_claude.providers.base import ProbesWindow
-    from nano_claude.providers.factory import create_provider
-
-    provider = create_provider(lookup(name, model), settings)
-
-    async def ask() -> int | None:
-        try:
-            return await provider.context_window(model) if isinstance(provider, ProbesWindow) else None
-        finally:
-            await provider.aclose()
-
-    return asyncio.run(ask())
+    return refresh(endpoint_for(name, settings), model, settings, os.environ)
 
 
 PING_TOOL = {"type": "function", "function": {
@@ -306,7 +299,7 @@ def check_embedded(settings: Settings, measure: bool = False) -> Report:
     report = Report("local")
     path = embedded_model_path(settings)
     if path is None:
-        report.info("embedded model not installed: pip install 'nano-claude-code[local]'")
+        report.info(f"embedded model not installed: {install_command('local')}")
     else:
         report.good(f"embedded model at {path} ({path.stat().st_size / 1e6:.0f} MB)")
         report.info(f"context window {settings.local_n_ctx:,} tokens; tool calls grammar-constrained")
@@ -349,7 +342,7 @@ def run(settings: Settings, out=sys.stdout, *, measure: bool = True) -> int:
               and (r.provider != "local" or embedded_model_path(settings))]
     if not usable:
         print("\nno usable provider: set an API key (e.g. export ANTHROPIC_API_KEY=...), start "
-              "Ollama or LM Studio, or pip install 'nano-claude-code[local]'", file=out)
+              f"Ollama or LM Studio, or {install_command('local')}", file=out)
         return 1
     return 1 if failed else 0
 

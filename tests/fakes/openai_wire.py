@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fakes.script import Call, Reply, Step
+from tests.fakes.script import Call, Reply, Step, Usage
 from tests.fakes.server import chunks_of, sse
 
 _FINISH = {"end_turn": "stop", "max_tokens": "length", "tool_use": "tool_calls",
@@ -39,6 +39,22 @@ def render(step: Step, body: dict[str, Any], path: str) -> Reply:
         return Reply(200, {**_JSON_HEADERS, **step.headers},
                      (json.dumps(_completion(step, body)).encode(),))
     return Reply(200, {**_STREAM_HEADERS, **step.headers}, sse(_events(step, body)))
+
+
+def is_probe(body: dict[str, Any]) -> bool:
+    """One token asked for a conversation that ends in tool results: how the provider
+    asks a local server whether its model is shown them (providers/openai_compat.py)."""
+    messages = body.get("messages") or []
+    return body.get("max_tokens") == 1 and bool(messages) and messages[-1].get("role") == "tool"
+
+
+def probe_reply(body: dict[str, Any], *, drops_tool_results: bool) -> Reply:
+    """One token, and a prompt count that follows the conversation (characters / 4), as
+    a real server's does: without the tool messages' content when its template drops them."""
+    messages = [{**m, "content": ""} if drops_tool_results and m.get("role") == "tool" else m
+                for m in body.get("messages") or []]
+    step = Step(text="O", usage=Usage(input=len(json.dumps(messages)) // 4, output=1))
+    return Reply(200, _JSON_HEADERS, (json.dumps(_completion(step, body)).encode(),))
 
 
 def _finish_reason(step: Step) -> str:
@@ -150,3 +166,55 @@ def _broken(step: Step, body: dict[str, Any]) -> Reply:
     for piece in chunks_of(step.text, step.chunk_size)[: step.break_after]:
         events.append((None, _chunk(body, {"content": piece})))
     return Reply(200, {**_STREAM_HEADERS, **step.headers}, sse(events), complete=False)
+
+
+# --- what local OpenAI-compatible servers say about their models ----------------------
+# Bodies as each server sends them, for routes on the fake server (`server.route(...)`).
+
+
+def vllm_models(*served: tuple[str, int]) -> dict[str, Any]:
+    """vLLM's GET /v1/models: every served model with the window it was started with
+    (`--max-model-len`, else the model's own), as `max_model_len`."""
+    return {"object": "list", "data": [
+        {"id": model, "object": "model", "created": 1767225600, "owned_by": "vllm", "root": model,
+         "parent": None, "max_model_len": window,
+         "permission": [{"id": "modelperm-fake0001", "object": "model_permission",
+                         "created": 1767225600, "allow_create_engine": False,
+                         "allow_sampling": True, "allow_logprobs": True,
+                         "allow_search_indices": False, "allow_view": True,
+                         "allow_fine_tuning": False, "organization": "*", "group": None,
+                         "is_blocking": False}]}
+        for model, window in served]}
+
+
+def llamacpp_models(model: str, n_ctx_train: int) -> dict[str, Any]:
+    """llama.cpp's server, GET /v1/models: the trained window only, under `meta`."""
+    return {"object": "list", "data": [{
+        "id": model, "object": "model", "created": 1767225600, "owned_by": "llamacpp",
+        "meta": {"vocab_type": 2, "n_vocab": 151936, "n_ctx_train": n_ctx_train, "n_embd": 3584,
+                 "n_params": 7615616512, "size": 4677120000}}]}
+
+
+def llamacpp_props(n_ctx: int, model_path: str = "/models/model.gguf") -> dict[str, Any]:
+    """llama.cpp's server, GET /props: the window it runs with (`-c`) is
+    `default_generation_settings.n_ctx`."""
+    return {
+        "default_generation_settings": {
+            "id": 0, "id_task": -1, "n_ctx": n_ctx, "speculative": False, "is_processing": False,
+            "params": {"n_predict": -1, "seed": 4294967295, "temperature": 0.8, "top_k": 40,
+                       "top_p": 0.95, "min_p": 0.05, "stream": True}},
+        "total_slots": 1, "model_path": model_path, "chat_template": "{{ messages }}",
+        "modalities": {"vision": False, "audio": False}, "build_info": "b6000-fake",
+    }
+
+
+def lmstudio_model(model: str, max_context: int, loaded: int | None = None) -> dict[str, Any]:
+    """LM Studio, GET /api/v0/models/<id>: `max_context_length` always; once the model is
+    loaded, `loaded_context_length` (the window it was loaded with) too."""
+    entry: dict[str, Any] = {
+        "id": model, "object": "model", "type": "llm", "publisher": "lmstudio-community",
+        "arch": "qwen2", "compatibility_type": "gguf", "quantization": "Q4_K_M",
+        "state": "loaded" if loaded else "not-loaded", "max_context_length": max_context}
+    if loaded:
+        entry["loaded_context_length"] = loaded
+    return entry

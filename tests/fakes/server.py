@@ -47,6 +47,12 @@ class FakeModelServer(Loopback):
     routes: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # (method, path) the server accepts and never answers: a server too busy to reply
+    held: set[tuple[str, str]] = field(default_factory=set)
+    # Chat Completions requests for one token after tool results: the provider asking
+    # whether the model sees them, answered apart from the script (openai_wire.is_probe).
+    probes: list[Recorded] = field(default_factory=list)
+    drops_tool_results: bool = False  # count prompts as llama-cpp-python's template renders them
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -60,6 +66,11 @@ class FakeModelServer(Loopback):
 
     def route(self, method: str, path: str, body: Any, status: int = 200) -> FakeModelServer:
         self.routes[(method.upper(), path)] = (status, body)
+        return self
+
+    def hold(self, method: str, path: str) -> FakeModelServer:
+        """Requests to `path` are recorded and never answered, until the client gives up."""
+        self.held.add((method.upper(), path))
         return self
 
     @property
@@ -96,8 +107,17 @@ class FakeModelServer(Loopback):
         path = h.path
         protocol = next((name for frag, name in PROTOCOLS if frag in path), "")
         rec = Recorded(method, path, {k.lower(): v for k, v in h.headers.items()}, body, protocol)
+        openai = importlib.import_module("tests.fakes.openai_wire") if protocol == "openai" else None
+        if openai is not None and openai.is_probe(body or {}):
+            with self._lock:
+                self.probes.append(rec)
+            self._send(h, openai.probe_reply(body or {}, drops_tool_results=self.drops_tool_results))
+            return
         with self._lock:
             self.requests.append(rec)
+        if (method, path.split("?")[0]) in self.held:
+            self._hold(h)
+            return
         route = self.routes.get((method, path.split("?")[0]))
         if route is not None:
             status, payload = route

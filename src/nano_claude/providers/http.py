@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import json
 import random
+import socket
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +24,7 @@ from nano_claude.core.errors import (
 )
 from nano_claude.core.events import Notice, ProviderEvent, TextDelta, ThinkingDelta
 from nano_claude.providers.base import Request
+from nano_claude.providers.catalog import PROVIDERS
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -179,22 +182,82 @@ async def raise_for_status(response: httpx.Response, endpoint: Endpoint) -> None
     raise status_error(response.status_code, body, response.headers, endpoint)
 
 
+# What the resolver says when a name does not resolve, where no socket.gaierror is chained:
+# glibc, macOS, Windows, musl.
+_UNRESOLVED = ("name or service not known", "nodename nor servname", "getaddrinfo failed",
+               "temporary failure in name resolution", "no address associated with hostname",
+               "name does not resolve")
+
+
+def unresolved_host(exc: BaseException) -> bool:
+    """Whether a connection failed because the host name did not resolve (DNS)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, socket.gaierror) or any(p in str(cause).lower() for p in _UNRESOLVED):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _host(url: str) -> str:
+    try:
+        return httpx.URL(url).host
+    except (httpx.InvalidURL, TypeError):
+        return ""
+
+
+def is_loopback(url: str) -> bool:
+    """A base URL on this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = _host(url)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _connect_error(exc: httpx.ConnectError, endpoint: Endpoint) -> ProviderError:
+    """Connection failures that another attempt would not cure are not retried.
+
+    A name that does not resolve: the base URL is mistyped or the network is down, and
+    four retries only delay saying so. Refused on this machine (or on a local server's
+    machine): nothing listens on that port. A server being started does not get there in
+    the 15 s the retries would wait (vLLM and llama.cpp open their port only once the
+    model is loaded, which takes minutes), so waiting only hides the message; the user
+    runs the command again once the server is up. Elsewhere (a hosted API behind a load
+    balancer or proxy) a refused or reset connection is often brief, and is retried.
+    """
+    url, name = endpoint.base_url, endpoint.provider
+    if unresolved_host(exc):
+        spec = PROVIDERS.get(name)
+        setting = (f"{spec.base_url_envs[0]} or `{name}_base_url`" if spec and spec.base_url_envs
+                   else f"`{name}_base_url`")
+        return ProviderError(
+            f"cannot reach {name}: the host name {_host(url)!r} does not resolve (base URL {url}); "
+            f"check the base URL ({setting}) and your network connection",
+            provider=name, retryable=False,
+        )
+    here = endpoint.local or is_loopback(url)
+    hint = " Is the server running?" if here else ""
+    return ProviderError(f"cannot reach {name} at {url}: {str(exc) or 'connection failed'}.{hint}",
+                         provider=name, retryable=not here)
+
+
 def transport_error(exc: httpx.HTTPError, endpoint: Endpoint) -> ProviderError:
     """Map a connection-level failure to a ProviderError with a useful hint."""
     url = endpoint.base_url
     if isinstance(exc, httpx.ConnectError):
-        hint = " Is the server running?" if endpoint.local else ""
-        return ProviderError(
-            f"cannot reach {endpoint.provider} at {url}: {exc or 'connection failed'}.{hint}",
-            provider=endpoint.provider, retryable=not endpoint.local,
-        )
+        return _connect_error(exc, endpoint)
     if isinstance(exc, httpx.TimeoutException):
         return ProviderError(
             f"{endpoint.provider} at {url} timed out ({type(exc).__name__})",
             provider=endpoint.provider, retryable=True,
         )
     return StreamBroken(
-        f"connection to {endpoint.provider} broke: {exc or type(exc).__name__}",
+        f"connection to {endpoint.provider} broke: {str(exc) or type(exc).__name__}",
         provider=endpoint.provider, retryable=True,
     )
 

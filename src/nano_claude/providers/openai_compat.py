@@ -38,7 +38,7 @@ from nano_claude.core.messages import (
     ToolUseBlock,
     parse_tool_arguments,
 )
-from nano_claude.providers import quirks, textcalls
+from nano_claude.providers import quirks, textcalls, window
 from nano_claude.providers.base import Request
 from nano_claude.providers.catalog import PROVIDERS, ModelInfo, lookup
 from nano_claude.providers.http import (
@@ -56,8 +56,6 @@ _STOP_REASONS = {
     "stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
     "function_call": "tool_use", "content_filter": "refusal",
 }
-# Keys a model listing may use for the window the server actually runs with.
-_WINDOW_KEYS = ("max_model_len", "loaded_context_length", "context_length", "max_context_length")
 
 
 class _SilentStream(ProviderError):
@@ -82,12 +80,22 @@ class OpenAICompatProvider(HttpProvider):
 
     async def _attempt(self, request: Request) -> AsyncIterator[ProviderEvent]:
         """One request; a refusal of its shape is learned from and retried in a shape the
-        server accepts, before anything reached the user."""
+        server accepts, before anything reached the user. A local server is asked once,
+        when the first tool results go out, whether its model gets to see them."""
         base_url = self._endpoint.base_url
         text_calls = self._text_calls(request.model)
         while True:
             known = self._servers.get(base_url)
             shape = replace(known, native_tools=False) if text_calls else known
+            if self._probes_results(request, shape):
+                sees = await self._sees_tool_results(request, shape)
+                self._servers.learn(base_url, replace(known, results_checked=True,
+                                                      native_tools=sees is not False))
+                if sees is False:
+                    yield Notice(f"{self.name} at {base_url} does not show the model the tool "
+                                 "results it is sent (its chat template drops `tool` messages); "
+                                 "sending tools, calls and results as text from now on")
+                continue
             body = request_body(request, self.name, lookup(self.name, request.model), shape,
                                 local=self._endpoint.local)
             assembly = _Assembly(self._endpoint, request, text_tools=not shape.native_tools)
@@ -110,6 +118,43 @@ class OpenAICompatProvider(HttpProvider):
                                 if text_calls else learned)
             yield Notice(f"{self.name} at {base_url} refused the request ({refusal}); "
                          f"retrying with {learned.describe()}")
+
+    def _probes_results(self, request: Request, shape: quirks.ServerShape) -> bool:
+        """Cloud APIs show results; a local server is asked once, before the first
+        request that carries results goes out."""
+        last = request.messages[-1] if request.messages else None
+        return (self._endpoint.local and shape.native_tools and not shape.results_checked
+                and bool(request.tools) and last is not None and bool(last.tool_results))
+
+    async def _sees_tool_results(self, request: Request, shape: quirks.ServerShape) -> bool | None:
+        """Whether the model is shown the tool results the server is sent.
+
+        Some chat templates (llama-cpp-python's chatml-function-calling) render a `tool`
+        message as an empty turn: the model never sees a result and calls again,
+        forever. The request is sent twice for one token, its new results replaced by a
+        filler and by nothing, and the server's prompt counts compared. Only the end of
+        the prompt differs from the last request, so a prompt cache keeps serving it;
+        tool_choice "none" keeps llama-cpp-python to one completion, whose count is
+        exact. None: the server would not say (an error, no usage)."""
+        counts = []
+        for filler in (quirks.PROBE_RESULT, ""):
+            probe = replace(request, max_tokens=1, messages=(
+                *request.messages[:-1], quirks.with_results(request.messages[-1], filler)))
+            body = request_body(probe, self.name, lookup(self.name, request.model),
+                                replace(shape, stream_with_tools=False), local=self._endpoint.local)
+            if "tool_choice" in body:
+                body["tool_choice"] = "none"
+            try:
+                response = await self._http().post(f"{self._endpoint.base_url}/chat/completions",
+                                                   json=body, headers=self._bearer())
+                data = response.json() if response.status_code < 400 else None
+            except (httpx.HTTPError, ValueError):
+                return None
+            usage = token_usage(data.get("usage") if isinstance(data, dict) else None)
+            if usage.prompt_tokens <= 0:
+                return None
+            counts.append(usage.prompt_tokens)
+        return quirks.sees_tool_results(counts[0], counts[1], request.messages[-1])
 
     async def _exchange(self, body: dict[str, Any],
                         assembly: _Assembly) -> AsyncIterator[ProviderEvent]:
@@ -162,76 +207,15 @@ class OpenAICompatProvider(HttpProvider):
             ) from exc
 
     async def context_window(self, model: str) -> int | None:
-        """The window a local server really runs with, asked once; None when it won't say.
-
-        Local servers are often started with a window far below what the model
-        supports, and nothing in Chat Completions tells us. A failed probe only
-        means we fall back to the catalog's guess, so it never fails a request.
-        """
+        """The window a local server really runs with, asked once (providers/window.py);
+        None when it won't say. Local servers are often started with a window far below
+        what the model supports, and nothing in Chat Completions tells us. A failed probe
+        only means we fall back to the catalog's guess, so it never fails a request."""
         if not self._endpoint.local:
             return None
         if model not in self._windows:
-            self._windows[model] = await self._probe(model)
+            self._windows[model] = await asyncio.to_thread(window.ask, self._endpoint, model)
         return self._windows[model]
-
-    async def _probe(self, model: str) -> int | None:
-        lmstudio = self.name == "lmstudio"
-        if lmstudio and (found := await self._lmstudio_window(model)):
-            return found
-        entry = await self._model_entry(model)
-        if found := _first_int(entry, _WINDOW_KEYS):
-            return found
-        if found := await self._llamacpp_window():
-            return found
-        if not lmstudio and (found := await self._lmstudio_window(model)):
-            return found
-        return _first_int(entry.get("meta") if entry else None, ("n_ctx_train",))
-
-    async def _get_json(self, url: str) -> Any:
-        """The JSON at `url`, or None: each server answers only some of the probes."""
-        try:
-            response = await self._http().get(url, headers=self._bearer(), timeout=5.0)
-            return response.json() if response.status_code < 400 else None
-        except (httpx.HTTPError, ValueError):
-            return None
-
-    def _root(self) -> str:
-        base = self._endpoint.base_url
-        return base[: -len("/v1")] if base.endswith("/v1") else base
-
-    async def _model_entry(self, model: str) -> dict[str, Any] | None:
-        """vLLM lists max_model_len, llama.cpp meta.n_ctx_train, others context_length."""
-        data = await self._get_json(f"{self._endpoint.base_url}/models")
-        entries = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(entries, list):
-            return None
-        entries = [e for e in entries if isinstance(e, dict)]
-        matching = [e for e in entries if e.get("id") == model]
-        if matching:
-            return matching[0]
-        return entries[0] if len(entries) == 1 else None
-
-    async def _lmstudio_window(self, model: str) -> int | None:
-        data = await self._get_json(f"{self._root()}/api/v0/models/{model}")
-        return _first_int(data, ("loaded_context_length", "max_context_length"))
-
-    async def _llamacpp_window(self) -> int | None:
-        data = await self._get_json(f"{self._root()}/props")
-        if not isinstance(data, dict):
-            return None
-        return _first_int(data.get("default_generation_settings"), ("n_ctx",)) or _first_int(
-            data, ("n_ctx",)
-        )
-
-
-def _first_int(data: Any, keys: tuple[str, ...]) -> int | None:
-    if not isinstance(data, dict):
-        return None
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
 
 
 def _json(raw: str | bytes, provider: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +41,17 @@ HEADER_CAP = 4 << 20  # a header line longer than this is not ours
 STALE_TEMP = 3600.0  # seconds after which a left-over temporary file is removed
 
 
-def cache_folder(environ: dict[str, str] | os._Environ[str]) -> Path:
-    """The user's cache folder for prefixes: $XDG_CACHE_HOME or ~/.cache, then nano_claude."""
+def cache_root(environ: Mapping[str, str]) -> Path:
+    """The user's cache folder for nano_claude: $XDG_CACHE_HOME or ~/.cache, then nano_claude.
+    Everything in it can be rebuilt; deleting it only costs the next start some time."""
     base = environ.get("XDG_CACHE_HOME") or ""
     root = Path(base).expanduser() if base else Path(environ.get("HOME") or Path.home()) / ".cache"
-    return root / "nano_claude" / "prefix"
+    return root / "nano_claude"
+
+
+def cache_folder(environ: Mapping[str, str]) -> Path:
+    """The folder for prefix states, inside the user's cache folder."""
+    return cache_root(environ) / "prefix"
 
 
 def user_cache(megabytes: int) -> PrefixCache | None:

@@ -11,6 +11,7 @@ end. Nothing here does I/O.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
@@ -264,10 +265,14 @@ def parse_text_tool_calls(
     and Qwen `<tool_call>` tags, or a fenced JSON block. Only calls to offered tools
     count, and a bare object must stand at the start of a line or end the text,
     so prose that quotes JSON stays prose. Returns the text left over and the calls.
+    A template that HTML-escapes the prompt (llama-cpp-python's chatml-function-calling)
+    teaches the model `&lt;tool_call&gt;`: such text is read unescaped.
     """
     names = frozenset(tool_names)
     if not names or not text:
         return text, []
+    if "&lt;tool_call&gt;" in text:
+        text = html.unescape(text)
     found: list[tuple[int, int, list[TextToolCall]]] = []
     for finder in (_tagged, _fenced, _bare):
         for start, end, calls in finder(text, names):
@@ -310,13 +315,15 @@ class ServerShape:
     """The request shape one server accepts, learned from what it refused.
 
     Starts as the full protocol; each refusal takes away one thing, so a server
-    that cannot stream with tools still streams plain answers.
+    that cannot stream with tools still streams plain answers. A server found to hide
+    tool results from its model (`results_checked`) loses native tools the same way.
     """
 
     stream_with_tools: bool = True
     native_tools: bool = True
     tool_choice: bool = True
     dropped: frozenset[str] = frozenset()
+    results_checked: bool = False  # asked whether the model is shown tool results
 
     def describe(self) -> str:
         parts = []
@@ -425,6 +432,27 @@ def ollama_think(request: Request) -> bool | str:
     if effort and request.model.startswith("gpt-oss") and effort in ("low", "medium", "high"):
         return effort
     return True
+
+
+# --- tool results a server leaves out -------------------------------------------
+
+# What stands in for each tool result when a server is asked whether it shows them.
+PROBE_RESULT = "Probe result: " + "the quick brown fox jumps over the lazy dog; " * 8
+
+
+def with_results(message: Message, text: str) -> Message:
+    """`message` with the content of each of its tool results replaced by `text`."""
+    return Message(message.role, tuple(
+        replace(b, content=(TextBlock(text),)) if isinstance(b, ToolResultBlock) else b
+        for b in message.content))
+
+
+def sees_tool_results(with_filler: int, without: int, answered: Message) -> bool:
+    """Whether a server showed the model the tool results: its prompt counts for
+    `answered` with PROBE_RESULT in each result and with empty results must differ by
+    about the filler's size (characters / 4, so half of that is plenty)."""
+    expected = len(PROBE_RESULT) // 4 * len(answered.tool_results)
+    return with_filler - without >= expected // 2
 
 
 # --- truncated prompts -------------------------------------------------------------

@@ -26,7 +26,7 @@ from nano_claude.tools.registry import Registry, builtin_tools
 
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
 needs_llama = pytest.mark.skipif(not HAS_LLAMA, reason="llama-cpp-python is not installed "
-                                 "(pip install 'nano-claude-code[local]')")
+                                 "(pip install '.[local]')")
 
 
 def llama_parses(grammar: str) -> bool:

