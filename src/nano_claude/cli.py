@@ -223,8 +223,9 @@ def _headless(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def build(args: argparse.Namespace, prompter: Prompter, environ: dict[str, str],
-          cwd: Path) -> tuple[Agent, Paths, Settings]:
-    """The agent the flags and settings describe (headless and the REPL alike)."""
+          cwd: Path, *, unconfigured_ok: bool = False) -> tuple[Agent, Paths, Settings]:
+    """The agent the flags and settings describe (headless and the REPL alike; the REPL
+    opens without a key, to let the user set one)."""
     from nano_claude.assemble import build_agent
     from nano_claude.permissions.rules import split_rules
 
@@ -240,7 +241,7 @@ def build(args: argparse.Namespace, prompter: Prompter, environ: dict[str, str],
         settings, model=args.model, cwd=cwd, environ=environ, prompter=prompter,
         rules=rules, paths=paths, add_dirs=[Path(d) for d in args.add_dirs or ()],
         max_turns=args.max_turns, system_prompt=args.system_prompt,
-        append_system_prompt=args.append_system_prompt,
+        append_system_prompt=args.append_system_prompt, unconfigured_ok=unconfigured_ok,
     )
     # A bare tool name given to --disallowedTools takes the tool out of the model's view, as
     # in Claude Code; a pattern (`Bash(rm:*)`) only denies the calls it matches.
@@ -251,11 +252,13 @@ def build(args: argparse.Namespace, prompter: Prompter, environ: dict[str, str],
 
 
 def _interactive(args: argparse.Namespace) -> int:
+    import functools
+
     from nano_claude.core.errors import NanoClaudeError
     from nano_claude.ui.repl import run_repl
 
     try:
-        return run_repl(args, build)
+        return run_repl(args, functools.partial(build, unconfigured_ok=True))
     except NanoClaudeError as exc:
         print(f"nano_claude: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -284,7 +287,8 @@ def _run(args: argparse.Namespace, prompt: str) -> int:
         color = sys.stderr.isatty() and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
         writer = headless.TextWriter(sys.stdout, sys.stderr, verbose=settings.verbose, color=color)
     notes = (*loaded.warnings, *loaded.notes)
-    outcome = headless.run_sync(agent, prompt, writer, loaded.session, store, notes)
+    outcome = headless.run_sync(agent, prompt, writer, loaded.session, store, notes,
+                                typed=args.prompt or prompt)  # @path in piped text is not a mention
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from nano_claude.sessions.checkpoints import TURN_KEY, Checkpoints, new_turn_id
 from nano_claude.sessions.recorder import Recorder
 from nano_claude.sessions.session import RecordedSession
 from nano_claude.sessions.store import SessionStore
-from nano_claude.ui.text import diff_style, first_line, short_args, usage_line
+from nano_claude.ui.text import diff_style, first_line, result_line, short_args, usage_line
 
 _SGR = {"green": "32", "red": "31", "cyan": "36", "dim": "2"}
 SUBTYPES = {"end_turn": "success", "max_turns": "error_max_turns"}
@@ -113,7 +114,7 @@ class TextWriter:
             self._note(f"⚙ {event.name}({short_args(event.input)})")
         elif isinstance(event, ToolCallFinished) and self.verbose:
             mark = "✗" if event.is_error else "✓"
-            self._note(f"{mark} {first_line(event.result.text)}", "31" if event.is_error else "2")
+            self._note(f"{mark} {result_line(event)}", "31" if event.is_error else "2")
             for line in event.display.splitlines():
                 self._note(line, _SGR[diff_style(line)])
         elif isinstance(event, PermissionAsked) and not event.allowed:
@@ -197,18 +198,22 @@ class StreamJsonWriter:
 
 
 async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | StreamJsonWriter,
-              session: RecordedSession, store: SessionStore, notes: tuple[str, ...] = ()) -> Outcome:
+              session: RecordedSession, store: SessionStore, notes: tuple[str, ...] = (),
+              typed: str | None = None, err: TextIO | None = None) -> Outcome:
     """Run the prompt in `session` (a new one, or one continued with -c / --resume), its
     transcript written as the run goes and the session saved at the end, however it ends.
-    `notes`: what the user should know about a continued session (what was interrupted)."""
+    `notes`: what the user should know about a continued session (what was interrupted).
+    `typed`: the part of the prompt whose @path mentions attach files, as in the REPL (the
+    prompt argument, not text piped in after it); each that fails is a line on `err`."""
     outcome = Outcome(session.id)
     recorder = Recorder(store.transcripts, lambda: agent.model.qualified, store.clock)
     recorder.follow(session)
     for note in notes:
         writer.on_event(Notice(note))
-    message = Message("user", user_text(prompt).content, {TURN_KEY: new_turn_id()})
+    message = await _message(agent, prompt, prompt if typed is None else typed, err or sys.stderr)
     checkpoints = Checkpoints(store.checkpoints(session.id))  # so /rewind can undo a -p run's edits
     try:
+        too_big(agent, session, message)
         with checkpoints.turn(agent.ctx, session, message):
             async for event in agent.run(session, message):
                 recorder.on_event(event)
@@ -226,6 +231,34 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
         await agent.provider.aclose()
     writer.finish(outcome, agent.model.qualified)  # json and stream-json always end with a result
     return outcome
+
+
+class PromptTooBig(NanoClaudeError):
+    """The prompt does not fit the model's window; the run stops before sending it."""
+
+
+def too_big(agent: Agent, session: RecordedSession, message: Message) -> None:
+    """User input is never cut without a word, and nobody is here to ask (the REPL asks):
+    a prompt bigger than the model takes in one message stops the run before it is sent."""
+    from nano_claude.core.oversize import oversize
+
+    over = oversize(agent, session, message)
+    if over is not None:
+        raise PromptTooBig(
+            f"the prompt is {over.describe(agent.model.qualified)}; nothing was sent. Save the "
+            "text to a file and ask about the file by name (the model reads it in parts), or "
+            "use a model with a larger window")
+
+
+async def _message(agent: Agent, prompt: str, typed: str, err: TextIO) -> Message:
+    """The prompt with the files it mentions as @path (core/mentions.py)."""
+    from nano_claude.core.mentions import attach
+
+    found = await attach(typed, agent.ctx, agent.policy)
+    for note in found.notes:
+        err.write(f"nano_claude: {note}\n")
+    err.flush()
+    return Message("user", (*user_text(prompt).content, *found.blocks), {TURN_KEY: new_turn_id()})
 
 
 def _save(writer: TextWriter | JsonWriter | StreamJsonWriter, recorder: Recorder,
@@ -254,7 +287,8 @@ def _record(writer: TextWriter | JsonWriter | StreamJsonWriter, outcome: Outcome
 
 
 def run_sync(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | StreamJsonWriter,
-             session: RecordedSession, store: SessionStore, notes: tuple[str, ...] = ()) -> Outcome:
+             session: RecordedSession, store: SessionStore, notes: tuple[str, ...] = (),
+             typed: str | None = None) -> Outcome:
     """Run to the end. SIGTERM and SIGHUP cancel the run as Ctrl+C does, so the
     commands it started are stopped too (asyncio.CancelledError comes out)."""
 
@@ -264,6 +298,6 @@ def run_sync(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Stream
         for sig in EXIT_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, task.cancel)
-        return await run(agent, prompt, writer, session, store, notes)
+        return await run(agent, prompt, writer, session, store, notes, typed)
 
     return asyncio.run(main())

@@ -312,7 +312,7 @@ def test_verbose_shows_tool_calls_and_tokens_on_stderr(cli: Cli, fake_server: Fa
     result = run(cli, fake_server, fam, "read it", "--verbose")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "alpha it is\n"
-    assert "⚙ Read(a.txt)" in result.stderr and "✓ 1\talpha" in result.stderr
+    assert "⚙ Read(a.txt)" in result.stderr and "✓ Read 1 line" in result.stderr  # a summary, not line 1
     assert "tokens: in" in result.stderr
 
 

@@ -1,4 +1,5 @@
-"""Tab completion: slash commands and their arguments, and paths after `@`."""
+"""Tab completion: slash commands and their arguments, and paths after `@` (written the
+way core/mentions.py reads them back: a space escaped, or inside the quotes you opened)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
+from nano_claude.core import mentions
 from nano_claude.ui import commands
 from nano_claude.ui.state import ReplState
 
@@ -28,10 +30,10 @@ class ReplCompleter(Completer):
         if before.startswith("/") and "\n" not in before:
             yield from self._command(before[1:])
             return
-        word = before.split()[-1] if before and not before[-1].isspace() else ""
-        if word.startswith("@"):
+        typing = mentions.partial(before)
+        if typing is not None:
             state = self.state()
-            yield from path_completions(str(state.agent.ctx.cwd if state else self.cwd), word[1:])
+            yield from path_completions(str(state.agent.ctx.cwd if state else self.cwd), *typing)
 
     def _command(self, text: str) -> Iterator[Completion]:
         name, space, argument = text.partition(" ")
@@ -51,10 +53,11 @@ class ReplCompleter(Completer):
                 yield Completion(value, start_position=-len(argument))
 
 
-def path_completions(cwd: str, partial: str) -> Iterator[Completion]:
-    """Entries of the directory `partial` names, matching its last part; directories
-    end in "/" so Tab can go on into them."""
-    directory, _, prefix = partial.rpartition("/")
+def path_completions(cwd: str, typed: str, partial: str, quote: str) -> Iterator[Completion]:
+    """Entries of the directory `partial` names, matching its last part. Each replaces
+    what was `typed` after the `@`, escaped or quoted as it began; directories end in "/"
+    (and leave a quote open) so Tab can go on into them."""
+    directory, slash, prefix = partial.rpartition("/")
     base = os.path.join(cwd, os.path.expanduser(directory)) if directory else cwd
     if partial.startswith("/") and not directory:
         base = "/"
@@ -67,7 +70,9 @@ def path_completions(cwd: str, partial: str) -> Iterator[Completion]:
         if not name.startswith(prefix) or (name.startswith(".") and not prefix.startswith(".")):
             continue
         is_dir = os.path.isdir(os.path.join(base, name))
-        yield Completion(name + ("/" if is_dir else ""), start_position=-len(prefix))
+        path = f"{directory}{slash}{name}" + ("/" if is_dir else "")
+        yield Completion(mentions.spell(path, quote, closed=not is_dir), start_position=-len(typed),
+                         display=name + ("/" if is_dir else ""))
         shown += 1
         if shown >= MAX_PATHS:
             return

@@ -3,7 +3,9 @@ its answer, and anything typed ahead is kept for the next prompt.
 
 The terminal is in raw mode for the turn (no echo, Ctrl+C is a key rather than a
 signal); prompt_toolkit's parser turns the bytes into key presses, escape
-sequences included, so an arrow key is never mistaken for Esc.
+sequences included, so an arrow key is never mistaken for Esc. Bracketed paste is on
+too, so a paste typed ahead arrives as one paste (and a long one can be collapsed),
+not as a stream of keys.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 from prompt_toolkit.input import Input, create_input
 from prompt_toolkit.keys import Keys
+from prompt_toolkit.output import Output, create_output
 
 ESCAPE_DELAY = 0.05  # a lone ESC byte is the Esc key once nothing follows it this soon
 
@@ -23,8 +26,9 @@ Handler = Callable[[str, str], None]  # (key, data): key is a prompt_toolkit Key
 class KeyWatch:
     """Reads key presses from the terminal between start() and stop()."""
 
-    def __init__(self, inp: Input | None = None) -> None:
+    def __init__(self, inp: Input | None = None, out: Output | None = None) -> None:
         self.input = inp or create_input()
+        self.output = out
         self._stack: contextlib.ExitStack | None = None
         self._flush: asyncio.TimerHandle | None = None
 
@@ -49,8 +53,20 @@ class KeyWatch:
 
         stack = contextlib.ExitStack()
         stack.enter_context(self.input.raw_mode())
+        stack.enter_context(self._bracketed_paste())
         stack.enter_context(self.input.attach(ready))
         self._stack = stack
+
+    @contextlib.contextmanager
+    def _bracketed_paste(self) -> Iterator[None]:
+        output = self.output = self.output or create_output()
+        output.enable_bracketed_paste()
+        output.flush()
+        try:
+            yield
+        finally:
+            output.disable_bracketed_paste()
+            output.flush()
 
     def stop(self) -> None:
         if self._flush is not None:
@@ -74,6 +90,10 @@ class KeyWatch:
 
 def is_cancel(key: str) -> bool:
     return key in (Keys.Escape, Keys.ControlC)
+
+
+def is_paste(key: str) -> bool:
+    return key == Keys.BracketedPaste
 
 
 def is_text(key: str, data: str) -> bool:

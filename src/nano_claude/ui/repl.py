@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import sys
 import threading
@@ -30,10 +29,11 @@ from typing import TYPE_CHECKING
 from nano_claude import __version__
 from nano_claude.core.errors import NanoClaudeError
 from nano_claude.core.events import Usage
-from nano_claude.core.messages import ImageBlock, Message, TextBlock
+from nano_claude.core.messages import Message, TextBlock
 from nano_claude.sessions.recorder import Recorder, RecordingPrompter
 from nano_claude.ui import commands
-from nano_claude.ui.keys import KeyWatch, is_cancel, is_text
+from nano_claude.ui.keys import KeyWatch, is_cancel, is_paste, is_text
+from nano_claude.ui.long_input import Pastes
 from nano_claude.ui.prompter import TerminalPrompter
 from nano_claude.ui.render import Renderer, wants_plain
 from nano_claude.ui.state import ReplState
@@ -50,25 +50,6 @@ if TYPE_CHECKING:
     from nano_claude.sessions.store import Loaded, Saved, SessionStore
 
     Builder = Callable[[argparse.Namespace, Prompter, dict[str, str], Path], tuple[Agent, Paths, Settings]]
-
-PASTE_LINES = 200  # a paste this long shows as a placeholder and goes in whole
-_MENTION = re.compile(r"(?<![\w@])@((?:\\ |[^\s@])+)")
-_PLACEHOLDER = re.compile(r"\[Pasted text #(\d+) \+[\d,]+ lines\]")
-
-
-class Pastes:
-    """Long pastes kept out of the input line: a placeholder stands in until submit."""
-
-    def __init__(self) -> None:
-        self._texts: dict[int, str] = {}
-
-    def add(self, text: str) -> str:
-        number = len(self._texts) + 1
-        self._texts[number] = text
-        return f"[Pasted text #{number} +{text.count(chr(10)) + 1:,} lines]"
-
-    def expand(self, line: str) -> str:
-        return _PLACEHOLDER.sub(lambda m: self._texts.get(int(m.group(1)), m.group(0)), line)
 
 
 class Repl:
@@ -104,7 +85,8 @@ class Repl:
     # --- the loop ---------------------------------------------------------------------
 
     async def run(self, first: str | None = None) -> int:
-        """Returns the exit code: 2 when the session could not be set up (a missing key)."""
+        """Returns the exit code: 2 when the session could not be set up, or ended with no
+        usable model (a key never set)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -133,7 +115,7 @@ class Repl:
             self.renderer.close()
             if self.state is not None:
                 await self.state.agent.ctx.aclose()
-        return 0
+        return 2 if self.state is not None and self._unconfigured(self.state, quiet=True) else 0
 
     def _begin(self, *_: object) -> None:
         if self._building is None:
@@ -183,6 +165,7 @@ class Repl:
                                "/history shows it", "green")
             for line in (*self.resumed.warnings, *self.resumed.notes):
                 self.renderer.echo(line, "yellow")
+        self._unconfigured(self.state)
 
     async def handle(self, line: str) -> None:
         text = self.pastes.expand(line)
@@ -197,8 +180,29 @@ class Repl:
         if text.startswith("!"):
             await self._cancellable(self._shell(text[1:].strip()))
             return
-        message = await self._message(text)
+        if self._unconfigured(state, sending=True):
+            return
+        message = await self._within_window(state, await self._message(text, line))
+        if message is None:
+            self.typeahead = line if self.tty else ""
+            self.renderer.echo("Not sent." + (" It is back in the input." if self.tty else ""), "yellow")
+            return
+        self.context.clear()
         await self._cancellable(self._turn(message))
+
+    def _unconfigured(self, state: ReplState, *, sending: bool = False, quiet: bool = False) -> bool:
+        """The model has no key yet (providers/unconfigured.py): say how to set one, or pick
+        another model, rather than send what cannot be sent."""
+        from nano_claude.providers.unconfigured import Unconfigured
+
+        provider = state.agent.provider
+        if not isinstance(provider, Unconfigured) or quiet:
+            return isinstance(provider, Unconfigured)
+        if sending:
+            self.renderer.echo("Not sent: there is no model to send it to yet (Up recalls it).", "yellow")
+        for line, style in provider.hint(state.paths.user_config):
+            self.renderer.echo(line, style)
+        return True
 
     # --- input ---------------------------------------------------------------------------
 
@@ -258,9 +262,14 @@ class Repl:
 
         @bindings.add("tab")
         def _complete(event) -> None:
-            """Tab completes at once, even while the as-you-type menu is still being made."""
+            """Tab completes at once, even while the as-you-type menu is still being made; a
+            menu of one is taken (cycling would undo it at the next Tab)."""
             buffer = event.current_buffer
-            if buffer.complete_state:
+            menu = buffer.complete_state
+            if menu and len(menu.completions) == 1:
+                buffer.apply_completion(menu.completions[0])
+                return
+            if menu:
                 buffer.complete_next()
                 return
             found = list(completer.get_completions(buffer.document, CompleteEvent(completion_requested=True)))
@@ -272,10 +281,7 @@ class Repl:
 
         @bindings.add(Keys.BracketedPaste)
         def _paste(event) -> None:
-            data = event.data.replace("\r\n", "\n").replace("\r", "\n")
-            if data.count("\n") + 1 > PASTE_LINES:
-                data = self.pastes.add(data)
-            event.current_buffer.insert_text(data)
+            event.current_buffer.insert_text(self.pastes.take(event.data))
 
         history = self.paths.home / "input_history"
         with contextlib.suppress(OSError):
@@ -467,54 +473,41 @@ class Repl:
         self.renderer.echo(text.rstrip("\n"))
         self.context.append(f"I ran `{command}` in the shell myself. Its output:\n```\n{text.rstrip()}\n```")
 
-    async def _message(self, text: str) -> Message:
-        """The user's message, with the files it names as @path and any `!command` output,
-        and the id its checkpoints are kept under."""
+    async def _message(self, text: str, typed: str) -> Message:
+        """The user's message, with the files `typed` mentions as @path (the line as typed:
+        not what a collapsed paste holds) and any `!command` output, and the id its
+        checkpoints are kept under."""
+        from nano_claude.core.mentions import attach
         from nano_claude.sessions.checkpoints import TURN_KEY, new_turn_id
 
-        blocks: list[TextBlock | ImageBlock] = []
-        attached: list[str] = []
-        for match in _MENTION.finditer(text):
-            raw = match.group(1).replace("\\ ", " ").rstrip(".,;:!?)")
-            content = await self._attach(raw)
-            if content is not None:
-                blocks.extend(content)
-                attached.append(raw)
-        if attached:
-            self.renderer.echo(f"attached {', '.join(attached)}", "dim")
+        agent = (await self.ready()).agent
+        found = await attach(typed, agent.ctx, agent.policy)
+        for note in found.notes:
+            self.renderer.echo(note, "yellow")
+        if found.attached:
+            self.renderer.echo(f"attached {', '.join(found.attached)}", "dim")
         preamble = "\n\n".join(self.context)
-        self.context.clear()
         body = f"{preamble}\n\n{text}" if preamble else text
-        return Message("user", (TextBlock(body), *blocks), {TURN_KEY: new_turn_id()})
+        return Message("user", (TextBlock(body), *found.blocks), {TURN_KEY: new_turn_id()})
 
-    async def _attach(self, raw: str) -> list[TextBlock | ImageBlock] | None:
-        from nano_claude.permissions.policy import Call
-        from nano_claude.tools.base import ToolError
-        from nano_claude.tools.read import ReadInput, ReadTool
+    async def _within_window(self, state: ReplState, message: Message) -> Message | None:
+        """A message too big for the model's window is never cut without a word: the user
+        sends it as a file, sends it anyway, or takes it back (None)."""
+        from nano_claude.core.oversize import as_file, oversize
+        from nano_claude.ui import long_input
 
-        state = await self.ready()
-        ctx = state.agent.ctx
-        path = ctx.resolve(raw)
-        if not path.exists():
-            return None
-        ruling = state.agent.policy.judge(Call("Read", "read", str(path), True))
-        if ruling.decision == "deny":
-            self.renderer.echo(f"not attached: {raw}: {ruling}", "yellow")
-            return None
-        if path.is_dir():
-            names = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
-            shown = "\n".join(names[:500]) + (f"\n… {len(names) - 500} more" if len(names) > 500 else "")
-            return [TextBlock(f'<directory path="{raw}">\n{shown}\n</directory>')]
-        try:
-            result = await ReadTool().run(ReadInput(file_path=str(path)), ctx)
-        except ToolError as exc:
-            self.renderer.echo(f"not attached: {raw}: {exc}", "yellow")
-            return None
-        out: list[TextBlock | ImageBlock] = []
-        for block in result.content:
-            out.append(TextBlock(f'<file path="{raw}">\n{block.text}\n</file>')
-                       if isinstance(block, TextBlock) else block)
-        return out
+        over = oversize(state.agent, state.session, message)
+        if over is None:
+            return message
+        agent = state.agent
+        choice = await long_input.choose(self.prompter, over, agent.model.qualified,
+                                         compacts=agent.options.compaction.auto)
+        if choice == long_input.AS_FILE:
+            sent, path = as_file(message, state.paths.project / "attachments", agent.ctx.cwd, over.tokens)
+            self.renderer.echo(f"Saved the message in {path}; the model is asked to read it from there.",
+                               "dim")
+            return sent
+        return message if choice == long_input.ANYWAY else None
 
     # --- keys and signals -------------------------------------------------------------------
 
@@ -524,7 +517,7 @@ class Repl:
         elif self.prompter.waiting:
             self.prompter.key(data)
         elif is_text(key, data):
-            self.typeahead += data
+            self.typeahead += self.pastes.take(data) if is_paste(key) else data
 
     def _cancel(self) -> None:
         if self._task is not None and not self._task.done():
