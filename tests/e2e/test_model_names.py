@@ -3,28 +3,11 @@ lists what exists, never SmolLM2 under another name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.conftest import Cli
 from tests.e2e.terminal import TMUX, Terminal
-from tests.fakes.server import FakeModelServer
 
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)")
-
-
-@pytest.fixture
-def term(cli: Cli, fake_server: FakeModelServer, tmp_path: Path) -> Iterator[Terminal]:
-    env = {k: v for k, v in cli.env.items() if k != "NO_COLOR"}
-    env.update({"TERM": "xterm-256color", "ANTHROPIC_BASE_URL": fake_server.url,
-                "ANTHROPIC_API_KEY": "sk-test", "NANO_CLAUDE_MODEL": "claude-sonnet-4-6"})
-    terminal = Terminal(tmp_path, env, cli.project)
-    try:
-        yield terminal
-    finally:
-        terminal.close()
 
 
 def test_model_command_refuses_an_unknown_embedded_model(term: Terminal) -> None:

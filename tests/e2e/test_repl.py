@@ -5,33 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import Cli
+from tests.e2e.conftest import MODEL
 from tests.e2e.terminal import TMUX, Terminal
 from tests.fakes.script import hanging, text, tool_call
 from tests.fakes.server import FakeModelServer
 
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)")
 
-MODEL = "claude-sonnet-4-6"
 Server = FakeModelServer
-
-
-@pytest.fixture
-def term(cli: Cli, fake_server: Server, tmp_path: Path) -> Iterator[Terminal]:
-    env = {k: v for k, v in cli.env.items() if k != "NO_COLOR"}
-    env.update({"TERM": "xterm-256color", "ANTHROPIC_BASE_URL": fake_server.url,
-                "ANTHROPIC_API_KEY": "sk-test", "OPENAI_BASE_URL": fake_server.url + "/v1",
-                "OPENAI_API_KEY": "sk-test", "NANO_CLAUDE_MODEL": MODEL})
-    terminal = Terminal(tmp_path, env, cli.project)
-    try:
-        yield terminal
-    finally:
-        terminal.close()
 
 
 def last_user_text(server: FakeModelServer) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli
+from tests.e2e.conftest import terminal_env
 from tests.e2e.terminal import TMUX, Terminal
 from tests.fakes.script import text, tool_call
 from tests.fakes.server import FakeModelServer
@@ -40,10 +41,8 @@ def test_three():
 
 @pytest.fixture
 def term(cli: Cli, fake_server: FakeModelServer, tmp_path: Path) -> Iterator[Terminal]:
-    env = {k: v for k, v in cli.env.items() if k != "NO_COLOR"}
-    env.update({"TERM": "xterm-256color", "ANTHROPIC_BASE_URL": fake_server.url,
-                "ANTHROPIC_API_KEY": "sk-test", "NANO_CLAUDE_MODEL": "claude-sonnet-4-6"})
-    terminal = Terminal(tmp_path, env, cli.project, width=WIDTH, height=40)
+    """At 80 columns, the width a newcomer's terminal often has."""
+    terminal = Terminal(tmp_path, terminal_env(cli, fake_server), cli.project, width=WIDTH, height=40)
     try:
         yield terminal
     finally:

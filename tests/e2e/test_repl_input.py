@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli
-from tests.e2e import test_repl
 from tests.e2e.terminal import TMUX, Terminal
 from tests.e2e.test_repl import last_user_text
 from tests.fakes.script import hanging, text
@@ -20,7 +19,6 @@ from tests.fakes.server import FakeModelServer
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)")
 
 Server = FakeModelServer
-term = test_repl.term  # the same terminal fixture
 BLOB = "".join(f"word{i:05d} " for i in range(7300))  # 73,000 characters on one line
 
 

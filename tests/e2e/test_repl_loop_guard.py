@@ -7,7 +7,6 @@ import pytest
 
 from tests.conftest import Cli
 from tests.e2e.terminal import TMUX, Terminal
-from tests.e2e.test_repl import term  # noqa: F401 (the fixture)
 from tests.fakes.script import text, tool_call
 from tests.fakes.server import FakeModelServer
 
@@ -20,7 +19,7 @@ def _same_reads(first: int, times: int) -> list:
 
 
 def test_a_repeated_call_asks_whether_to_go_on_and_stop_ends_the_turn(
-        term: Terminal, fake_server: FakeModelServer, cli: Cli) -> None:  # noqa: F811
+        term: Terminal, fake_server: FakeModelServer, cli: Cli) -> None:
     (cli.project / "notes.txt").write_text("pumpkin\n")
     fake_server.script(*_same_reads(0, 3), *_same_reads(3, 3), text("fine, stopping"))
     term.start().wait_prompt()

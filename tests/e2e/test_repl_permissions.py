@@ -10,14 +10,13 @@ import pytest
 
 from tests.conftest import Cli
 from tests.e2e.terminal import TMUX, Terminal
-from tests.e2e.test_repl import term  # noqa: F401 (the fixture)
 from tests.fakes.script import text, tool_call
 from tests.fakes.server import FakeModelServer
 
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)")
 
 
-def test_always_saves_a_prefix_rule_and_keeps_it_out_of_git(term: Terminal,  # noqa: F811
+def test_always_saves_a_prefix_rule_and_keeps_it_out_of_git(term: Terminal,
                                                             fake_server: FakeModelServer, cli: Cli) -> None:
     project = cli.project
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)

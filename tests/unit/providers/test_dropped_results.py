@@ -10,23 +10,20 @@ calls and results as text from then on, and that is remembered for the server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from nano_claude.config import Settings
 from nano_claude.core.events import Notice
 from nano_claude.core.messages import Message, tool_result, user_text
 from nano_claude.providers import quirks
 from nano_claude.providers.base import Request
-from nano_claude.providers.http import Endpoint, RetryPolicy
 from nano_claude.providers.openai_compat import OpenAICompatProvider
 from tests.fakes.script import text, tool_call
 from tests.fakes.server import FakeModelServer
-from tests.unit.providers.kit import BASH, READ, bodies, collect, final
+from tests.unit.providers.kit import BASH, READ, Make, bodies, collect, final, openai_compat
 
-Make = Callable[..., OpenAICompatProvider]
 FILE = "".join(f"line {n}: the quick brown fox jumps over the lazy dog\n" for n in range(10))
 URL_SUFFIX = "/v1"
 
@@ -38,18 +35,8 @@ def memory() -> quirks.ServerMemory:
 
 @pytest.fixture
 async def make(fake_server: FakeModelServer, memory: quirks.ServerMemory) -> AsyncIterator[Make]:
-    made: list[OpenAICompatProvider] = []
-
-    def build(provider: str = "custom", local: bool = True) -> OpenAICompatProvider:
-        endpoint = Endpoint(provider, fake_server.url + URL_SUFFIX, "", "", local)
-        p = OpenAICompatProvider(endpoint, Settings(max_retries=0), RetryPolicy(max_retries=0),
-                                 servers=memory)
-        made.append(p)
-        return p
-
-    yield build
-    for p in made:
-        await p.aclose()
+    async with openai_compat(fake_server, retries=0, servers=memory) as build:
+        yield lambda provider="custom", local=True: build(provider, local=local, max_retries=0)
 
 
 def ask(*messages: Message) -> Request:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from nano_claude.config import Settings
 from nano_claude.core.errors import ProviderError
 from nano_claude.core.events import (
     Notice,
@@ -28,17 +27,15 @@ from nano_claude.core.messages import (
     user_text,
 )
 from nano_claude.providers.base import Request, ToolSpec
-from nano_claude.providers.http import Endpoint, RetryPolicy
-from nano_claude.providers.openai_compat import OpenAICompatProvider, token_usage
+from nano_claude.providers.openai_compat import token_usage
 from tests.fakes.script import Call, Usage, error, text, tool_call, tool_calls
 from tests.fakes.server import FakeModelServer
-from tests.unit.providers.kit import BASH, bodies, collect, final
+from tests.unit.providers.kit import BASH, Make, bodies, collect, final, openai_compat
 
 KEY = "sk-test-0123456789abcdef"
 READ = ToolSpec("Read", "Read a file", {
     "type": "object", "properties": {"file_path": {"type": "string"}}, "required": ["file_path"]})
 
-Make = Callable[..., OpenAICompatProvider]
 
 
 @pytest.fixture
@@ -49,23 +46,9 @@ def waits() -> list[float]:
 
 @pytest.fixture
 async def make(fake_server: FakeModelServer, waits: list[float]) -> AsyncIterator[Make]:
-    """Providers for any vendor, pointed at the fake server, closed at the end."""
-    made: list[OpenAICompatProvider] = []
-
-    async def no_wait(seconds: float) -> None:
-        waits.append(seconds)
-
-    def build(provider: str = "openai", *, local: bool = False, key: str = KEY,
-              key_env: str = "OPENAI_API_KEY") -> OpenAICompatProvider:
-        endpoint = Endpoint(provider, fake_server.url + "/v1", key, key_env, local)
-        p = OpenAICompatProvider(endpoint, Settings(), RetryPolicy(max_retries=3, base_delay=0.0),
-                                 sleep=no_wait)
-        made.append(p)
-        return p
-
-    yield build
-    for p in made:
-        await p.aclose()
+    async with openai_compat(fake_server, retries=3, default="openai", waits=waits) as build:
+        yield lambda provider="openai", *, local=False, key=KEY, key_env="OPENAI_API_KEY": build(
+            provider, local=local, key=key, key_env=key_env)
 
 
 def ask(*messages: Message, model: str = "gpt-4.1", **kw: Any) -> Request:

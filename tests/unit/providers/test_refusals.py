@@ -7,24 +7,18 @@ without tool calling, one that rejects an unknown parameter.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
-from nano_claude.config import Settings
 from nano_claude.core.errors import ProviderError
 from nano_claude.core.events import Notice, TextDelta
 from nano_claude.core.messages import Message, ToolUseBlock, tool_result, user_text
 from nano_claude.providers import quirks
 from nano_claude.providers.base import Request
-from nano_claude.providers.http import Endpoint, RetryPolicy
-from nano_claude.providers.openai_compat import OpenAICompatProvider
 from tests.fakes.script import broken, error, text, tool_call
 from tests.fakes.server import FakeModelServer
-from tests.unit.providers.kit import BASH, READ, bodies, collect, final
-
-Make = Callable[..., OpenAICompatProvider]
+from tests.unit.providers.kit import BASH, READ, Make, bodies, collect, final, openai_compat
 
 
 @pytest.fixture
@@ -34,21 +28,8 @@ def memory() -> quirks.ServerMemory:
 
 @pytest.fixture
 async def make(fake_server: FakeModelServer, memory: quirks.ServerMemory) -> AsyncIterator[Make]:
-    made: list[OpenAICompatProvider] = []
-
-    async def no_wait(seconds: float) -> None:
-        return None
-
-    def build(**settings: Any) -> OpenAICompatProvider:
-        endpoint = Endpoint("custom", fake_server.url + "/v1", "", "", True)
-        p = OpenAICompatProvider(endpoint, Settings(**settings), RetryPolicy(max_retries=2, base_delay=0.0),
-                                 sleep=no_wait, servers=memory)
-        made.append(p)
-        return p
-
-    yield build
-    for p in made:
-        await p.aclose()
+    async with openai_compat(fake_server, retries=2, servers=memory) as build:
+        yield build
 
 
 def ask(*messages: Message, tools: bool = True) -> Request:
