@@ -10,6 +10,7 @@ lint:
 bench:
 	python bench/bench_core.py
 	python bench/bench_grep.py
+	python bench/bench_shell.py
 	python bench/bench_repl.py
 	python bench/bench_render.py
 	python bench/bench_local.py
