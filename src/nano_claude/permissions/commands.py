@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
-from nano_claude.permissions.shell import DYNAMIC, SimpleCommand
+from nano_claude.permissions.shell import DYNAMIC, SimpleCommand, has_option
 
 
 @dataclass(frozen=True)
@@ -51,23 +51,7 @@ def _operands(words: tuple[str, ...], takes_value: frozenset[str] = frozenset())
     return out
 
 
-def _has(words: tuple[str, ...], *options: str) -> bool:
-    """Is any of these options present (long with =value, or short letters clustered)?"""
-    for word in words:
-        if word == "--":
-            return False
-        for option in options:
-            if word == option or (option.startswith("--") and word.startswith(option + "=")):
-                return True
-            # GNU tools accept any unambiguous prefix of a long option (--in for --in-place)
-            given = word.split("=", 1)[0]
-            if option.startswith("--") and given.startswith("--") and len(given) > 3 \
-                    and option.startswith(given):
-                return True
-            if (len(option) == 2 and option[0] == "-" and word.startswith("-")
-                    and not word.startswith("--") and option[1] in word[1:]):
-                return True
-    return False
+_has = has_option
 
 
 Check = Callable[[tuple[str, ...]], "Effects"]
@@ -246,8 +230,12 @@ def _searcher(check: Check, show_hidden: tuple[str, ...], follow: tuple[str, ...
 
 
 READ_ONLY: dict[str, Check] = {
+    # --files0-from reads the names of files to read from a file: unchecked reads, and
+    # wc/du print each bad "name" (the file's contents) in their errors
+    **{name: _refuse_options(_paths(), "--files0-from", why=f"{name} --files0-from reads a named file")
+       for name in ("wc", "du")},
     **{name: _paths() for name in (
-        "ls", "cat", "wc", "file", "stat", "du", "less", "more", "nl", "md5sum",
+        "ls", "cat", "file", "stat", "less", "more", "nl", "md5sum",
         "sha1sum", "sha256sum", "sha512sum", "cksum", "b2sum", "realpath", "readlink",
         "cmp", "comm", "strings", "od", "hexdump", "column", "fold", "expand", "unexpand",
         "rev", "tac", "paste", "join", "cut", "fmt", "pr", "lsof", "bat", "exa", "eza")},
@@ -262,7 +250,7 @@ READ_ONLY: dict[str, Check] = {
     "grep": _grep, "egrep": _grep, "fgrep": _grep,
     "rg": _refuse_options(_searcher(_paths(_RG_VALUE, first_is_code=True, code_options=_GREP_CODE),
                                     ("--hidden", "-.", "-u", "--unrestricted"), ("-L", "--follow")),
-                          "--pre", why="rg --pre runs a program on every file"),
+                          "--pre", "--hostname-bin", why="rg --pre and --hostname-bin run a program"),
     "ag": _searcher(_paths(frozenset({"-G", "-A", "-B", "-C", "-m"}), first_is_code=True),
                     ("--hidden", "-u", "--unrestricted"), ("-f", "--follow")),
     "jq": _refuse_options(_paths(frozenset({"--indent", "-L"}), first_is_code=True,

@@ -36,7 +36,7 @@ Mode = Literal["auto", "accept-all", "manual", "plan"]
 MODES: tuple[Mode, ...] = ("auto", "accept-all", "manual", "plan")
 Decision = Literal["allow", "ask", "deny"]
 _RANK = {"allow": 0, "ask": 1, "deny": 2}
-SAFE_DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/fd/")
+SAFE_DEVICES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
 _PLAIN_WORD = re.compile(r"^[A-Za-z][\w:-]*$")
 Matcher = Callable[[Rule], bool]
 
@@ -288,7 +288,7 @@ class Policy:
               quiet_inside: bool = False) -> Ruling:
         """Judge a file access. explicit: the tool's whole point is this file (Edit, a
         redirection), so writing it asks in auto mode; otherwise only the place matters."""
-        if write and str(path).startswith(SAFE_DEVICES):
+        if write and (str(path) in SAFE_DEVICES or re.fullmatch(r"/dev/fd/\d+", str(path))):
             return Ruling("allow", "a device")
         forms = _forms(path)
 
@@ -392,9 +392,18 @@ def _names_the_form(rule: Rule) -> bool:
 
 
 # Programs whose second word is a subcommand: a rule names the subcommand (git commit:*).
-_SUBCOMMANDS = {"git", "npm", "pnpm", "yarn", "bun", "cargo", "go", "docker", "podman", "kubectl",
+_SUBCOMMANDS = {"git", "npm", "pnpm", "yarn", "bun", "cargo", "go", "docker", "podman", "kubectl", "bunx",
+                "uvx", "pipx",
                 "pip", "pip3", "uv", "poetry", "gh", "make", "brew", "apt", "apt-get", "dotnet",
                 "mvn", "gradle", "terraform", "helm", "conda", "rustup", "deno", "npx", "just"}
+# Programs that run other programs or code from their arguments, or change files by
+# option: only the exact command is offered for them.
+_RUNS_ANYTHING = {"awk", "gawk", "mawk", "sed", "find", "fd", "fdfind", "xargs", "env", "timeout", "nice",
+                  "nohup", "stdbuf", "time", "command", "builtin", "exec", "watch", "strace", "ltrace",
+                  "gdb", "lldb", "vim", "vi", "nvim", "emacs", "parallel", "script", "doas", "su", "rg",
+                  "tar", "rsync", "git-lfs"}
+# Runners whose first argument is the program to run (npx jest, uvx ruff).
+_PACKAGE_RUNNERS = {"npx", "bunx", "uvx", "pipx"}
 # Programs that run whatever code they are given: only the exact command is offered.
 _INTERPRETERS = {"python", "python3", "node", "ruby", "perl", "php", "bash", "sh", "zsh", "deno",
                  "bun", "lua", "Rscript", "java", "osascript", "pwsh", "eval", "sudo", "ssh"}
@@ -406,16 +415,29 @@ def _suggest_command(normalized: str) -> str:
     so the next `-k other_test` does not ask again."""
     words = normalized.split(" ")
     name = words[0]
-    if name in _SUBCOMMANDS and len(words) > 1 and _PLAIN_WORD.match(words[1]):
-        depth = 3 if words[1] in ("run", "run-script", "exec", "x") and len(words) > 2 else 2
-        plain = [w for w in words[:depth] if _PLAIN_WORD.match(w)]
-        return f"Bash({' '.join(plain)}:*)"
+    exact = f"Bash({normalized})"
+    if name in _RUNS_ANYTHING:
+        return exact  # awk 'BEGIN{system(…)}', find -delete, env CMD: a prefix would allow anything
+    if name in _SUBCOMMANDS:
+        if len(words) < 2 or not _PLAIN_WORD.match(words[1]):
+            return exact  # git -c alias.x=… x: options before the subcommand change what runs
+        verb = words[1] in ("run", "run-script", "exec", "x", "dlx")
+        rest = words[2:] if verb else words[1:]  # what a runner runs: npm run BUILD, npx JEST
+        runs = verb or name in _PACKAGE_RUNNERS
+        if runs and rest and rest[0] in _INTERPRETERS:  # uv run python -m pytest, npx node x.js
+            prefix = _interpreter_prefix(rest)
+            head = words[:len(words) - len(rest)]
+            return f"Bash({' '.join(head)} {prefix}:*)" if prefix else exact
+        depth = len(words) - len(rest) + 1 if runs and rest else 2
+        if any(not _PLAIN_WORD.match(w) for w in words[:depth]):
+            return exact
+        return f"Bash({' '.join(words[:depth])}:*)"
     if name in _INTERPRETERS:
         prefix = _interpreter_prefix(words)
-        return f"Bash({prefix}:*)" if prefix else f"Bash({normalized})"
+        return f"Bash({prefix}:*)" if prefix else exact
     if _PLAIN_WORD.match(name) or _SCRIPT.match(name):  # pytest -q, ./scripts/test.sh --fast
         return f"Bash({name}:*)"
-    return f"Bash({normalized})"
+    return exact
 
 
 # A module run with -m, and a script in the project given to its interpreter.

@@ -25,6 +25,26 @@ SAFE_VARIABLES = frozenset({"LANG", "LANGUAGE", "TZ", "TERM", "NO_COLOR", "FORCE
                             "RUST_LOG", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "VERBOSE"})
 
 
+def has_option(words: tuple[str, ...], *options: str) -> bool:
+    """Is any of these options present: exact, long with =value, an unambiguous prefix of
+    a long one (GNU tools take `--sp` for `--split-string`), or a short one clustered
+    with others (`-iS` holds `-S`)?"""
+    for word in words:
+        if word == "--":
+            return False
+        given = word.split("=", 1)[0]
+        for option in options:
+            if word == option or (option.startswith("--") and word.startswith(option + "=")):
+                return True
+            if option.startswith("--") and given.startswith("--") and len(given) > 2 \
+                    and option.startswith(given):
+                return True
+            if (len(option) == 2 and option[0] == "-" and word.startswith("-")
+                    and not word.startswith("--") and option[1] in word[1:]):
+                return True
+    return False
+
+
 def risky_variable(name: str) -> bool:
     return name not in SAFE_VARIABLES and not name.startswith("LC_")
 
@@ -107,8 +127,9 @@ def _parse_into(command: str, script: Script, depth: int) -> None:
     if depth > 4:
         script.problems.append("shell commands nested too deeply to check")
         return
-    root = _parser().parse(command.encode()).root_node
-    walker = _Walker(script, depth, _tainted(root))
+    source = command.encode()
+    root = _parser().parse(source).root_node
+    walker = _Walker(script, depth, _tainted(root), source)
     walker.visit(root)
     if root.has_error and not walker.saw_error:  # a backstop: the walk should have met it
         script.problems.append("cannot parse the command")
@@ -139,6 +160,11 @@ SUBSTITUTIONS = frozenset({"command_substitution", "process_substitution"})
 LITERAL_LEAVES = frozenset({"raw_string", "ansi_c_string", "comment", "heredoc_start", "heredoc_end",
                             "file_descriptor", "test_operator"})
 ARITHMETIC_TESTS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
+QUOTED = frozenset({"raw_string", "ansi_c_string", "string", "translated_string"})
+# Variables the shell sets itself from text a script handles ($_ is the last argument,
+# BASH_REMATCH what a [[ =~ ]] matched): as untrusted as a loop variable.
+IMPLICIT = frozenset({"_", "BASH_REMATCH", "REPLY", "MAPFILE", "OPTARG", "COPROC", "BASH_COMMAND",
+                      "BASH_ARGV", "READLINE_LINE"})
 # Text the shell would expand into a command, where the parser saw a plain word (it reads
 # `${x:-`cmd`}` and backticks in here-documents as text).
 _HIDDEN_CODE = re.compile(r"`|\$[(\[{]|[<>]\(")
@@ -150,11 +176,13 @@ def _tainted(root: Any) -> frozenset[str]:
     (`for f in *` takes file names), an assignment. Arithmetic evaluates a variable's value
     as an expression, and `a[$(cmd)]` in that value runs cmd, so such a variable read by
     arithmetic makes the command ask. Variables from the environment are the user's own."""
-    names: set[str] = set()
+    names: set[str] = set(IMPLICIT)
     stack = [root]
     while stack:
         node = stack.pop()
         stack.extend(node.children)
+        if node.type == "expansion" and any(c.type in ("=", ":=") for c in node.children):
+            names.update(_text(c) for c in node.children if c.type == "variable_name")  # ${x:=v}
         if node.type == "for_statement":
             name = node.child_by_field_name("variable")
             values = node.children_by_field_name("value")
@@ -168,10 +196,11 @@ def _tainted(root: Any) -> frozenset[str]:
 
 
 class _Walker:
-    def __init__(self, script: Script, depth: int, tainted: frozenset[str]) -> None:
+    def __init__(self, script: Script, depth: int, tainted: frozenset[str], source: bytes) -> None:
         self.script = script
         self.depth = depth
         self.tainted = tainted
+        self.source = source
         self.saw_error = False
 
     def problem(self, text: str) -> None:
@@ -186,6 +215,10 @@ class _Walker:
             self._error(node)
         elif not node.is_named:
             return  # an operator or a keyword
+        elif kind == "comment":
+            before = self.source[node.start_byte - 1:node.start_byte]
+            if before and before not in b" \t\n;&|()":
+                self.problem(f"cannot parse {_text(node)[:40]!r}: bash reads a # there as text")
         elif kind == "function_definition":
             self.problem("defines a shell function")
         elif kind == "command":
@@ -214,6 +247,9 @@ class _Walker:
         kind = node.type
         if kind == "test_command" and re.search(r"(^|\s)-v\s", _text(node)):
             self.problem("[[ -v ]] evaluates array subscripts, which can run commands")
+        if kind == "test_command" and node.children and node.children[0].type == "[" \
+                and _has_token(node, {"<", ">", ">>", "<=", ">=", "<<", "&>", ">&", ">|"}):
+            self.problem("[ … ] with < or >: bash redirects to a file there, not compares")
         first = node.children[0].type if node.children else ""
         # (( … )) and for (( … )) evaluate arithmetic; their bodies are statements
         arithmetic = kind == "c_style_for_statement" or (kind == "compound_statement" and first == "((")
@@ -229,9 +265,10 @@ class _Walker:
 
     # --- words ---------------------------------------------------------------------------
 
-    def part(self, node: Any, *, arithmetic: bool = False) -> None:
+    def part(self, node: Any, *, arithmetic: bool = False, quoted: bool = False) -> None:
         """A word or a part of one: the commands it runs ($( ), backticks, <( )), and
-        what it evaluates."""
+        what it evaluates. quoted: inside double quotes or an unquoted here-document,
+        where ' and $' are plain characters, so '$(cmd)' runs cmd."""
         kind = node.type
         if kind == "ERROR" or node.is_missing:
             self._error(node)
@@ -245,23 +282,28 @@ class _Walker:
         if kind not in WORD_PARTS:
             self.visit(node)  # a statement where a word was expected: judged as one
             return
-        if arithmetic and kind in ("variable_name", "word") and _text(node) in self.tainted:
+        if arithmetic and kind in ("variable_name", "word", "special_variable_name") \
+                and _text(node) in self.tainted:
             self.problem(f"evaluates ${_text(node)} as arithmetic, and its value could run commands")
+        if arithmetic and kind in QUOTED:
+            self.problem(f"evaluates the text {_text(node)[:40]} as arithmetic, which can run commands")
+        literal = kind in LITERAL_LEAVES and not (quoted and kind in QUOTED)
         if not node.children:
-            if kind not in LITERAL_LEAVES and _HIDDEN_CODE.search(re.sub(r"\\.", "", _text(node))):
+            if not literal and _HIDDEN_CODE.search(re.sub(r"\\.", "", _text(node))):
                 self.problem(f"cannot check {_text(node)[:40]!r}: it may run a command")
             return
+        quoted = quoted or kind in ("string", "translated_string", "heredoc_body")
         if kind == "expansion":
-            self._expansion(node, arithmetic)
+            self._expansion(node, arithmetic, quoted)
             return
         inner = arithmetic or kind == "arithmetic_expansion" or (
             kind == "binary_expression" and any(_text(c) in ARITHMETIC_TESTS for c in node.children
                                                 if c.type == "test_operator"))
         for i, child in enumerate(node.children):
             # a[i]: the index is arithmetic (for an indexed array), the name is not
-            self.part(child, arithmetic=inner or (kind == "subscript" and i > 0))
+            self.part(child, arithmetic=inner or (kind == "subscript" and i > 0), quoted=quoted)
 
-    def _expansion(self, node: Any, arithmetic: bool) -> None:
+    def _expansion(self, node: Any, arithmetic: bool, quoted: bool) -> None:
         """${…}: `${!x}` takes x's value as a name, and a name such as `a[$(cmd)]` runs
         cmd; `${x@P}` expands x's value as a prompt, running what it holds; `${x:N:M}`
         evaluates N and M as arithmetic."""
@@ -275,7 +317,7 @@ class _Walker:
         for child in node.children:
             if child.type == ":":  # ${x:offset:length}
                 inner = True
-            self.part(child, arithmetic=inner)
+            self.part(child, arithmetic=inner, quoted=quoted)
 
     # --- redirections and commands ----------------------------------------------------------
 
@@ -314,10 +356,14 @@ class _Walker:
     def _command(self, node: Any) -> None:
         assignments: list[str] = []
         words: list[str] = []
+        end = -1  # where the last word ended: bash reads two words that touch as one
         for child in node.children:
             if child.type in REDIRECTS:
                 self._redirect(child)
                 continue
+            if child.is_named and child.start_byte == end:
+                self.problem(f"cannot parse {_text(node)[:40]!r}: the parser split a word bash reads whole")
+            end = child.end_byte
             self.part(child)
             if child.type == "variable_assignment":
                 assignments.append(_word(child))
@@ -336,7 +382,7 @@ class _Walker:
         for wrapper in (*inner.wrapped_by, " ".join(inner.words)):
             words = wrapper.split(" ")
             risky = RISKY_WRAPPER_OPTIONS.get(words[0], ())
-            if any(w.startswith(risky) for w in words[1:] if w.startswith("-")):
+            if risky and has_option(tuple(words[1:]), *risky):
                 self.problem(f"{wrapper} runs code or changes files or directories")
         if inner.name in SHELLS and "-c" in inner.words[1:]:
             code = inner.words[inner.words.index("-c") + 1:inner.words.index("-c") + 2]
@@ -414,6 +460,18 @@ def unwrap(command: SimpleCommand) -> SimpleCommand:
                          command.wrapped_by + tuple(wrapped))
 
 
+def _has_token(node: Any, tokens: set[str]) -> bool:
+    """Does an operator among `tokens` stand anywhere under `node` (outside nested commands)?"""
+    stack = list(node.children)
+    while stack:
+        child = stack.pop()
+        if not child.is_named and child.type in tokens:
+            return True
+        if child.type not in SUBSTITUTIONS:
+            stack.extend(child.children)
+    return False
+
+
 def _text(node: Any) -> str:
     return node.text.decode("utf-8", errors="replace")
 
@@ -421,7 +479,7 @@ def _text(node: Any) -> str:
 def _word(node: Any) -> str:
     """The value of a word after quote removal, or DYNAMIC if the shell computes it."""
     kind = node.type
-    if kind not in ("raw_string", "string") and re.search(r"\{[^}]*(,|\.\.)[^}]*\}", _text(node)):
+    if kind not in ("raw_string", "string") and re.search(r"\{.*(,|\.\.)", _text(node), re.S):
         return DYNAMIC  # brace expansion: {/etc/passwd,x} is two words
     if kind in ("word", "number", "variable_name", "command_name"):
         if node.type == "command_name" and node.children:

@@ -206,3 +206,23 @@ def test_always_keeps_the_local_settings_out_of_git(project: Path) -> None:
     assert (target.parent / ".gitignore").read_text() == "# ours\ncache/\nsettings.local.json\n"
     p.save(["Bash(ls:*)"])  # named once, however often rules are saved
     assert (target.parent / ".gitignore").read_text().count("settings.local.json") == 1
+
+
+@pytest.mark.parametrize(("command", "offered"), [
+    ("git -c color.ui=never log", "Bash(git -c color.ui=never log)"),
+    ("uv run python -c 1", "Bash(uv run python -c 1)"),
+    ("uv run python -m pytest -q", "Bash(uv run python -m pytest:*)"),
+    ("uv run --with x python a.py", "Bash(uv run --with x python a.py)"),
+    ("npx node -e 1", "Bash(npx node -e 1)"),
+    ("npx jest --watch", "Bash(npx jest:*)"),
+    ("awk -f prog.awk f", "Bash(awk -f prog.awk f)"),
+    ("env LANG=C make", "Bash(env LANG=C make)"),
+])
+def test_no_prefix_is_offered_that_would_allow_anything(project: Path, command: str, offered: str) -> None:
+    """An "always" for a harmless first use must not allow `git -c alias.x='!…' x`, an awk
+    system() call or an interpreter's inline code later."""
+    from nano_claude.permissions.policy import _suggest_command
+
+    words = make(project).judge_command(command)
+    assert words.decision == "ask"
+    assert _suggest_command(" ".join(command.replace("'", "").split())) == offered

@@ -188,3 +188,38 @@ EVERYDAY = ["for i in $(seq 1 3); do echo $i; done", "for i in {1..5}; do echo $
 def test_everyday_commands_stay_unasked(project: Path, command: str) -> None:
     ruling = _policy(project).judge_command(command)
     assert ruling.decision == "allow", ruling.reason
+
+
+# Found by review, each checked in bash first: places the parser reads differently from
+# bash. Every one must ask, and none may make a file.
+MISREAD = [
+    "echo keep > victim; [ x > PWNED ]", "[ x >> PWNED ]", "if [ a > PWNED ]; then :; fi",
+    "[ ]#;touch PWNED", "ls && [ 1 ]#||touch PWNED", "{ ls; }#; touch PWNED; }",
+    "echo \"${HOME:+'$(touch PWNED)'}\"", "echo \"${NOPE-'`touch PWNED`'}\"",
+    "echo \"${HOME:+$'$(touch PWNED)'}\"", "cat <<EOF\n${HOME:+'$(touch PWNED)'}\nEOF\n",
+    "(( 'a[$(touch PWNED)]' ))", "echo $(( '$(touch PWNED)' ))", "echo $[ 'a[$(touch PWNED)]' ]",
+    "[[ 1 -ne 'a[$(touch PWNED)]' ]]", "[[ a -eq $'a[\\x24(touch PWNED)]' ]]", "echo ${a['$(touch PWNED)']}",
+    "echo 'a[$(touch PWNED)]'; (( _ ))", "[[ 'a[$(touch PWNED)]' =~ .* ]]; (( BASH_REMATCH ))",
+    ": ${x:='a[$(touch PWNED)]'}; [[ $x -eq 1 ]]", "env -iS'touch PWNED' ls", "env --sp='touch PWNED' ls",
+    "env --s='touch PWNED' ls", "time -ao PWNED ls", "\\time --ou=PWNED ls", "echo x > /dev/nullPWNED",
+]
+
+
+@pytest.mark.parametrize("command", MISREAD)
+def test_what_bash_reads_differently_from_the_parser_asks(project: Path, command: str) -> None:
+    assert _policy(project).judge_command(command).decision != "allow"
+    assert not _runs_unasked(project, command)
+
+
+def test_reads_the_parser_would_miss_are_judged(tmp_path: Path) -> None:
+    """A brace expansion with a quoted brace, and options that read a list of files."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".env").write_text("API_KEY=sk-secret\n")
+    rules = RuleSet()
+    rules.add(["Read(.env)"], "deny", "test")
+    policy = Policy("auto", rules, project, tmp_path / "home")
+    for command in ['cat {"}",.env}', "cat {\\},~/.ssh/id_rsa}", "wc --files0-from=.env",
+                    "du --files0-from=.env", "xargs --arg=/etc/hostname echo",
+                    "rg --hostname-bin=./mk.sh --hyperlink-format=default x f"]:
+        assert policy.judge_command(command).decision != "allow", command
