@@ -81,3 +81,16 @@ def test_a_prompt_too_big_for_the_window_is_refused_whole_not_cut(cli: Cli,
     assert fake_server.model_requests == []
     listed = cli.run("sessions", "list")
     assert "what does this log say" not in listed.stdout
+
+
+def test_a_mention_of_an_unknown_users_home_or_a_bare_broken_link_is_a_note(
+        cli: Cli, fake_server: FakeModelServer) -> None:
+    (cli.project / "broken").symlink_to("nowhere")
+    fake_server.script(text("ok"))
+    result = cli.run("-p", "see @~nosuchuser/x and @broken", "-m", "claude-sonnet-4-6", env=_env(fake_server))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "nano_claude: not attached: @~nosuchuser/x: no such file or directory",
+        "nano_claude: not attached: @broken: broken symbolic link (it points to nowhere, which does "
+        "not exist)",
+    ]

@@ -21,6 +21,10 @@ from typing import Any
 from nano_claude.core.messages import Message, ToolResultBlock, ToolUseBlock
 
 MAX_REPEATS = 3  # the same call with the same result this many times in a row is a loop
+# Calls that wait on something running (a build that prints nothing for minutes answers
+# each poll the same way): waiting is not going in circles, and the command has its own
+# timeout.
+POLLS = frozenset({"BashOutput"})
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,9 @@ class LoopGuard:
         them, and the files seen now. Returns why to stop, or None to go on."""
         results = {b.tool_use_id: b for b in answered.content if isinstance(b, ToolResultBlock)}
         moved = self._files_moved(seen)  # always: it also takes the new snapshot
-        self._idle = 0 if moved or asked.text.strip() else self._idle + len(asked.tool_uses)
-        for use in asked.tool_uses:
+        calls = [use for use in asked.tool_uses if use.name not in POLLS]
+        self._idle = 0 if moved or asked.text.strip() else self._idle + len(calls)
+        for use in calls:
             stuck = self._repeat(use, results.get(use.id))
             if stuck is not None:
                 return stuck

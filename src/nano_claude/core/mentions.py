@@ -127,7 +127,7 @@ async def attach(text: str, ctx: ToolContext, policy: Policy) -> Attachments:
     for said in find(text):
         mention, path = _existing(said, ctx)
         if path is None:
-            if mention.path and mention.looks_like_path:
+            if mention.path and (mention.looks_like_path or _is_link(ctx.resolve(mention.path))):
                 out.notes.append(f"not attached: {mention.written}: {_missing(ctx.resolve(mention.path))}")
             continue
         key = path.resolve()
@@ -163,6 +163,14 @@ def _exists(path: Path) -> bool:
     try:
         return path.exists()
     except (OSError, ValueError):  # a name too long for the system, a NUL byte
+        return False
+
+
+def _is_link(path: Path) -> bool:
+    """A broken link names a file that is not there: worth a note even as a bare word."""
+    try:
+        return path.is_symlink()
+    except (OSError, ValueError):
         return False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,9 @@ class ToolContext:
         return self.project or self.cwd
 
     def resolve(self, path: str) -> Path:
-        p = Path(path).expanduser()
+        # os.path.expanduser leaves `~nosuchuser/x` as written (Path.expanduser raises):
+        # a path that names nothing, which the caller reports as such
+        p = Path(os.path.expanduser(path))
         return p if p.is_absolute() else (self.cwd / p)
 
     def stamp(self, path: Path) -> None:

@@ -41,6 +41,16 @@ async def test_a_call_whose_result_changes_is_no_loop(fake_server: FakeModelServ
     assert (tmp_path / "log").read_text() == "x\n" * 4
 
 
+async def test_polling_a_quiet_background_command_is_waiting_not_a_loop(
+        fake_server: FakeModelServer, tmp_path: Path) -> None:
+    """A build that prints nothing for a while answers each poll the same way."""
+    start = call("Bash", {"command": "sleep 5", "run_in_background": True})
+    poll = call("BashOutput", {"bash_id": "bash_1"})
+    run = await drive(fake_server, tmp_path, start, poll, poll, poll, poll, max_calls_without_progress=3)
+    assert run.done.stop_reason == "end_turn", run.events
+    assert not [e for e in run.events if isinstance(e, Error)]
+
+
 async def test_calls_without_progress_stop_the_run_at_the_limit(
         fake_server: FakeModelServer, tmp_path: Path) -> None:
     searches = [call("Glob", {"pattern": f"*.{ext}"}) for ext in ("py", "md", "toml", "cfg")]
