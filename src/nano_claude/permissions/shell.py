@@ -289,7 +289,8 @@ class _Walker:
             self.problem(f"evaluates the text {_text(node)[:40]} as arithmetic, which can run commands")
         literal = kind in LITERAL_LEAVES and not (quoted and kind in QUOTED)
         if not node.children:
-            if not literal and _HIDDEN_CODE.search(re.sub(r"\\.", "", _text(node))):
+            text = _text(node)  # \` is a nested command inside backticks: never stripped
+            if not literal and (_HIDDEN_CODE.search(re.sub(r"\\.", "", text)) or "\\`" in text):
                 self.problem(f"cannot check {_text(node)[:40]!r}: it may run a command")
             return
         quoted = quoted or kind in ("string", "translated_string", "heredoc_body")

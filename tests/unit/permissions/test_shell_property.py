@@ -202,6 +202,7 @@ MISREAD = [
     "echo 'a[$(touch PWNED)]'; (( _ ))", "[[ 'a[$(touch PWNED)]' =~ .* ]]; (( BASH_REMATCH ))",
     ": ${x:='a[$(touch PWNED)]'}; [[ $x -eq 1 ]]", "env -iS'touch PWNED' ls", "env --sp='touch PWNED' ls",
     "env --s='touch PWNED' ls", "time -ao PWNED ls", "\\time --ou=PWNED ls", "echo x > /dev/nullPWNED",
+    "echo `echo \\`touch PWNED\\``",
 ]
 
 
