@@ -57,7 +57,7 @@ def test_a_permission_prompt_answered_each_way(term: Terminal, fake_server: Serv
     term.start().wait_prompt()
     term.type("one")
     term.send("Enter")
-    screen = term.wait_for("touch no.txt")
+    screen = term.wait_for(r"touch no\.txt(.|\n)*a yes, and allow")  # the whole prompt, choices included
     assert "y yes" in screen and "n no" in screen and "a yes, and allow" in screen
     term.send("n")
     term.wait_for("fine, I will not")
