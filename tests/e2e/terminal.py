@@ -88,12 +88,20 @@ class Terminal:
         return self._tmux("display-message", "-p", "-t", "t", "#{pane_dead}", check=False).strip() == "1"
 
     def wait_exit(self, timeout: float = 20) -> int:
+        """The program's exit code. tmux may mark the pane dead a moment before it has the
+        status: an empty status is waited for, never read as 0."""
         deadline = time.monotonic() + timeout
-        while not self.exited:
+        while True:
+            status = self._tmux("display-message", "-p", "-t", "t", "#{pane_dead_status}:#{pane_dead_signal}",
+                                check=False).strip() if self.exited else ":"
+            code, _, signal = status.partition(":")
+            if code:
+                return int(code)
+            if signal:
+                raise AssertionError(f"the program was killed by signal {signal}; screen:\n{self.screen()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"the program did not exit; screen:\n{self.screen()}")
             time.sleep(0.05)
-        return int(self._tmux("display-message", "-p", "-t", "t", "#{pane_dead_status}").strip() or 0)
 
     def close(self) -> None:
         self._tmux("kill-server", check=False)
