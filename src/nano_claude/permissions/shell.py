@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 # A word we cannot know before the shell runs (a variable, a command's output).
@@ -129,7 +129,7 @@ def _parse_into(command: str, script: Script, depth: int) -> None:
         return
     source = command.encode()
     root = _parser().parse(source).root_node
-    walker = _Walker(script, depth, _tainted(root), source)
+    walker = _Walker(script, depth, root, source)
     walker.visit(root)
     if root.has_error and not walker.saw_error:  # a backstop: the walk should have met it
         script.problems.append("cannot parse the command")
@@ -196,12 +196,17 @@ def _tainted(root: Any) -> frozenset[str]:
 
 
 class _Walker:
-    def __init__(self, script: Script, depth: int, tainted: frozenset[str], source: bytes) -> None:
+    def __init__(self, script: Script, depth: int, root: Any, source: bytes) -> None:
         self.script = script
         self.depth = depth
-        self.tainted = tainted
+        self.root = root
         self.source = source
         self.saw_error = False
+
+    @cached_property
+    def tainted(self) -> frozenset[str]:
+        """Found once, and only for a script whose arithmetic reads a variable."""
+        return _tainted(self.root)
 
     def problem(self, text: str) -> None:
         if text not in self.script.problems:
