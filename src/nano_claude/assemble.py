@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from nano_claude.config import Paths, Settings, user_home
 from nano_claude.core.compaction import CompactionPolicy
@@ -19,6 +19,9 @@ from nano_claude.providers.unconfigured import connect
 from nano_claude.providers.window import with_server_window
 from nano_claude.tools.base import ToolContext
 from nano_claude.tools.registry import Registry, ToolProfile, builtin_tools
+
+if TYPE_CHECKING:
+    from nano_claude.extensions.mcp.manager import McpManager
 
 # Providers whose models take images in tool results (Read of a PNG); for the others Read
 # says so instead of sending bytes the model cannot see or a server would refuse.
@@ -67,9 +70,12 @@ def build_agent(
     append_system_prompt: str | None = None,
     today: date | None = None,
     unconfigured_ok: bool = False,
+    mcp_configs: tuple[str, ...] = (),
+    strict_mcp_config: bool = False,
 ) -> Agent:
     """`unconfigured_ok` (the REPL): a missing key gives an agent whose provider says how to
-    set it (providers/unconfigured.py), so the user can fix it without leaving."""
+    set it (providers/unconfigured.py), so the user can fix it without leaving. What the
+    user should know about the setup (an MCP entry skipped, say) is in `agent.notes`."""
     info, provider = connect(model, settings, unconfigured_ok=unconfigured_ok)
     info = with_server_window(info, settings, environ)  # before the prompt: it picks the profile
     profile = tool_profile(settings.override_for(info.qualified).tool_profile or settings.tool_profile, info)
@@ -94,7 +100,44 @@ def build_agent(
                             save_to=paths.project_local if paths else None)
     ctx = ToolContext(cwd=cwd, environ=tool_environment(environ), project=cwd, prompter=prompter,
                       sandbox=settings.sandbox, images=info.provider in IMAGE_PROVIDERS)
+    if paths is not None:
+        ctx.output_dir = paths.home / "sessions" / "tool-output"
     registry = Registry(builtin_tools(profile), profile=profile)
     agent = Agent(provider, info, registry, ctx, prompter, options)
     agent.context_sources = prompt.sources  # what /context lists; the loop does not need them
+    if paths is not None:
+        agent.mcp = attach_mcp(agent, settings, paths, cwd, environ, flags=mcp_configs,
+                               strict=strict_mcp_config, interactive=unconfigured_ok)
     return agent
+
+
+def attach_mcp(agent: Agent, settings: Settings, paths: Paths, cwd: Path, environ: Mapping[str, str], *,
+               flags: tuple[str, ...], strict: bool, interactive: bool) -> McpManager | None:
+    """The MCP servers the files and flags name, as an extension of `agent` (None: there are
+    none, and the SDK is never imported). Servers start once a loop runs (`start()`, or the
+    first request)."""
+    from nano_claude.extensions.mcp import config as mcp_config
+
+    found = mcp_config.load(paths, cwd, user_home(environ), environ, flags=flags, strict=strict,
+                            read_claude=settings.read_claude_config)
+    agent.notes.extend(found.errors + found.warnings)
+    if not found.servers:
+        return None
+    from nano_claude.extensions.mcp.manager import McpManager, Options
+    from nano_claude.extensions.mcp.tools import Limits
+
+    options = Options(
+        startup_wait=0.0 if interactive else settings.mcp_startup_timeout,
+        connect_timeout=settings.mcp_connect_timeout, defer_share=settings.mcp_defer_share,
+        trust_read_only=settings.mcp_trust_read_only,
+        trust_project=settings.trust_project_mcp or settings.permission_mode == "accept-all",
+        limits=Limits(settings.mcp_max_output_tokens, settings.mcp_tool_timeout))
+    manager = McpManager(found, paths=paths, project=cwd, options=options, interactive=interactive)
+    if not interactive:
+        for server in manager.pending:
+            agent.notes.append(
+                f"MCP server {server.name!r} from {server.source} was not started: this project's servers "
+                "run only once you approve them (start nano_claude here and answer, or /mcp), "
+                "or with --accept-all, or setting trust_project_mcp")
+    agent.extensions.append(manager)
+    return manager

@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue the latest session saved in this directory (REPL or -p)")
     resume.add_argument("--resume", metavar="ID",
                         help="continue the saved session ID, or the one whose id starts with ID")
+    p.add_argument("--mcp-config", action="append", metavar="FILE_OR_JSON", dest="mcp_configs",
+                   help="MCP servers for this run: a JSON file or inline JSON with \"mcpServers\" "
+                        "(repeatable)")
+    p.add_argument("--strict-mcp-config", action="store_true",
+                   help="use only the servers --mcp-config gives, none from the config files")
     p.add_argument("--system-prompt", metavar="TEXT", help="replace the built-in system prompt")
     p.add_argument("--append-system-prompt", metavar="TEXT",
                    help="add TEXT to the end of the system prompt")
@@ -242,6 +247,7 @@ def build(args: argparse.Namespace, prompter: Prompter, environ: dict[str, str],
         rules=rules, paths=paths, add_dirs=[Path(d) for d in args.add_dirs or ()],
         max_turns=args.max_turns, system_prompt=args.system_prompt,
         append_system_prompt=args.append_system_prompt, unconfigured_ok=unconfigured_ok,
+        mcp_configs=tuple(args.mcp_configs or ()), strict_mcp_config=args.strict_mcp_config,
     )
     # A bare tool name given to --disallowedTools takes the tool out of the model's view, as
     # in Claude Code; a pattern (`Bash(rm:*)`) only denies the calls it matches.
@@ -272,9 +278,12 @@ def _run(args: argparse.Namespace, prompt: str) -> int:
     environ = dict(os.environ)
     cwd = Path.cwd()
     agent, paths, settings = build(args, HeadlessPrompter(), environ, cwd)
+    for note in agent.notes:
+        print(f"nano_claude: {note}", file=sys.stderr)
     store = SessionStore.of(paths.home, settings)
     loaded = store.open(cwd, resume=args.resume, latest_here=args.continue_session)
     session_id = loaded.session.id
+    agent.ctx.output_dir = store.root / "tool-output" / session_id
     fmt = args.output_format or "text"
     writer: headless.TextWriter | headless.JsonWriter | headless.StreamJsonWriter
     if fmt == "json":

@@ -76,6 +76,25 @@ class Settings(BaseModel):
     github_base_url: str = Field("https://api.github.com", description="GitHub's API (GitHub "
                                  "Enterprise: https://HOST/api/v3), for /cloudsave")
 
+    # MCP servers (extensions/mcp): the servers themselves are in .mcp.json and ~/.nano_claude/mcp.json
+    mcp_startup_timeout: float = Field(5.0, ge=0, description="seconds a headless run's first request "
+                                       "waits for MCP servers still starting")
+    mcp_connect_timeout: float = Field(30.0, gt=0, description="seconds an MCP server has to answer "
+                                       "before it is marked failed")
+    mcp_tool_timeout: float | None = Field(None, gt=0, description="seconds an MCP tool call may take "
+                                           "(a server's own \"timeout\" wins; none: no limit)")
+    mcp_max_output_tokens: int = Field(25_000, ge=1000, description="an MCP result past this is saved "
+                                       "to a file; the model gets its head and the path")
+    mcp_defer_share: float = Field(0.1, ge=0, le=1, description="when MCP tool schemas pass this share "
+                                   "of the window, they load on demand through ToolSearch (0: always, "
+                                   "1: never)")
+    mcp_trust_read_only: bool = Field(False, description="MCP tools their server marks read-only "
+                                      "(readOnlyHint) run without asking in auto mode")
+    trust_project_mcp: bool = Field(False, description="start a project's .mcp.json servers without "
+                                    "asking (not settable by the project itself)")
+    read_claude_config: bool = Field(True, description="also use the MCP servers configured for "
+                                     "Claude Code in ~/.claude.json (read only)")
+
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
     openai_api_key: str | None = None
@@ -158,9 +177,12 @@ def _check_project_safe(data: Mapping[str, Any], path: Path) -> None:
     for key, value in data.items():
         unsafe = (key.endswith(("_api_key", "_base_url")) or key == "local_model_path"
                   or (key == "permission_mode" and value == "accept-all")
-                  or (key == "cloudsave_auto" and value is True))  # uploads the user's sessions
+                  or (key == "cloudsave_auto" and value is True)  # uploads the user's sessions
+                  # runs the commands a cloned repository's .mcp.json names, unasked
+                  or (key in ("trust_project_mcp", "mcp_trust_read_only") and value is True))
         if unsafe:
-            shown = value if key in ("permission_mode", "cloudsave_auto") else "..."  # never echo a key
+            shown = value if key in ("permission_mode", "cloudsave_auto", "trust_project_mcp",
+                                     "mcp_trust_read_only") else "..."  # never echo a key
             raise ConfigError(
                 f"{path}: a project's settings cannot set {key}={shown} "
                 "(a repository you clone could send your keys elsewhere or run commands unasked); "

@@ -227,7 +227,7 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
         raise
     finally:
         _save(writer, recorder, session, store, agent.model.qualified)
-        await agent.ctx.aclose()  # background commands end with the run
+        await agent.aclose()  # background commands and MCP servers end with the run
         await agent.provider.aclose()
     writer.finish(outcome, agent.model.qualified)  # json and stream-json always end with a result
     return outcome

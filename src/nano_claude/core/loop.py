@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from nano_claude.config import user_home
 from nano_claude.core.compaction import CompactionPolicy, Compactor, Ledger, estimate_fixed
@@ -78,6 +78,16 @@ class Session:
     requests: int = 0
 
 
+class Extension(Protocol):
+    """Something attached to the agent (MCP servers...) that keeps its tools current."""
+
+    async def before_request(self, agent: Agent) -> list[str]:
+        """Called before each model request; returns notices for the user."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 class Agent:
     def __init__(self, provider: Provider, model: ModelInfo, tools: Registry, ctx: ToolContext,
                  prompter: Prompter, options: LoopOptions) -> None:
@@ -92,6 +102,15 @@ class Agent:
         if ctx.protected is None:
             ctx.protected = self.policy.protects
         self._probed = False
+        self.extensions: list[Extension] = []
+        self.notes: list[str] = []  # what the user should hear about the setup (assemble.py)
+        self.mcp: Any = None  # the session's MCP servers, for /mcp (extensions/mcp/manager.py)
+
+    async def aclose(self) -> None:
+        """The session ends: stop its background commands and its extensions (MCP servers)."""
+        await self.ctx.aclose()
+        for extension in self.extensions:
+            await extension.aclose()
 
     def switch_model(self, provider: Provider, model: ModelInfo) -> None:
         """Later requests go to another model; the history is kept whole."""
@@ -154,6 +173,9 @@ class Agent:
         while True:
             turns += 1
             outcome: list[Response] = []
+            for extension in self.extensions:
+                for note in await extension.before_request(self):
+                    yield Notice(note)
             async with aclosing(self._ask(session, turns, outcome)) as asking:
                 async for event in asking:
                     yield event

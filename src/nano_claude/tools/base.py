@@ -56,6 +56,9 @@ class ToolContext:
     # Called with a file's path right before a tool changes it (checkpoints for /rewind);
     # an OSError from it stops the change.
     before_change: Callable[[Path], None] | None = None
+    # The session's folder for tool output too big to return whole (an MCP result saved
+    # for the model to Read in parts); None: a folder under the system's temp dir.
+    output_dir: Path | None = None
 
     @property
     def root(self) -> Path:

@@ -73,6 +73,9 @@ def compact_schema(tool: Tool, spec: CompactSpec) -> dict[str, Any]:
 def spec_of(tool: Tool, profile: ToolProfile = "full") -> ToolSpec:
     """What the model is told about the tool. A tool without a compact form (MCP, plugins)
     keeps its own description in either profile."""
+    raw = getattr(tool, "input_schema", None)  # an MCP tool's schema, as its server gave it
+    if raw is not None:
+        return ToolSpec(tool.name, tool.description, raw)
     short = COMPACT.get(tool.name) if profile == "compact" else None
     if short is None:
         return ToolSpec(tool.name, tool.description, schema_of(tool))
@@ -112,18 +115,40 @@ class Registry:
         self.profile = profile
         self._tools: dict[str, Tool] = {}
         self._specs: tuple[ToolSpec, ...] | None = None  # derived once, until the set changes
+        # Callable, but their schemas are not sent until loaded (MCP tools behind ToolSearch)
+        self._deferred: set[str] = set()
         for tool in tools:
             self.register_tool(tool)
 
-    def register_tool(self, tool: Tool) -> None:
-        """Add (or replace) a tool; takes effect from the next model request."""
+    def register_tool(self, tool: Tool, *, deferred: bool = False) -> None:
+        """Add (or replace) a tool; takes effect from the next model request. A deferred
+        tool can be called, but its schema is sent only once `load()` asks for it."""
         self._tools[tool.name] = tool
+        if deferred:
+            self._deferred.add(tool.name)
+        else:
+            self._deferred.discard(tool.name)
         self._specs = None
 
     def remove(self, name: str) -> None:
         """Take a tool out of the model's view; takes effect from the next model request."""
+        self._deferred.discard(name)
         if self._tools.pop(name, None) is not None:
             self._specs = None
+
+    def load(self, name: str) -> bool:
+        """Send a deferred tool's schema from the next request on. It moves to the end of
+        the list, so the requests' shared prefix (and the provider's cache of it) holds."""
+        if name not in self._deferred:
+            return False
+        self._deferred.discard(name)
+        self._tools[name] = self._tools.pop(name)
+        self._specs = None
+        return True
+
+    @property
+    def deferred(self) -> list[str]:
+        return [name for name in self._tools if name in self._deferred]
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
@@ -135,7 +160,8 @@ class Registry:
     def specs(self) -> tuple[ToolSpec, ...]:
         """Sent with every request: schemas are derived once, not per turn."""
         if self._specs is None:
-            self._specs = tuple(spec_of(t, self.profile) for t in self._tools.values())
+            self._specs = tuple(spec_of(t, self.profile) for t in self._tools.values()
+                                if t.name not in self._deferred)
         return self._specs
 
     def parse(self, name: str, raw: dict[str, Any]) -> tuple[Tool, Any]:

@@ -114,7 +114,7 @@ class Repl:
                 await self._upload(self.state)
             self.renderer.close()
             if self.state is not None:
-                await self.state.agent.ctx.aclose()
+                await self.state.agent.aclose()
         return 2 if self.state is not None and self._unconfigured(self.state, quiet=True) else 0
 
     def _begin(self, *_: object) -> None:

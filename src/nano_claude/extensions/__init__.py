@@ -1,0 +1,1 @@
+"""Extensions: MCP servers, skills, hooks, sub-agents and the rest (DESIGN.md, "How extensions attach")."""

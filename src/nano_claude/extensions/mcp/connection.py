@@ -1,0 +1,367 @@
+"""One MCP server, kept connected in a task of its own.
+
+The SDK's transports are anyio task groups: they must be entered and left in one task.
+So each server lives in its own task, which connects, fetches the server's lists, and
+waits until it is stopped; calls come from other tasks through the connected client.
+
+Failure is a state, never an exception out of here: a server that cannot start, hangs,
+crashes or refuses us says why in `error`, and the other servers do not notice. A stdio
+server that died is started again once when its tools are next called; a remote server
+that drops is reconnected with backoff (1, 2, 4, 8, 16 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from nano_claude import __version__
+from nano_claude.extensions.mcp.config import ServerConfig
+
+if TYPE_CHECKING:
+    from mcp import Client
+
+Status = Literal["starting", "connected", "failed", "needs-auth", "stopped"]
+RECONNECT_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
+LOG_LIMIT = 1 << 20  # a server's log starts over past 1 MiB
+PAGE_CAP = 50  # pages of a list we follow before we stop asking (a paginator that never ends)
+
+
+class ServerGone(Exception):
+    """The server is not there to answer (never started, crashed, dropped)."""
+
+
+@dataclass
+class Lists:
+    """What a server offers, as it last told us."""
+
+    tools: tuple[Any, ...] = ()  # mcp_types.Tool
+    prompts: tuple[Any, ...] = ()  # mcp_types.Prompt
+    resources: tuple[Any, ...] = ()  # mcp_types.Resource
+    instructions: str = ""
+
+
+class Connection:
+    def __init__(self, config: ServerConfig, *, project: Path, log_dir: Path, connect_timeout: float,
+                 on_change: Callable[[Connection], None] = lambda _: None, auth: Any = None) -> None:
+        self.config = config
+        self.project = project
+        self.log_path = log_dir / f"{_file_name(config.name)}.log"
+        self.connect_timeout = connect_timeout
+        self.on_change = on_change  # the lists changed, or the status did
+        self.auth = auth  # an httpx2.Auth for remote servers (OAuth), or None
+        self.status: Status = "stopped"
+        self.error = ""
+        self.lists = Lists()
+        self.started_at = 0.0
+        self._client: Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._up = asyncio.Event()
+        self._restarted = False  # a crashed stdio server gets one restart per crash
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    # --- life ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin connecting in the background; returns at once."""
+        if self._task is not None and not self._task.done():
+            return
+        self._stop = asyncio.Event()
+        self._up = asyncio.Event()
+        self._set("starting", "")
+        self.started_at = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(self._life(), name=f"mcp:{self.name}")
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until it is connected or has failed, at most `timeout` s; True when settled."""
+        if self._task is None:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._up.wait()), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 5.0)
+        except (asyncio.TimeoutError, Exception):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        self._set("stopped", "")
+
+    async def restart(self) -> None:
+        await self.stop()
+        self.start()
+        await self.wait(self.connect_timeout + 1)
+
+    async def _life(self) -> None:
+        """Connect and stay connected until stopped; remote servers come back after a drop."""
+        tries = 0
+        while True:
+            connected = await self._session()
+            if self._stop.is_set() or self.config.transport == "stdio" or self.status == "needs-auth":
+                return
+            tries = 0 if connected else tries + 1
+            if tries >= len(RECONNECT_DELAYS):
+                return
+            self.error = f"{self.error}; reconnecting in {RECONNECT_DELAYS[tries]:g} s" if self.error else ""
+            self.on_change(self)
+            try:
+                await asyncio.wait_for(self._stop.wait(), RECONNECT_DELAYS[tries])
+                return  # stopped while waiting
+            except asyncio.TimeoutError:
+                self._set("starting", self.error)
+
+    async def _session(self) -> bool:
+        """One connection, from start to end. True if it got connected at all."""
+        from mcp import Client
+        from mcp_types import Implementation
+
+        connected = False
+        watchdog = asyncio.get_running_loop().call_later(self.connect_timeout, self._too_slow)
+        self._timed_out = False
+        try:
+            with self._errlog() as errlog:
+                client = Client(self._transport(errlog), mode="auto", cache=None,
+                                message_handler=self._on_message,
+                                client_info=Implementation(name="nano_claude", version=__version__))
+                async with client:
+                    self._client = client
+                    self.lists = await self._fetch(client, Lists(instructions=client.instructions or ""))
+                    watchdog.cancel()
+                    connected = True
+                    self._restarted = False
+                    self._set("connected", "")
+                    self._up.set()
+                    async with _listening(client, self._refresh):
+                        await self._stop.wait()
+        except asyncio.CancelledError:
+            if not self._timed_out:
+                raise
+            self._set("failed", f"did not answer within {self.connect_timeout:g} s "
+                                f"(log: {self.log_path})")
+        except BaseException as exc:  # a transport failure arrives as an ExceptionGroup
+            if not self._stop.is_set():
+                status, why = explain(exc, self)
+                self._set(status, why if not connected else f"connection lost: {why}")
+        finally:
+            watchdog.cancel()
+            self._client = None
+            self._up.set()
+        if not connected and self.status == "starting":
+            self._set("failed", "the server closed the connection before it answered "
+                                f"(log: {self.log_path})")
+        elif connected and not self._stop.is_set() and self.status == "connected":
+            self._set("failed", f"the server went away (log: {self.log_path})")
+        return connected
+
+    def _too_slow(self) -> None:
+        if self._task is not None and not self._up.is_set():
+            self._timed_out = True
+            self._task.cancel()
+
+    def _transport(self, errlog: Any) -> Any:
+        config = self.config
+        if config.transport == "stdio":
+            from mcp import StdioServerParameters
+            from mcp.client.stdio import stdio_client
+
+            env = {"NANO_CLAUDE_PROJECT_DIR": str(self.project), "CLAUDE_PROJECT_DIR": str(self.project),
+                   **dict(config.env)}
+            cwd = Path(config.cwd).expanduser() if config.cwd else self.project
+            if not cwd.is_absolute():
+                cwd = self.project / cwd
+            params = StdioServerParameters(command=config.command, args=list(config.args), env=env, cwd=cwd)
+            return stdio_client(params, errlog=errlog)
+        headers = dict(config.headers)
+        if config.transport == "sse":
+            from mcp.client.sse import sse_client
+
+            return sse_client(config.url, headers=headers, timeout=self.connect_timeout, auth=self.auth)
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+
+        return streamable_http_client(config.url, http_client=create_mcp_http_client(headers, auth=self.auth))
+
+    @contextlib.contextmanager
+    def _errlog(self):
+        """The server's stderr goes to its log file, never to the screen."""
+        if self.config.transport != "stdio":
+            yield None
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            if self.log_path.stat().st_size > LOG_LIMIT:
+                self.log_path.unlink()
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as log:
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {self.config.target}\n")
+            log.flush()
+            yield log
+
+    def _set(self, status: Status, error: str) -> None:
+        changed = (status, error) != (self.status, self.error)
+        self.status, self.error = status, error
+        if changed:
+            self.on_change(self)
+
+    # --- lists ----------------------------------------------------------------------------
+
+    async def _fetch(self, client: Client, old: Lists,
+                     kinds: tuple[str, ...] = ("tools", "prompts", "resources")) -> Lists:
+        """The server's tools, prompts and resources (those its capabilities offer)."""
+        caps = client.server_capabilities
+        found = {"tools": old.tools, "prompts": old.prompts, "resources": old.resources}
+        for kind in kinds:
+            if getattr(caps, kind, None) is None:
+                found[kind] = ()
+                continue
+            lister = getattr(client, f"list_{kind}")
+            items: list[Any] = []
+            cursor = None
+            for _ in range(PAGE_CAP):
+                page = await lister(cursor=cursor)
+                items.extend(getattr(page, kind))
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+            found[kind] = tuple(items)
+        return Lists(found["tools"], found["prompts"], found["resources"], old.instructions)
+
+    async def _refresh(self, kind: str) -> None:
+        """A list changed on the server: fetch it again; a failed refresh keeps the old list."""
+        client = self._client
+        if client is None:
+            return
+        try:
+            self.lists = await self._fetch(client, self.lists, (kind,))
+        except Exception as exc:
+            self.error = f"refreshing its {kind} failed ({_short(exc)}); the previous list is kept"
+        self.on_change(self)
+
+    async def _on_message(self, message: Any) -> None:
+        method = getattr(message, "method", "")
+        kind = {"notifications/tools/list_changed": "tools",
+                "notifications/prompts/list_changed": "prompts",
+                "notifications/resources/list_changed": "resources"}.get(method)
+        if kind is not None:
+            asyncio.get_running_loop().create_task(self._refresh(kind))
+
+    # --- calls ------------------------------------------------------------------------------
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """`client.<method>(...)`; a stdio server that died is started again once first."""
+        client = self._client
+        if client is None and self.config.transport == "stdio" and not self._restarted:
+            self._restarted = True
+            await self.restart()
+            client = self._client
+        if client is None:
+            raise ServerGone(f"MCP server {self.name!r} is not connected ({self.status}"
+                             f"{': ' + self.error if self.error else ''})")
+        try:
+            return await getattr(client, method)(*args, **kwargs)
+        except Exception as exc:
+            if self._client is client and not _closed(exc):
+                raise
+            self._set("failed", f"the server went away (log: {self.log_path})")
+        # The connection broke under the call: once more on a fresh one, if stdio may restart
+        if self.config.transport == "stdio" and not self._restarted:
+            self._restarted = True
+            await self.restart()
+            if self._client is not None:
+                return await getattr(self._client, method)(*args, **kwargs)
+        raise ServerGone(f"MCP server {self.name!r} went away during the call ({self.error or self.status})")
+
+
+@contextlib.asynccontextmanager
+async def _listening(client: Client, refresh: Callable[[str], Any]):
+    """On 2026-era connections list changes come through a subscription, not notifications."""
+    from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+    if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        yield
+        return
+    caps = client.server_capabilities
+    wanted = {f"{kind}_list_changed": bool(getattr(getattr(caps, kind, None), "list_changed", False))
+              for kind in ("tools", "prompts", "resources")}
+    if not any(wanted.values()):
+        yield
+        return
+
+    async def listen() -> None:
+        with contextlib.suppress(Exception):
+            async with client.listen(**wanted) as subscription:
+                async for event in subscription:
+                    kind = type(event).__name__.removesuffix("ListChanged").lower()
+                    if kind in ("tools", "prompts", "resources"):
+                        await refresh(kind)
+
+    task = asyncio.get_running_loop().create_task(listen())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+def explain(exc: BaseException, conn: Connection) -> tuple[Status, str]:
+    """A failure in one line a user can act on."""
+    leaves = list(_leaves(exc))
+    for leaf in leaves:
+        status = getattr(getattr(leaf, "response", None), "status_code", None)
+        if status in (401, 403):
+            return "needs-auth", (f"needs authentication (HTTP {status}): run /mcp login {conn.name} "
+                                  f"or nano_claude mcp login {conn.name}")
+        if isinstance(leaf, FileNotFoundError | PermissionError) and conn.config.transport == "stdio":
+            why = "not found" if isinstance(leaf, FileNotFoundError) else "permission denied"
+            return "failed", f"cannot run {conn.config.command!r}: {why}; check \"command\" (and PATH)"
+    leaf = leaves[0] if leaves else exc
+    where = f" (log: {conn.log_path})" if conn.config.transport == "stdio" else ""
+    return "failed", f"{_short(leaf)}{where}"
+
+
+def _leaves(exc: BaseException):
+    inner_ones = getattr(exc, "exceptions", None)  # an ExceptionGroup (3.10: the backport's)
+    if isinstance(inner_ones, list | tuple):
+        for inner in inner_ones:
+            yield from _leaves(inner)
+    elif not isinstance(exc, asyncio.CancelledError):
+        yield exc
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+
+
+def _closed(exc: BaseException) -> bool:
+    """Did the call fail because the connection is gone (not because the server said no)?"""
+    from mcp_types import CONNECTION_CLOSED
+
+    leaves = list(_leaves(exc))
+    names = {type(leaf).__name__ for leaf in leaves}
+    return bool(names & {"ClosedResourceError", "BrokenResourceError", "EndOfStream", "ConnectError",
+                         "RemoteProtocolError", "ReadError"}) or any(
+        getattr(leaf, "code", None) == CONNECTION_CLOSED for leaf in leaves)
+
+
+def _file_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "server"
