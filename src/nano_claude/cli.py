@@ -40,6 +40,11 @@ sessions (saved in ~/.nano_claude/sessions/ as they happen):
   nano_claude sessions list           every saved session
   nano_claude sessions search TEXT    search them all
 
+MCP servers (.mcp.json, ~/.nano_claude/mcp.json, and Claude Code's ~/.claude.json):
+  nano_claude mcp list                every server, where it is configured, and its health
+  nano_claude mcp add NAME -- CMD ARGS  add a stdio server (--transport http NAME URL: a remote one)
+  nano_claude mcp --help              get, add-json, remove, login
+
 permission rules:
   nano_claude permissions             the rules in force and where each comes from
   nano_claude permissions why "CMD"   allow, ask or deny for a shell command, and why
@@ -126,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         from nano_claude.sessions.command import main as sessions_main
 
         return sessions_main(argv[1:])
+    if argv[:1] == ["mcp"]:
+        from nano_claude.extensions.mcp.command import main as mcp_main
+
+        return mcp_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.output_format and not args.print_mode:

@@ -210,7 +210,12 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
     recorder.follow(session)
     for note in notes:
         writer.on_event(Notice(note))
-    message = await _message(agent, prompt, prompt if typed is None else typed, err or sys.stderr)
+    try:
+        message = await _message(agent, prompt, prompt if typed is None else typed, err or sys.stderr)
+    except BaseException:  # an MCP prompt that failed: its servers stop with the run
+        await agent.aclose()
+        await agent.provider.aclose()
+        raise
     checkpoints = Checkpoints(store.checkpoints(session.id))  # so /rewind can undo a -p run's edits
     try:
         too_big(agent, session, message)
@@ -251,10 +256,23 @@ def too_big(agent: Agent, session: RecordedSession, message: Message) -> None:
 
 
 async def _message(agent: Agent, prompt: str, typed: str, err: TextIO) -> Message:
-    """The prompt with the files it mentions as @path (core/mentions.py)."""
+    """The prompt with the files and MCP resources it mentions as @path or @server:uri
+    (core/mentions.py); a `/mcp__server__prompt args` prompt is what that prompt returns."""
     from nano_claude.core.mentions import attach
+    from nano_claude.extensions.expand import expand
 
-    found = await attach(typed, agent.ctx, agent.policy)
+    resources = None
+    if agent.mcp is not None:
+        from nano_claude.extensions.mcp.prompts import Resources
+
+        await agent.mcp.settle()
+        resources = Resources(agent.mcp)
+    expanded = await expand(agent, typed)
+    if expanded is not None:  # what was piped in after it goes along as text
+        rest = prompt[len(typed):].strip() if prompt.startswith(typed) else ""
+        return Message("user", (*expanded, *user_text(rest).content[:1 if rest else 0]),
+                       {TURN_KEY: new_turn_id()})
+    found = await attach(typed, agent.ctx, agent.policy, resources)
     for note in found.notes:
         err.write(f"nano_claude: {note}\n")
     err.flush()

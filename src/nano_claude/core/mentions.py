@@ -10,6 +10,9 @@ one attaches in the others. What counts as a mention:
   file of that name exists;
 - nothing inside code (a ``` fence or a `span`), where `@decorator` and `git log @{u}` live.
 
+`@server:uri` names a resource of a connected MCP server (`@docs:file:///guide.md`): its
+contents go along instead.
+
 A mention that cannot be attached (no such file, a broken link, unreadable, a special
 file, denied by a Read rule) gets a one-line note. A bare word with no slash, dot or
 tilde that names no file (`@alice`, `@property`) is left as text without a note: it is
@@ -23,7 +26,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from nano_claude.core.messages import ImageBlock, TextBlock
 
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from nano_claude.permissions.policy import Policy
     from nano_claude.tools.base import ToolContext
 
+_RESOURCE = re.compile(r"^(?P<server>[A-Za-z0-9_.-]+):(?P<uri>[A-Za-z][A-Za-z0-9+.-]*:.+)$")
 MAX_LISTED = 500  # directory entries shown for a mentioned directory
 _TRAILING = ".,;:!?)]}'\""
 _DOUBLE = r'"(?P<double>(?:[^"\\\n]|\\.)*)(?:"|$)'
@@ -41,6 +45,18 @@ _CODE = re.compile(r"^```.*?(?:^```[^\n]*$|\Z)|`[^`\n]+`", re.M | re.S)
 # What is being typed at the cursor: an open quote, or a bare path (maybe ending in "\").
 _PARTIAL = re.compile(r"(?<!\S)@(?P<typed>\"(?:[^\"\\\n]|\\.)*|'[^'\n]*"
                       r"|(?:\\.|[^\s\\\"'])?(?:\\.|[^\s\\])*\\?)\Z")
+
+
+class Resources(Protocol):
+    """MCP resources a message may mention (extensions/mcp/prompts.py)."""
+
+    def names(self) -> list[str]:
+        """Servers whose resources can be mentioned."""
+        ...
+
+    async def read(self, server: str, uri: str, ctx: ToolContext) -> list[TextBlock | ImageBlock]:
+        """The resource as blocks; raises ToolError with the reason it cannot be read."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -119,12 +135,18 @@ def spell(path: str, quote: str, *, closed: bool) -> str:
     return escape(path)
 
 
-async def attach(text: str, ctx: ToolContext, policy: Policy) -> Attachments:
+async def attach(text: str, ctx: ToolContext, policy: Policy,
+                 resources: Resources | None = None) -> Attachments:
     """Read every file `text` mentions, as the Read tool would (a Read rule that denies
-    it keeps it out); each one that fails is a note instead."""
+    it keeps it out), and every MCP resource; each one that fails is a note instead."""
     out = Attachments()
     seen: set[Path] = set()
+    servers = resources.names() if resources is not None else []
     for said in find(text):
+        named = _RESOURCE.match(said.trimmed.path) if servers else None
+        if resources is not None and named and named["server"] in servers:
+            await _resource(resources, said.trimmed, named["server"], named["uri"], ctx, out)
+            continue
         mention, path = _existing(said, ctx)
         if path is None:
             if mention.path and (mention.looks_like_path or _is_link(ctx.resolve(mention.path))):
@@ -143,6 +165,20 @@ async def attach(text: str, ctx: ToolContext, policy: Policy) -> Attachments:
         out.blocks.extend(blocks)
         out.attached.append(shown)
     return out
+
+
+async def _resource(resources: Resources, mention: Mention, server: str, uri: str, ctx: ToolContext,
+                    out: Attachments) -> None:
+    from nano_claude.tools.base import ToolError
+
+    if mention.path in out.attached:
+        return
+    try:
+        out.blocks.extend(await resources.read(server, uri, ctx))
+    except ToolError as exc:
+        out.notes.append(f"not attached: {mention.written}: {exc}")
+        return
+    out.attached.append(mention.path)
 
 
 class _NotAttached(Exception):

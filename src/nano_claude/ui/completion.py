@@ -33,6 +33,8 @@ class ReplCompleter(Completer):
         typing = mentions.partial(before)
         if typing is not None:
             state = self.state()
+            if state is not None and state.agent.mcp is not None and not typing[2]:
+                yield from resource_completions(state, *typing[:2])
             yield from path_completions(str(state.agent.ctx.cwd if state else self.cwd), *typing)
 
     def _command(self, text: str) -> Iterator[Completion]:
@@ -43,6 +45,7 @@ class ReplCompleter(Completer):
                     if label.startswith(name):
                         yield Completion(label, start_position=-len(name), display=f"/{label}",
                                          display_meta=command.help)
+            yield from self._prompts(name)
             return
         command, state = commands.find(name), self.state()
         if command is None or command.complete is None or state is None:
@@ -51,6 +54,36 @@ class ReplCompleter(Completer):
         for value in command.complete(state, argument):
             if value.lower().startswith(argument.lower()):
                 yield Completion(value, start_position=-len(argument))
+
+
+    def _prompts(self, name: str) -> Iterator[Completion]:
+        """MCP prompts, as /mcp__server__prompt (extensions/mcp/prompts.py)."""
+        state = self.state()
+        if state is None or state.agent.mcp is None or not name.startswith("mcp"[:len(name)]):
+            return
+        from nano_claude.extensions.mcp.prompts import prompt_commands, usage
+
+        for label, (_, prompt) in prompt_commands(state.agent.mcp).items():
+            if label.startswith(name):
+                yield Completion(label, start_position=-len(name), display=usage(label, prompt)[1:],
+                                 display_meta=(prompt.description or "MCP prompt")[:80])
+
+
+def resource_completions(state: ReplState, typed: str, partial: str) -> Iterator[Completion]:
+    """`@server:uri` for the resources of connected MCP servers."""
+    from nano_claude.extensions.mcp.prompts import Resources
+
+    resources = Resources(state.agent.mcp)
+    server, colon, rest = partial.partition(":")
+    for name in resources.names():
+        if not colon and name.startswith(server):
+            yield Completion(f"{name}:", start_position=-len(typed), display=f"{name}:",
+                             display_meta="MCP resources")
+        elif colon and name == server:
+            for uri in resources.uris(name):
+                if uri.startswith(rest):
+                    yield Completion(mentions.escape(f"{name}:{uri}"), start_position=-len(typed),
+                                     display=uri)
 
 
 def path_completions(cwd: str, typed: str, partial: str, quote: str) -> Iterator[Completion]:

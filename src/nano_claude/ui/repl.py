@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from nano_claude import __version__
 from nano_claude.core.errors import NanoClaudeError
 from nano_claude.core.events import Usage
-from nano_claude.core.messages import Message, TextBlock
+from nano_claude.core.messages import Message, TextBlock, user_text
 from nano_claude.sessions.recorder import Recorder, RecordingPrompter
 from nano_claude.ui import commands
 from nano_claude.ui.keys import KeyWatch, is_cancel, is_paste, is_text
@@ -79,6 +79,7 @@ class Repl:
         self.recording = recording  # the prompter the agent asks through: it notes open questions
         self.recorder: Recorder | None = None
         self.resumed: Loaded | None = None  # set by start() when it continues a saved session
+        self._mcp_asked = False  # the project's MCP servers were put to the user (once a session)
         if tty:
             prompter.ask_line = self._ask_line
 
@@ -136,6 +137,8 @@ class Repl:
             return
         if building.exception() is None:
             self.state = building.result()
+            if self.state.agent.mcp is not None:
+                self.state.agent.mcp.start()  # in the background: the prompt never waits for a server
         app = self._session.app if self._session is not None else None
         if app is not None and app.is_running:
             if building.exception() is not None:
@@ -165,6 +168,13 @@ class Repl:
                                "/history shows it", "green")
             for line in (*self.resumed.warnings, *self.resumed.notes):
                 self.renderer.echo(line, "yellow")
+        for note in agent.notes:
+            self.renderer.echo(note, "yellow")
+        waiting = len(agent.mcp.pending) if agent.mcp is not None else 0
+        if waiting:
+            self.renderer.echo(f"This project's .mcp.json names {waiting} MCP server{'s' * (waiting > 1)} "
+                               "that start only once you approve them: you are asked before your first "
+                               "message (or /mcp approve).", "yellow")
         self._unconfigured(self.state)
 
     async def handle(self, line: str) -> None:
@@ -172,7 +182,9 @@ class Repl:
         if not text.strip():
             return
         state = await self.ready()
-        if text.startswith("/"):
+        from nano_claude.extensions.expand import handles
+
+        if text.startswith("/") and not handles(state.agent, text):  # an MCP prompt goes to the model
             session, before = state.session, list(state.session.messages)
             if await commands.dispatch(state, text.strip()):
                 self._offer_rewound(state, session, before)
@@ -182,7 +194,16 @@ class Repl:
             return
         if self._unconfigured(state, sending=True):
             return
-        message = await self._within_window(state, await self._message(text, line))
+        if not self._mcp_asked and state.agent.mcp is not None and state.agent.mcp.pending:
+            from nano_claude.ui.commands.mcp import ask_approval
+
+            self._mcp_asked = True
+            await ask_approval(state, self.prompter)
+        try:
+            message = await self._within_window(state, await self._message(text, line))
+        except NanoClaudeError as exc:  # an MCP prompt that could not run: say why, send nothing
+            self.renderer.echo(str(exc), "red")
+            return
         if message is None:
             self.typeahead = line if self.tty else ""
             self.renderer.echo("Not sent." + (" It is back in the input." if self.tty else ""), "yellow")
@@ -478,15 +499,25 @@ class Repl:
         not what a collapsed paste holds) and any `!command` output, and the id its
         checkpoints are kept under."""
         from nano_claude.core.mentions import attach
+        from nano_claude.extensions.expand import expand
         from nano_claude.sessions.checkpoints import TURN_KEY, new_turn_id
 
         agent = (await self.ready()).agent
-        found = await attach(typed, agent.ctx, agent.policy)
+        preamble = "\n\n".join(self.context)
+        expanded = await expand(agent, text)  # `/mcp__server__prompt args`: what the prompt returns
+        if expanded is not None:
+            return Message("user", (*user_text(preamble).content[:1 if preamble else 0], *expanded),
+                           {TURN_KEY: new_turn_id()})
+        resources = None
+        if agent.mcp is not None:
+            from nano_claude.extensions.mcp.prompts import Resources
+
+            resources = Resources(agent.mcp)
+        found = await attach(typed, agent.ctx, agent.policy, resources)
         for note in found.notes:
             self.renderer.echo(note, "yellow")
         if found.attached:
             self.renderer.echo(f"attached {', '.join(found.attached)}", "dim")
-        preamble = "\n\n".join(self.context)
         body = f"{preamble}\n\n{text}" if preamble else text
         return Message("user", (TextBlock(body), *found.blocks), {TURN_KEY: new_turn_id()})
 

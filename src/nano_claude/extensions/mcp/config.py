@@ -107,8 +107,10 @@ def load(paths: Paths, project: Path, home: Path, environ: Mapping[str, str], *,
         local = projects.get(str(project)) if isinstance(projects, dict) else None
         sources.append((f"{claude_file(home)} (projects[{project}])", "local",
                         local.get("mcpServers") if isinstance(local, dict) else None))
-    for flag in flags:
-        sources.append(("--mcp-config", "flag", flag_servers(flag)))
+    for flag in flags:  # an error names the file it is in; inline JSON is the flag itself
+        inline = flag.strip().startswith("{")
+        sources.append(("--mcp-config" if inline else f"--mcp-config {Path(flag.strip()).expanduser()}",
+                        "flag", flag_servers(flag)))
     for source, scope, servers in sources:
         if servers is None:
             continue

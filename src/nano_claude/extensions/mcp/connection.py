@@ -31,6 +31,7 @@ Status = Literal["starting", "connected", "failed", "needs-auth", "stopped"]
 RECONNECT_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 LOG_LIMIT = 1 << 20  # a server's log starts over past 1 MiB
 PAGE_CAP = 50  # pages of a list we follow before we stop asking (a paginator that never ends)
+REFRESH_WAIT = 2.0  # seconds a call waits for the list refresh its own notification started
 
 
 class ServerGone(Exception):
@@ -65,6 +66,7 @@ class Connection:
         self._stop = asyncio.Event()
         self._up = asyncio.Event()
         self._restarted = False  # a crashed stdio server gets one restart per crash
+        self._refreshes: set[asyncio.Task[None]] = set()  # list refreshes under way
 
     @property
     def name(self) -> str:
@@ -149,7 +151,7 @@ class Connection:
                     self._restarted = False
                     self._set("connected", "")
                     self._up.set()
-                    async with _listening(client, self._refresh):
+                    async with _listening(client, self._refresh_soon):
                         await self._stop.wait()
         except asyncio.CancelledError:
             if not self._timed_out:
@@ -261,7 +263,21 @@ class Connection:
                 "notifications/prompts/list_changed": "prompts",
                 "notifications/resources/list_changed": "resources"}.get(method)
         if kind is not None:
-            asyncio.get_running_loop().create_task(self._refresh(kind))
+            self._refresh_soon(kind)
+
+    def _refresh_soon(self, kind: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self._refresh(kind))
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+        return task
+
+    async def _settle(self) -> None:
+        """Let the list refreshes a call's own notifications started finish, so a tool that
+        adds tools returns once the model can see them (the next request is sent at once)."""
+        await asyncio.sleep(0)  # a notification delivered with the result starts its refresh
+        pending = [t for t in self._refreshes if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=REFRESH_WAIT)
 
     # --- calls ------------------------------------------------------------------------------
 
@@ -276,7 +292,9 @@ class Connection:
             raise ServerGone(f"MCP server {self.name!r} is not connected ({self.status}"
                              f"{': ' + self.error if self.error else ''})")
         try:
-            return await getattr(client, method)(*args, **kwargs)
+            result = await getattr(client, method)(*args, **kwargs)
+            await self._settle()
+            return result
         except Exception as exc:
             if self._client is client and not _closed(exc):
                 raise
@@ -325,14 +343,18 @@ async def _listening(client: Client, refresh: Callable[[str], Any]):
 def explain(exc: BaseException, conn: Connection) -> tuple[Status, str]:
     """A failure in one line a user can act on."""
     leaves = list(_leaves(exc))
+    refused = getattr(conn.auth, "refused", None)  # streamable HTTP hides a 401 in a JSON-RPC error
     for leaf in leaves:
-        status = getattr(getattr(leaf, "response", None), "status_code", None)
+        status = getattr(getattr(leaf, "response", None), "status_code", None) or refused
         if status in (401, 403):
             return "needs-auth", (f"needs authentication (HTTP {status}): run /mcp login {conn.name} "
                                   f"or nano_claude mcp login {conn.name}")
         if isinstance(leaf, FileNotFoundError | PermissionError) and conn.config.transport == "stdio":
             why = "not found" if isinstance(leaf, FileNotFoundError) else "permission denied"
             return "failed", f"cannot run {conn.config.command!r}: {why}; check \"command\" (and PATH)"
+    if conn.config.transport == "stdio" and _closed(exc):  # it exited: its log says why
+        when = " before it answered" if conn.status == "starting" else ""
+        return "failed", f"the server closed the connection{when} (log: {conn.log_path})"
     leaf = leaves[0] if leaves else exc
     where = f" (log: {conn.log_path})" if conn.config.transport == "stdio" else ""
     return "failed", f"{_short(leaf)}{where}"

@@ -85,7 +85,8 @@ class McpManager:
         self.connections: dict[str, Connection] = {
             name: self._connection(server) for name, server in found.servers.items() if self._may_run(name)}
         self._started = False
-        self._waited = False
+        self._waited = False  # the first request has said which servers are not up
+        self._settled = False  # the first request's wait for starting servers is over
         self._dirty = True
         self._registered: dict[str, McpTool] = {}
         self._left_out: dict[str, dict[str, str]] = {}
@@ -96,8 +97,13 @@ class McpManager:
         return self.trust[name] in ("trusted", "approved")
 
     def _connection(self, server: ServerConfig) -> Connection:
+        auth = None
+        if server.transport != "stdio":  # stored OAuth tokens; the module is not imported for stdio
+            from nano_claude.extensions.mcp import oauth
+
+            auth = oauth.auth_for(server, self.paths)
         return Connection(server, project=self.project, log_dir=self.log_dir,
-                          connect_timeout=self.options.connect_timeout, on_change=self._changed)
+                          connect_timeout=self.options.connect_timeout, on_change=self._changed, auth=auth)
 
     def _changed(self, _: Connection) -> None:
         self._dirty = True
@@ -143,9 +149,7 @@ class McpManager:
         notes: list[str] = []
         if not self._waited:
             self._waited = True
-            waiting = [c for c in self.connections.values() if c.status == "starting"]
-            if waiting and self.options.startup_wait > 0:
-                await asyncio.gather(*(c.wait(self.options.startup_wait) for c in waiting))
+            await self.settle()
             for conn in self.connections.values():
                 if conn.status in ("failed", "needs-auth"):
                     notes.append(f"MCP server {conn.name!r} is not available: {conn.error}")
@@ -156,6 +160,17 @@ class McpManager:
             self.sync(agent.tools, agent.ctx, agent.model.context_window, agent.policy.rules)
         return notes
 
+    async def settle(self) -> None:
+        """Start the servers and give those still starting the first request's wait (an MCP
+        prompt or resource in a -p prompt needs its server before the first request)."""
+        self.start()
+        if self._settled:
+            return
+        self._settled = True  # the wait is given once, whoever asks first
+        waiting = [c for c in self.connections.values() if c.status == "starting"]
+        if waiting and self.options.startup_wait > 0:
+            await asyncio.gather(*(c.wait(self.options.startup_wait) for c in waiting))
+
     async def reload(self, name: str | None = None) -> None:
         """Reconnect one server (or all), reading nothing new from the files."""
         for conn in list(self.connections.values()):
@@ -164,6 +179,35 @@ class McpManager:
                 conn.start()
         await asyncio.gather(*(c.wait(self.options.connect_timeout + 1) for c in self.connections.values()
                                if name in (None, c.name)))
+        self._dirty = True
+
+    async def add_server(self, server: ServerConfig) -> Trust:
+        """A server configured during the session (/mcp add), or a new entry for one: it
+        replaces the one of that name and starts at once if it may run; a project server
+        waits for approval as at startup. Its tools join from the next request."""
+        old = self.connections.pop(server.name, None)
+        if old is not None:
+            await old.stop()
+        self.found.servers[server.name] = server
+        if server.scope != "project" or self.options.trust_project:
+            self.trust[server.name] = "trusted"
+        else:
+            self.trust[server.name] = mcp_config.choices(self.paths, self.project).decision(server)
+        if self._may_run(server.name):
+            self.connections[server.name] = conn = self._connection(server)
+            if self._started:
+                conn.start()
+        self._dirty = True
+        return self.trust[server.name]
+
+    async def remove_server(self, name: str) -> None:
+        """A server no file configures any more (/mcp remove): stopped, its tools gone from
+        the next request."""
+        conn = self.connections.pop(name, None)
+        self.found.servers.pop(name, None)
+        self.trust.pop(name, None)
+        if conn is not None:
+            await conn.stop()
         self._dirty = True
 
     async def aclose(self) -> None:

@@ -139,9 +139,9 @@ class McpTool:
         try:
             result = await self.conn.call("call_tool", self.server_tool, _arguments(args),
                                           read_timeout_seconds=timeout)
-        except TimeoutError as exc:
-            raise ToolError(f"{self.name} did not answer within {timeout:g} s") from exc
         except Exception as exc:  # the server said no, or is gone: the model hears why
+            if timeout is not None and _timed_out(exc):
+                raise ToolError(f"{self.name} did not answer within {timeout:g} s") from exc
             raise ToolError(f"{self.name} failed: {_reason(exc)}") from exc
         return convert(result, ctx, self.limits.max_output_tokens, f"{self.conn.name}-{self.server_tool}")
 
@@ -154,6 +154,14 @@ def _description(tool: Any, server: str) -> str:
     text = (getattr(tool, "description", None) or getattr(tool, "title", None) or "").strip()
     text = text or f"The {tool.name} tool of the MCP server {server}."
     return text if len(text) <= DESCRIPTION_LIMIT else text[:DESCRIPTION_LIMIT - 1] + "…"
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """The SDK reports a call past its read timeout as an MCPError with REQUEST_TIMEOUT."""
+    from mcp_types import REQUEST_TIMEOUT
+
+    code = getattr(getattr(exc, "error", None), "code", None)
+    return isinstance(exc, TimeoutError) or code == REQUEST_TIMEOUT
 
 
 def _reason(exc: BaseException) -> str:
@@ -179,6 +187,12 @@ def convert(result: Any, ctx: ToolContext, max_tokens: int, label: str) -> ToolO
     if len(text) > max_tokens * CHARS_PER_TOKEN:
         blocks = [spill(text, ctx, max_tokens, label), *(b for b in blocks if isinstance(b, ImageBlock))]
     return ToolOutput(tuple(blocks), is_error=error)
+
+
+def content_blocks(content: Any, ctx: ToolContext) -> list[TextBlock | ImageBlock]:
+    """One MCP content block (or a list of them) as ours: a prompt's message, say."""
+    items = content if isinstance(content, list | tuple) else [content]
+    return [block for item in items for block in _item(item, ctx)]
 
 
 def _item(item: Any, ctx: ToolContext) -> list[TextBlock | ImageBlock]:

@@ -18,7 +18,7 @@ from nano_claude.ui.state import ReplState
 
 MODULES: tuple[str, ...] = (
     "clear", "cloudsave", "compact", "config", "context", "cost", "cwd", "doctor", "exit", "help", "history",
-    "load", "model", "permissions", "resume", "rewind", "save", "thinking", "verbose",
+    "load", "mcp", "model", "permissions", "resume", "rewind", "save", "thinking", "verbose",
 )
 
 
