@@ -21,6 +21,7 @@ from nano_claude.tools.base import ToolContext
 from nano_claude.tools.registry import Registry, ToolProfile, builtin_tools
 
 if TYPE_CHECKING:
+    from nano_claude.extensions.mcp.config import Found
     from nano_claude.extensions.mcp.manager import McpManager
 
 # Providers whose models take images in tool results (Read of a PNG); for the others Read
@@ -76,6 +77,10 @@ def build_agent(
     """`unconfigured_ok` (the REPL): a missing key gives an agent whose provider says how to
     set it (providers/unconfigured.py), so the user can fix it without leaving. What the
     user should know about the setup (an MCP entry skipped, say) is in `agent.notes`."""
+    # MCP servers first: with some configured, the SDK's import (about 0.7 s) starts now, beside
+    # the rest of the setup, rather than when the first request needs it
+    found = find_mcp(settings, paths, cwd, environ, flags=mcp_configs, strict=strict_mcp_config,
+                     interactive=unconfigured_ok) if paths is not None else None
     info, provider = connect(model, settings, unconfigured_ok=unconfigured_ok)
     info = with_server_window(info, settings, environ)  # before the prompt: it picks the profile
     profile = tool_profile(settings.override_for(info.qualified).tool_profile or settings.tool_profile, info)
@@ -107,19 +112,33 @@ def build_agent(
     agent.context_sources = prompt.sources  # what /context lists; the loop does not need them
     if paths is not None:
         agent.mcp = attach_mcp(agent, settings, paths, cwd, environ, flags=mcp_configs,
-                               strict=strict_mcp_config, interactive=unconfigured_ok)
+                               strict=strict_mcp_config, interactive=unconfigured_ok, found=found)
     return agent
 
 
-def attach_mcp(agent: Agent, settings: Settings, paths: Paths, cwd: Path, environ: Mapping[str, str], *,
-               flags: tuple[str, ...], strict: bool, interactive: bool) -> McpManager | None:
-    """The MCP servers the files and flags name, as an extension of `agent` (None: there are
-    none, and the SDK is never imported). Servers start once a loop runs (`start()`, or the
-    first request)."""
+def find_mcp(settings: Settings, paths: Paths, cwd: Path, environ: Mapping[str, str], *,
+             flags: tuple[str, ...], strict: bool, interactive: bool) -> Found:
+    """The servers the files and flags name; with any, the SDK starts loading: in a thread
+    for a headless run, here (the REPL's builder thread) for the REPL."""
     from nano_claude.extensions.mcp import config as mcp_config
 
     found = mcp_config.load(paths, cwd, user_home(environ), environ, flags=flags, strict=strict,
                             read_claude=settings.read_claude_config)
+    if found.servers:
+        from nano_claude.extensions.mcp.connection import preload
+
+        preload(background=not interactive)
+    return found
+
+
+def attach_mcp(agent: Agent, settings: Settings, paths: Paths, cwd: Path, environ: Mapping[str, str], *,
+               flags: tuple[str, ...], strict: bool, interactive: bool,
+               found: Found | None = None) -> McpManager | None:
+    """The MCP servers the files and flags name (or `found`), as an extension of `agent`
+    (None: there are none, and the SDK is never imported). Servers start once a loop runs
+    (`start()`, or the first request)."""
+    if found is None:
+        found = find_mcp(settings, paths, cwd, environ, flags=flags, strict=strict, interactive=interactive)
     agent.notes.extend(found.errors + found.warnings)
     if not found.servers:
         return None
@@ -131,7 +150,8 @@ def attach_mcp(agent: Agent, settings: Settings, paths: Paths, cwd: Path, enviro
         connect_timeout=settings.mcp_connect_timeout, defer_share=settings.mcp_defer_share,
         trust_read_only=settings.mcp_trust_read_only,
         trust_project=settings.trust_project_mcp or settings.permission_mode == "accept-all",
-        limits=Limits(settings.mcp_max_output_tokens, settings.mcp_tool_timeout))
+        limits=Limits(settings.mcp_max_output_tokens, settings.mcp_tool_timeout),
+        roots=agent.policy.extra_dirs)
     manager = McpManager(found, paths=paths, project=cwd, options=options, interactive=interactive)
     if not interactive:
         for server in manager.pending:

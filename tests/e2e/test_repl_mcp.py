@@ -167,3 +167,36 @@ def test_mcp_add_gives_the_next_request_the_servers_tools(term: Terminal, cli: C
         fake_server.model_requests[0])
     history = (cli.home / "input_history").read_text()
     assert "what time is it?" in history and "sekrit-123" not in history  # a token stays out of it
+
+
+def test_an_mcp_prompt_is_a_slash_command_and_a_resource_an_at_mention(
+        term: Terminal, cli: Cli, fake_server: FakeModelServer) -> None:
+    from tests.integration.mcp_support import fake
+
+    (cli.home / "mcp.json").write_text(json.dumps({"mcpServers": {"notes": fake()}}))
+    fake_server.script(text("reviewed"), text("read it"))
+    term.start().wait_prompt()
+    _, prompts = wait_connected(term, "notes", 1)
+    term.type("/mcp__notes__re")  # Tab completes the prompt's command
+    term.send("Tab")
+    term.wait_for(r"❯ /mcp__notes__review\s*$")
+    term.type(" parser.py speed")
+    term.send("Enter")
+    term.wait_for("reviewed")
+    sent = fake_server.model_requests[0].body["messages"][-1]["content"]
+    assert [b["text"] for b in sent if b["type"] == "text"] == ["Please review parser.py, looking for speed."]
+    term.wait_prompt(prompts + 1)
+    term.type("what does @notes:notes://f")  # ... and Tab completes a resource's URI
+    term.send("Tab")
+    term.wait_for(r"❯ what does @notes:notes://first\s*$")
+    term.type(" say?")
+    term.send("Enter")
+    term.wait_for("read it")
+    sent = fake_server.model_requests[1].body["messages"][-1]["content"]
+    texts = [b["text"] for b in sent if b["type"] == "text"]
+    assert texts[0] == "what does @notes:notes://first say?"
+    assert '<resource server="notes" uri="notes://first">\nthe first note\'s text\n</resource>' in texts[1]
+    term.type("/mcp__notes__review")  # a required argument left out: said, nothing sent
+    term.send("Enter")
+    term.wait_for(r"/mcp__notes__review file \[focus\]: missing file")
+    assert len(fake_server.model_requests) == 2

@@ -79,3 +79,16 @@ def test_server_everything_over_every_transport(cli: Cli, fake_server: FakeModel
     assert total.text == "The sum of 2 and 40 is 42."
     assert [i["source"]["media_type"] for i in image.images] == ["image/png"]
     assert "Here's the image you requested" in image.text
+
+
+def test_servers_are_told_the_project_and_added_folders_as_their_roots(
+        cli: Cli, fake_server: FakeModelServer, everything: str, tmp_path: Path) -> None:
+    extra = tmp_path / "shared-lib"
+    extra.mkdir()
+    fake_server.script(tool_calls(call("mcp__everything__get-roots-list", {})), text("done"))
+    config = servers(everything={"command": everything, "args": ["stdio"]})
+    out = run(cli, fake_server, "--accept-all", "--add-dir", str(extra), "--mcp-config", config)
+    assert out.returncode == 0, out.stderr
+    [roots] = results(fake_server.model_requests[1])
+    assert not roots.is_error, roots.text
+    assert cli.project.resolve().as_uri() in roots.text and extra.resolve().as_uri() in roots.text

@@ -49,13 +49,24 @@ class Rule:
         return self.tool if self.content is None else f"{self.tool}({self.content})"
 
     def covers_tool(self, tool: str) -> bool:
-        if self.tool == tool or fnmatch.fnmatchcase(tool, self.tool):
+        if self.tool == tool:
             return True
+        if fnmatch.fnmatchcase(tool, self.tool):
+            # As in Claude Code, an allow glob covers MCP tools only below a server it names
+            # (`mcp__github__get_*`): `mcp__*` or `*` may deny or ask, never allow every server.
+            return self.kind != "allow" or not tool.startswith("mcp__") or _names_server(self.tool, tool)
         if self.tool.startswith("mcp__") and tool.startswith(self.tool + "__"):
             return True  # mcp__server covers all of that server's tools
         if self.tool == "Edit" and tool in EDIT_TOOLS:
             return True
         return self.tool == "Read" and tool in READ_TOOLS
+
+
+def _names_server(pattern: str, tool: str) -> bool:
+    """Does the glob's literal start name the MCP server `tool` belongs to (`mcp__srv__x*`)?"""
+    literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    server = re.match(r"mcp__.+?__", literal)
+    return server is not None and tool.startswith(server.group(0))
 
 
 def parse_rule(text: str, kind: Kind, source: str = "") -> Rule:

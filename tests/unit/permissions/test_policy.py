@@ -95,6 +95,15 @@ def test_mcp_rules_match_a_server_or_one_tool(project: Path) -> None:
     assert p.judge(Call("mcp__other__x", "other", None, False)).decision == "ask"
 
 
+def test_an_allow_glob_covers_mcp_tools_only_below_a_server_it_names(project: Path) -> None:
+    p = make(project, allow=["mcp__*", "mcp*", "mcp__gi*", "mcp__github__get_*"])
+    assert p.judge(Call("mcp__github__get_issue", "other", None, False)).decision == "allow"
+    assert p.judge(Call("mcp__github__delete_repo", "other", None, False)).decision == "ask"
+    assert p.judge(Call("mcp__git__git_commit", "other", None, False)).decision == "ask"
+    denied = make(project, deny=["mcp__*"])  # deny and ask globs still reach every server
+    assert denied.judge(Call("mcp__git__git_log", "other", None, True)).decision == "deny"
+
+
 def test_session_answers_are_remembered(project: Path) -> None:
     p = make(project)
     ruling = p.judge_command("npm run build")

@@ -34,6 +34,28 @@ PAGE_CAP = 50  # pages of a list we follow before we stop asking (a paginator th
 REFRESH_WAIT = 2.0  # seconds a call waits for the list refresh its own notification started
 
 
+SDK_MODULES = ("mcp", "mcp.client.stdio", "mcp.client.sse", "mcp.client.streamable_http",
+               "mcp.shared._httpx_utils", "mcp_types.version")
+
+
+def preload(*, background: bool) -> None:
+    """Import the SDK (about 0.6-0.9 s) before a connection needs it: in a thread, beside the
+    rest of a headless run's setup, or here and now in the REPL's builder thread, so the
+    prompt's event loop never stalls on the import when the servers start."""
+    import importlib
+
+    def load() -> None:
+        for module in SDK_MODULES:
+            importlib.import_module(module)
+
+    if not background:
+        load()
+        return
+    import threading
+
+    threading.Thread(target=load, name="mcp-preload", daemon=True).start()
+
+
 class ServerGone(Exception):
     """The server is not there to answer (never started, crashed, dropped)."""
 
@@ -50,9 +72,11 @@ class Lists:
 
 class Connection:
     def __init__(self, config: ServerConfig, *, project: Path, log_dir: Path, connect_timeout: float,
-                 on_change: Callable[[Connection], None] = lambda _: None, auth: Any = None) -> None:
+                 on_change: Callable[[Connection], None] = lambda _: None, auth: Any = None,
+                 roots: tuple[Path, ...] = ()) -> None:
         self.config = config
         self.project = project
+        self.roots = (project, *roots)  # what the server may work on (`roots/list`; mcp-server-git uses it)
         self.log_path = log_dir / f"{_file_name(config.name)}.log"
         self.connect_timeout = connect_timeout
         self.on_change = on_change  # the lists changed, or the status did
@@ -114,18 +138,21 @@ class Connection:
 
     async def _life(self) -> None:
         """Connect and stay connected until stopped; remote servers come back after a drop."""
-        tries = 0
+        tries = 0  # reconnections since the last time it was connected
         while True:
             connected = await self._session()
             if self._stop.is_set() or self.config.transport == "stdio" or self.status == "needs-auth":
                 return
-            tries = 0 if connected else tries + 1
+            if connected:
+                tries = 0
             if tries >= len(RECONNECT_DELAYS):
                 return
-            self.error = f"{self.error}; reconnecting in {RECONNECT_DELAYS[tries]:g} s" if self.error else ""
+            delay = RECONNECT_DELAYS[tries]
+            tries += 1
+            self.error = f"{self.error}; reconnecting in {delay:g} s" if self.error else ""
             self.on_change(self)
             try:
-                await asyncio.wait_for(self._stop.wait(), RECONNECT_DELAYS[tries])
+                await asyncio.wait_for(self._stop.wait(), delay)
                 return  # stopped while waiting
             except asyncio.TimeoutError:
                 self._set("starting", self.error)
@@ -141,7 +168,7 @@ class Connection:
         try:
             with self._errlog() as errlog:
                 client = Client(self._transport(errlog), mode="auto", cache=None,
-                                message_handler=self._on_message,
+                                message_handler=self._on_message, list_roots_callback=self._list_roots,
                                 client_info=Implementation(name="nano_claude", version=__version__))
                 async with client:
                     self._client = client
@@ -256,6 +283,11 @@ class Connection:
         except Exception as exc:
             self.error = f"refreshing its {kind} failed ({_short(exc)}); the previous list is kept"
         self.on_change(self)
+
+    async def _list_roots(self, context: Any) -> Any:
+        from mcp_types import ListRootsResult, Root
+
+        return ListRootsResult(roots=[Root(uri=r.as_uri(), name=r.name or str(r)) for r in self.roots])
 
     async def _on_message(self, message: Any) -> None:
         method = getattr(message, "method", "")

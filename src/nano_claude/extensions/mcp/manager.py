@@ -49,6 +49,7 @@ class Options:
     defer_share: float = 0.1  # MCP schemas past this share of the window go behind ToolSearch
     trust_read_only: bool = False  # readOnlyHint tools run unasked in auto mode
     trust_project: bool = False  # a project's .mcp.json servers start without approval
+    roots: tuple[Path, ...] = ()  # folders beside the project the servers may work on (--add-dir)
     limits: Limits = field(default_factory=Limits)
 
 
@@ -88,6 +89,7 @@ class McpManager:
         self._waited = False  # the first request has said which servers are not up
         self._settled = False  # the first request's wait for starting servers is over
         self._dirty = True
+        self._stopping: set[asyncio.Task[None]] = set()
         self._registered: dict[str, McpTool] = {}
         self._left_out: dict[str, dict[str, str]] = {}
         self._loaded: set[str] = set()  # deferred tools ToolSearch has brought in
@@ -103,7 +105,8 @@ class McpManager:
 
             auth = oauth.auth_for(server, self.paths)
         return Connection(server, project=self.project, log_dir=self.log_dir,
-                          connect_timeout=self.options.connect_timeout, on_change=self._changed, auth=auth)
+                          connect_timeout=self.options.connect_timeout, on_change=self._changed, auth=auth,
+                          roots=self.options.roots)
 
     def _changed(self, _: Connection) -> None:
         self._dirty = True
@@ -122,15 +125,26 @@ class McpManager:
         mcp_config.remember(self.paths, self.project, approved, denied)
         for server in approved:
             self.trust[server.name] = "approved"
+            old = self.connections.get(server.name)
+            if old is not None and old.config == server:
+                continue  # running already
             self.connections[server.name] = conn = self._connection(server)
+            if old is not None:
+                self._stop_later(old)
             if self._started:
                 conn.start()
         for name in denied:
             self.trust[name] = "denied"
             conn = self.connections.pop(name, None)
             if conn is not None:
-                asyncio.get_running_loop().create_task(conn.stop())
+                self._stop_later(conn)
         self._dirty = True
+
+    def _stop_later(self, conn: Connection) -> None:
+        """Stop a server in the background; the task is kept until it is done."""
+        task = asyncio.get_running_loop().create_task(conn.stop())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     # --- life ----------------------------------------------------------------------------
 
@@ -211,7 +225,8 @@ class McpManager:
         self._dirty = True
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(c.stop() for c in self.connections.values()), return_exceptions=True)
+        await asyncio.gather(*(c.stop() for c in self.connections.values()), *self._stopping,
+                             return_exceptions=True)
 
     # --- the registry ------------------------------------------------------------------------
 
