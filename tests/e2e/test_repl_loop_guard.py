@@ -25,12 +25,13 @@ def test_a_repeated_call_asks_whether_to_go_on_and_stop_ends_the_turn(
     term.start().wait_prompt()
     term.type("read notes.txt")
     term.send("Enter")
-    screen = term.wait_for(r"same call 3 times in a row")
+    screen = term.wait_for(r"2\. Stop")  # the whole question, its choices drawn (they come last)
     assert "Let it go on?" in screen and "1. Go on" in screen and "2. Stop" in screen, screen
     term.type("1")
     term.send("Enter")
     # forgiven: the count starts afresh, and three more of the same are caught again
     term.wait_for(r"same call 3 times in a row", count=2)
+    term.wait_for(r"2\. Stop", count=2)
     term.type("2")
     term.send("Enter")
     term.wait_for(r"stopped: the model made the same call 3 times")

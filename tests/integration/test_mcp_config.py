@@ -74,7 +74,7 @@ def test_every_source_is_read_and_the_higher_one_wins_a_name_with_its_whole_entr
 
 
 @pytest.mark.parametrize("how", ["not approved", "--accept-all", "trust_project_mcp",
-                                 "project settings"])
+                                 "project settings", "approved before", "approved, then changed"])
 def test_a_projects_servers_run_headless_only_when_the_user_trusts_them(
         cli: Cli, fake_server: FakeModelServer, mcp_http: HttpServer, how: str) -> None:
     write(cli.project / ".mcp.json", {"mcpServers": {"repo": remote(mcp_http.url)}})
@@ -83,6 +83,15 @@ def test_a_projects_servers_run_headless_only_when_the_user_trusts_them(
         args.append("--accept-all")
     elif how == "trust_project_mcp":
         cli.write_config(trust_project_mcp=True)
+    elif how.startswith("approved"):  # as the REPL records a "Start all" answer
+        from nano_claude.extensions.mcp import config as mcp_config
+        from nano_claude.paths import Paths
+
+        paths = Paths(cli.home, cli.project / ".nano_claude")
+        found = mcp_config.load(paths, cli.project, cli.home.parent, {})
+        mcp_config.remember(paths, cli.project, [found.servers["repo"]], [])
+        if how.endswith("changed"):  # a later pull changes the command: asked again, not run
+            write(cli.project / ".mcp.json", {"mcpServers": {"repo": remote(mcp_http.url, X="y")}})
     elif how == "project settings":  # the repository may not vouch for itself
         write(cli.project / ".nano_claude" / "settings.json", {"trust_project_mcp": True})
         out = run(cli, fake_server, *args)
@@ -98,7 +107,7 @@ def test_a_projects_servers_run_headless_only_when_the_user_trusts_them(
     assert out.returncode == 0, out.stderr
     offered = mcp_tools(fake_server.model_requests[0])
     assert "mcp__mine__echo" in offered
-    if how == "not approved":
+    if how in ("not approved", "approved, then changed"):
         assert "mcp__repo__echo" not in offered
         assert error_lines(out.stderr) == [
             f"nano_claude: MCP server 'repo' from {cli.project / '.mcp.json'} was not started: this "

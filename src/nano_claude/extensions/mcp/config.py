@@ -32,8 +32,6 @@ Transport = Literal["stdio", "sse", "http"]
 Scope = Literal["user", "project", "local", "flag"]
 TRANSPORTS: dict[str, Transport] = {"stdio": "stdio", "sse": "sse", "http": "http",
                                     "streamable-http": "http", "streamable_http": "http"}
-KEYS = {"type", "command", "args", "env", "cwd", "url", "headers", "timeout", "alwaysLoad",
-        "description", "disabled", "oauth"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 PROJECT_FILE = ".mcp.json"
 CLAUDE_FILE = ".claude.json"
