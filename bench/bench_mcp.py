@@ -4,6 +4,8 @@
   mcp-server-git) against the same run with none, medians; target <= 1.2x with the servers
   answering. Also the time to the first request with a server that never answers (the
   run waits at most mcp_startup_timeout, then goes on).
+- the REPL's time to a usable prompt with those two servers in ~/.nano_claude/mcp.json
+  against none: the servers start behind the prompt, so it should not change.
 - the first request's tool tokens with server-everything (npm) and mcp-server-git
   attached: every schema sent against deferred behind ToolSearch (mcp_defer_share 0).
 
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_core import base_env, request_tokens  # noqa: E402
+from bench.bench_repl import until_prompt  # noqa: E402
 from tests.fakes.script import text  # noqa: E402
 from tests.fakes.server import FakeModelServer  # noqa: E402
 
@@ -85,6 +88,19 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved, so drift in the machine's load hits both
             none.append(first_request(env, cwd, None)[0])
             two.append(first_request(env, cwd, servers(cwd))[0])
+        repl = [sys.executable, "-m", "nano_claude", "-m", "claude-sonnet-4-6"]
+        repl_env = {**env, "ANTHROPIC_API_KEY": "sk-bench", "TERM": "xterm-256color"}
+        (home / "mcp.json").unlink(missing_ok=True)
+        plain, with_servers = [], []
+        for _ in range(args.runs):
+            (home / "mcp.json").unlink(missing_ok=True)
+            plain.append(until_prompt(repl, repl_env, cwd))
+            (home / "mcp.json").write_text(json.dumps({"mcpServers": servers(cwd)}))
+            with_servers.append(until_prompt(repl, repl_env, cwd))
+        (home / "mcp.json").unlink()
+        report["repl_prompt"] = {"no_servers_s": statistics.median(plain),
+                                 "two_stdio_servers_s": statistics.median(with_servers),
+                                 "ratio": statistics.median(with_servers) / statistics.median(plain)}
         hang = {"stuck": {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"]}}
         stuck, _ = first_request(env, cwd, hang, {"NANO_CLAUDE_MCP_STARTUP_TIMEOUT": "2"})
         report["launch_to_first_request"] = {

@@ -56,6 +56,16 @@ def preload(*, background: bool) -> None:
     threading.Thread(target=load, name="mcp-preload", daemon=True).start()
 
 
+async def loaded() -> None:
+    """The SDK, imported off the event loop: a prompt or a run's other servers never stall on
+    it (it waits there for the preload thread, if that is still at it)."""
+    import functools
+    import sys
+
+    if any(module not in sys.modules for module in SDK_MODULES):
+        await asyncio.get_running_loop().run_in_executor(None, functools.partial(preload, background=False))
+
+
 class ServerGone(Exception):
     """The server is not there to answer (never started, crashed, dropped)."""
 
@@ -124,6 +134,8 @@ class Connection:
             return
         self._stop.set()
         try:
+            if not self._up.is_set():  # still starting (a server that never answers): nothing to wait for
+                raise asyncio.TimeoutError
             await asyncio.wait_for(asyncio.shield(task), 5.0)
         except (asyncio.TimeoutError, Exception):
             task.cancel()
@@ -159,6 +171,7 @@ class Connection:
 
     async def _session(self) -> bool:
         """One connection, from start to end. True if it got connected at all."""
+        await loaded()
         from mcp import Client
         from mcp_types import Implementation
 
