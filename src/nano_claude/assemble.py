@@ -73,6 +73,7 @@ def build_agent(
     unconfigured_ok: bool = False,
     mcp_configs: tuple[str, ...] = (),
     strict_mcp_config: bool = False,
+    accept_all_flag: bool = False,
 ) -> Agent:
     """`unconfigured_ok` (the REPL): a missing key gives an agent whose provider says how to
     set it (providers/unconfigured.py), so the user can fix it without leaving. What the
@@ -112,7 +113,8 @@ def build_agent(
     agent.context_sources = prompt.sources  # what /context lists; the loop does not need them
     if paths is not None:
         agent.mcp = attach_mcp(agent, settings, paths, cwd, environ, flags=mcp_configs,
-                               strict=strict_mcp_config, interactive=unconfigured_ok, found=found)
+                               strict=strict_mcp_config, interactive=unconfigured_ok, found=found,
+                               accept_all_flag=accept_all_flag)
     return agent
 
 
@@ -133,7 +135,7 @@ def find_mcp(settings: Settings, paths: Paths, cwd: Path, environ: Mapping[str, 
 
 def attach_mcp(agent: Agent, settings: Settings, paths: Paths, cwd: Path, environ: Mapping[str, str], *,
                flags: tuple[str, ...], strict: bool, interactive: bool,
-               found: Found | None = None) -> McpManager | None:
+               found: Found | None = None, accept_all_flag: bool = False) -> McpManager | None:
     """The MCP servers the files and flags name (or `found`), as an extension of `agent`
     (None: there are none, and the SDK is never imported). Servers start once a loop runs
     (`start()`, or the first request)."""
@@ -149,10 +151,12 @@ def attach_mcp(agent: Agent, settings: Settings, paths: Paths, cwd: Path, enviro
         startup_wait=0.0 if interactive else settings.mcp_startup_timeout,
         connect_timeout=settings.mcp_connect_timeout, defer_share=settings.mcp_defer_share,
         trust_read_only=settings.mcp_trust_read_only,
-        trust_project=settings.trust_project_mcp or settings.permission_mode == "accept-all",
+        # --accept-all for this run, not a saved permission_mode: that would trust every clone
+        trust_project=settings.trust_project_mcp or accept_all_flag,
         limits=Limits(settings.mcp_max_output_tokens, settings.mcp_tool_timeout),
         roots=agent.policy.extra_dirs)
     manager = McpManager(found, paths=paths, project=cwd, options=options, interactive=interactive)
+    manager.rules = agent.policy.rules
     if not interactive:
         for server in manager.pending:
             agent.notes.append(

@@ -257,6 +257,7 @@ def build(args: argparse.Namespace, prompter: Prompter, environ: dict[str, str],
         max_turns=args.max_turns, system_prompt=args.system_prompt,
         append_system_prompt=args.append_system_prompt, unconfigured_ok=unconfigured_ok,
         mcp_configs=tuple(args.mcp_configs or ()), strict_mcp_config=args.strict_mcp_config,
+        accept_all_flag=args.accept_all or args.permission_mode == "accept-all",
     )
     # A bare tool name given to --disallowedTools takes the tool out of the model's view, as
     # in Claude Code; a pattern (`Bash(rm:*)`) only denies the calls it matches.

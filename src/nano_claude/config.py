@@ -171,18 +171,29 @@ def _check_keys(data: Mapping[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: unknown setting {key!r}{hint}")
 
 
+GRANTS = ("cloudsave_auto", "trust_project_mcp", "mcp_trust_read_only")  # a project may not turn on
+
+
+def _truthy(value: Any) -> bool:
+    """What the settings model would read as true ("true", 1, "on"...), or cannot read at all."""
+    from pydantic import TypeAdapter
+
+    try:
+        return TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        return True
+
+
 def _check_project_safe(data: Mapping[str, Any], path: Path) -> None:
     """A project's settings come with the repository, so they may not redirect keys,
     load another model file, switch permission checks off, or upload sessions."""
     for key, value in data.items():
         unsafe = (key.endswith(("_api_key", "_base_url")) or key == "local_model_path"
                   or (key == "permission_mode" and value == "accept-all")
-                  or (key == "cloudsave_auto" and value is True)  # uploads the user's sessions
-                  # runs the commands a cloned repository's .mcp.json names, unasked
-                  or (key in ("trust_project_mcp", "mcp_trust_read_only") and value is True))
+                  # uploads the user's sessions; runs what a cloned repository's .mcp.json names
+                  or (key in GRANTS and _truthy(value)))
         if unsafe:
-            shown = value if key in ("permission_mode", "cloudsave_auto", "trust_project_mcp",
-                                     "mcp_trust_read_only") else "..."  # never echo a key
+            shown = value if key == "permission_mode" or key in GRANTS else "..."  # never echo a key
             raise ConfigError(
                 f"{path}: a project's settings cannot set {key}={shown} "
                 "(a repository you clone could send your keys elsewhere or run commands unasked); "

@@ -103,16 +103,16 @@ def detail_lines(view: ServerView, home: Path, *, repl: bool) -> list[str]:
     lines = [f"{config.name}:",
              f"  source:     {short(config.source, home)} ({config.scope} scope)",
              f"  transport:  {config.transport}"]
-    if config.transport == "stdio":
-        lines.append(f"  command:    {config.command}")
+    if config.transport == "stdio":  # as written: a ${VAR} is shown by name, never its value
+        lines.append(f"  command:    {raw.get('command', config.command)}")
         if config.args:
-            lines.append(f"  args:       {' '.join(config.args)}")
+            lines.append(f"  args:       {' '.join(map(str, raw.get('args', config.args)))}")
         if config.env:
             lines.append(f"  env:        {_masked(config.env, raw.get('env'), '=')}")
         if config.cwd:
             lines.append(f"  cwd:        {config.cwd}")
     else:
-        lines.append(f"  url:        {config.url}")
+        lines.append(f"  url:        {raw.get('url', config.url)}")
         if config.headers:
             lines.append(f"  headers:    {_masked(config.headers, raw.get('headers'), ': ')}")
     if config.timeout_ms:
@@ -246,7 +246,7 @@ async def check(found: Found, paths: Paths, project: Path, settings: Settings) -
     from nano_claude.tools.registry import Registry
 
     options = Options(startup_wait=0.0, connect_timeout=settings.mcp_connect_timeout,
-                      trust_project=settings.trust_project_mcp or settings.permission_mode == "accept-all")
+                      trust_project=settings.trust_project_mcp)
     manager = McpManager(found, paths=paths, project=project, options=options, interactive=False)
     manager.start()
     try:

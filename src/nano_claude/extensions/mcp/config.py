@@ -63,10 +63,13 @@ class ServerConfig:
 
     @property
     def target(self) -> str:
-        """The command line or URL, as /mcp shows it."""
+        """The command line or URL as the file writes it, as /mcp and logs show it: a
+        `${TOKEN}` stays a name, so what it holds is never on screen or in a log."""
+        raw = self.raw
         if self.transport == "stdio":
-            return " ".join((self.command, *self.args))
-        return self.url
+            words = (raw.get("command", self.command), *raw.get("args", self.args))
+            return " ".join(str(word) for word in words)
+        return str(raw.get("url", self.url))
 
 
 @dataclass
@@ -154,8 +157,11 @@ def parse_entry(name: str, entry: Any, source: str, scope: Scope, environ: Mappi
                 warnings: list[str]) -> ServerConfig:
     """One server's entry, checked and expanded; ConfigError (one line, with the fix) if unusable."""
     where = f"{source}: MCP server {name!r}"
-    if not name.strip():
-        raise ConfigError(f"{source}: an MCP server has an empty name; give it a name")
+    if not re.fullmatch(r"[A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)*", name):
+        # `__` separates server and tool in mcp__server__tool: a name holding it (or ending in
+        # `_`) would let a rule for one server cover another's tools
+        raise ConfigError(f"{source}: MCP server name {name!r} may hold only letters, digits, - and "
+                          "single _ between them; rename it (it was skipped)")
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be an object like {{\"command\": \"...\"}} or "
                           "{\"type\": \"http\", \"url\": \"...\"}; it was skipped")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,13 @@ def preload(*, background: bool) -> None:
     import importlib
 
     def load() -> None:
+        import logging
+
+        # The SDK logs a server's stray stdout line, with a traceback, to the terminal;
+        # what a server does is in its log file, never on the screen
+        sdk = logging.getLogger("mcp")
+        sdk.addHandler(logging.NullHandler())
+        sdk.propagate = False
         for module in SDK_MODULES:
             importlib.import_module(module)
 
@@ -99,6 +107,7 @@ class Connection:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._up = asyncio.Event()
+        self._timed_out = False  # the watchdog cancelled a start that took too long
         self._restarted = False  # a crashed stdio server gets one restart per crash
         self._refreshes: set[asyncio.Task[None]] = set()  # list refreshes under way
 
@@ -133,14 +142,14 @@ class Connection:
         if task is None:
             return
         self._stop.set()
-        try:
-            if not self._up.is_set():  # still starting (a server that never answers): nothing to wait for
-                raise asyncio.TimeoutError
-            await asyncio.wait_for(asyncio.shield(task), 5.0)
-        except (asyncio.TimeoutError, Exception):
+        # A connected server leaves by itself (its stdin closes); one still starting is
+        # cancelled, once only: a second cancel would cut the SDK's shielded shutdown short
+        # and leave the server's processes behind. Never wait on it for ever.
+        if self._up.is_set():
+            await asyncio.wait({task}, timeout=5.0)
+        if not task.done() and not self._timed_out:
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        await asyncio.wait({task}, timeout=10.0)
         self._set("stopped", "")
 
     async def restart(self) -> None:
@@ -229,6 +238,8 @@ class Connection:
             cwd = Path(config.cwd).expanduser() if config.cwd else self.project
             if not cwd.is_absolute():
                 cwd = self.project / cwd
+            if not cwd.is_dir():
+                raise NotADirectoryError(f"its \"cwd\" {cwd} is not a folder; fix the entry")
             params = StdioServerParameters(command=config.command, args=list(config.args), env=env, cwd=cwd)
             return stdio_client(params, errlog=errlog)
         headers = dict(config.headers)
@@ -277,12 +288,17 @@ class Connection:
             lister = getattr(client, f"list_{kind}")
             items: list[Any] = []
             cursor = None
-            for _ in range(PAGE_CAP):
-                page = await lister(cursor=cursor)
-                items.extend(getattr(page, kind))
-                cursor = page.next_cursor
-                if not cursor:
-                    break
+            try:
+                for _ in range(PAGE_CAP):
+                    page = await lister(cursor=cursor)
+                    items.extend(getattr(page, kind))
+                    cursor = page.next_cursor
+                    if not cursor:
+                        break
+            except Exception:
+                if kind == "tools":
+                    raise
+                items = []  # prompts or resources it offers but cannot list: its tools still count
             found[kind] = tuple(items)
         return Lists(found["tools"], found["prompts"], found["resources"], old.instructions)
 
@@ -414,8 +430,13 @@ def _leaves(exc: BaseException):
         yield exc
 
 
+_QUERY = re.compile(r"(https?://[^\s'\"?#]*)[?#][^\s'\"]*")
+
+
 def _short(exc: BaseException) -> str:
+    """An error in one line, URLs without their query (where keys often ride)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = _QUERY.sub(r"\1?…", text)
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 

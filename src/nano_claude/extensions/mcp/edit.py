@@ -21,7 +21,7 @@ from nano_claude.extensions.mcp.config import ServerConfig
 from nano_claude.paths import Paths
 
 WriteScope = Literal["user", "project"]
-NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+NAME = re.compile(r"^[A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)*$")  # as config.parse_entry: no `__`
 URL = re.compile(r"^https?://", re.I)
 ADD_USAGE = ("add NAME [--transport stdio|sse|http] [--scope user|project] [-e K=V]... [-H \"K: V\"]... "
              "CMD_OR_URL [ARGS...]")
@@ -151,8 +151,8 @@ def _transport(given: str | None, target: str) -> str:
 
 def check_name(name: str) -> str:
     if not NAME.match(name):
-        raise UsageError(f"server name {name!r}: use only letters, digits, - and _ (it becomes part of "
-                         "the tools' names, mcp__NAME__tool)")
+        raise UsageError(f"server name {name!r}: use only letters, digits, - and single _ between them "
+                         "(it becomes part of the tools' names, mcp__NAME__tool)")
     return name
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from nano_claude.core.compaction import CHARS_PER_TOKEN
+from nano_claude.core.errors import NanoClaudeError
 from nano_claude.extensions.mcp import config as mcp_config
 from nano_claude.extensions.mcp.config import Found, ServerConfig
 from nano_claude.extensions.mcp.connection import Connection
@@ -29,6 +30,7 @@ from nano_claude.extensions.mcp.tools import (
     McpTool,
     ReadMcpResourceTool,
     SchemaRefused,
+    clean,
     provider_schema,
     tool_name,
 )
@@ -90,6 +92,9 @@ class McpManager:
         self._settled = False  # the first request's wait for starting servers is over
         self._dirty = True
         self._stopping: set[asyncio.Task[None]] = set()
+        # the servers whose resources the model and @server:uri may read (updated by sync)
+        self.readable: dict[str, Connection] = {}
+        self.rules: Any = None  # the permission rules (a RuleSet), for what deny rules hide
         self._registered: dict[str, McpTool] = {}
         self._left_out: dict[str, dict[str, str]] = {}
         self._loaded: set[str] = set()  # deferred tools ToolSearch has brought in
@@ -118,11 +123,17 @@ class McpManager:
         """Project servers waiting for the user's approval."""
         return [self.found.servers[n] for n, t in self.trust.items() if t == "pending"]
 
-    def decide(self, approve: Iterable[str], deny: Iterable[str]) -> None:
-        """The user's answer about project servers: remembered, and the approved ones start."""
+    def decide(self, approve: Iterable[str], deny: Iterable[str]) -> str:
+        """The user's answer about project servers: the approved ones start, and the answer
+        is remembered; "" or why it could not be (it still holds for this session)."""
         approved = [self.found.servers[n] for n in approve if n in self.found.servers]
         denied = [n for n in deny if n in self.found.servers]
-        mcp_config.remember(self.paths, self.project, approved, denied)
+        try:
+            mcp_config.remember(self.paths, self.project, approved, denied)
+            unsaved = ""
+        except (NanoClaudeError, OSError, AttributeError, TypeError) as exc:  # a broken mcp.json
+            unsaved = (f"Your answer holds for this session but could not be saved in "
+                       f"{mcp_config.user_file(self.paths)}: {exc}")
         for server in approved:
             self.trust[server.name] = "approved"
             old = self.connections.get(server.name)
@@ -139,6 +150,7 @@ class McpManager:
             if conn is not None:
                 self._stop_later(conn)
         self._dirty = True
+        return unsaved
 
     def _stop_later(self, conn: Connection) -> None:
         """Stop a server in the background; the task is kept until it is done."""
@@ -184,6 +196,16 @@ class McpManager:
         waiting = [c for c in self.connections.values() if c.status == "starting"]
         if waiting and self.options.startup_wait > 0:
             await asyncio.gather(*(c.wait(self.options.startup_wait) for c in waiting))
+        self.update_readable()
+
+    def update_readable(self) -> None:
+        """A deny rule on a whole server (mcp__srv, mcp__srv__*, mcp__*) hides its resources too."""
+        def denied(name: str) -> bool:
+            probes = (f"mcp__{clean(name)}", f"mcp__{clean(name)}__ReadMcpResource")
+            return self.rules is not None and any(
+                r.content is None for probe in probes for r in self.rules.of("deny", probe))
+        self.readable.clear()
+        self.readable.update((n, c) for n, c in self.connections.items() if not denied(n))
 
     async def reload(self, name: str | None = None) -> None:
         """Reconnect one server (or all), reading nothing new from the files."""
@@ -267,6 +289,8 @@ class McpManager:
         self._registered = wanted
         # ToolSearch lists every tool it can load, loaded ones too: its description (in the
         # requests' prefix) changes only when the servers' tools do
+        self.rules = rules
+        self.update_readable()
         self._sync_helpers(registry, [t for t in wanted.values() if defer and not t.conn.config.always_load])
 
     def _defer(self, tools: Iterable[McpTool], window: int) -> bool:
@@ -282,11 +306,11 @@ class McpManager:
         return size / CHARS_PER_TOKEN > share * window
 
     def _sync_helpers(self, registry: Registry, deferred: list[McpTool]) -> None:
-        connected = {n: c for n, c in self.connections.items() if c.status == "connected"}
+        connected = {n: c for n, c in self.readable.items() if c.status == "connected"}
         if any(c.lists.resources for c in connected.values()):
             if registry.get(ListMcpResourcesTool.name) is None:
-                registry.register_tool(ListMcpResourcesTool(self.connections))
-                registry.register_tool(ReadMcpResourceTool(self.connections, self.options.limits))
+                registry.register_tool(ListMcpResourcesTool(self.readable))
+                registry.register_tool(ReadMcpResourceTool(self.readable, self.options.limits))
         else:
             registry.remove(ListMcpResourcesTool.name)
             registry.remove(ReadMcpResourceTool.name)

@@ -111,15 +111,16 @@ class Resources:
         self.manager = manager
 
     def names(self) -> list[str]:
-        return [n for n, c in self.manager.connections.items() if c.lists.resources or c.status == "starting"]
+        self.manager.update_readable()  # servers /mcp added or approved since the last request
+        return [n for n, c in self.manager.readable.items() if c.lists.resources or c.status == "starting"]
 
     def uris(self, server: str) -> Iterator[str]:
-        conn = self.manager.connections.get(server)
+        conn = self.manager.readable.get(server)
         for resource in conn.lists.resources if conn is not None else ():
             yield str(resource.uri)
 
     async def read(self, server: str, uri: str, ctx: ToolContext) -> Blocks:
-        conn = self.manager.connections.get(server)
+        conn = self.manager.readable.get(server)
         if conn is None:
             raise ToolError(f"no MCP server {server!r}")
         if conn.status == "starting":

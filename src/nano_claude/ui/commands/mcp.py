@@ -161,7 +161,7 @@ async def add(state: ReplState, text: str) -> None:
             return
         await manager.add_server(added.config)
     if manager.trust.get(added.name) == "pending":
-        manager.decide([added.name], [])  # you added it yourself: that is the approval
+        _said(state, manager.decide([added.name], []))  # you added it yourself: that is the approval
     await _settle(state, manager, [added.name])
 
 
@@ -251,11 +251,11 @@ async def decide(state: ReplState, manager: McpManager, verb: str, names: list[s
                                              or "this project's .mcp.json has no servers") + ".", "dim")
         return
     if verb == "approve":
-        manager.decide(chosen, [])
+        _said(state, manager.decide(chosen, []))
         state.echo(f"Approved {', '.join(chosen)} for this project (remembered).", "green")
         await _settle(state, manager, chosen)
     else:
-        manager.decide([], chosen)
+        _said(state, manager.decide([], chosen))
         state.echo(f"Kept off: {', '.join(chosen)} (remembered for this project; /mcp approve starts "
                    "them).", "yellow")
 
@@ -282,7 +282,7 @@ async def ask_approval(state: ReplState, prompter: Prompter) -> None:
         if answer == CHOOSE:
             approve = []
             for server in pending:
-                yes = await prompter.ask(Question(f"Start {server.name}: {server.target}?",
+                yes = await prompter.ask(Question(f"Start {server.name}: {_brief(server)}?",
                                                   (Option("Yes"), Option("No")), allow_freetext=False))
                 if yes == "Yes":
                     approve.append(server.name)
@@ -293,7 +293,7 @@ async def ask_approval(state: ReplState, prompter: Prompter) -> None:
                    "yellow")
         return
     deny = [s.name for s in pending if s.name not in approve]
-    manager.decide(approve, deny)
+    _said(state, manager.decide(approve, deny))
     if deny:
         state.echo(f"Kept off: {', '.join(deny)} (remembered for this project; /mcp approve starts them).",
                    "yellow")
@@ -301,9 +301,23 @@ async def ask_approval(state: ReplState, prompter: Prompter) -> None:
         await _settle(state, manager, approve)
 
 
-def _brief(server: ServerConfig, width: int = 40) -> str:
-    target = server.target
-    return target if len(target) <= width else target[:width - 1] + "…"
+def _said(state: ReplState, unsaved: str) -> None:
+    if unsaved:
+        state.echo(unsaved, "yellow")
+
+
+def _brief(server: ServerConfig) -> str:
+    """All that decides what the server does: what runs (as written), and the environment,
+    headers and folder it gets, with the variables of yours it reads."""
+    raw = server.raw
+    parts = [" ".join([str(raw.get("command", "")), *map(str, raw.get("args", []))]).strip()
+             if server.transport == "stdio" else str(raw.get("url", ""))]
+    for key, label in (("env", "env"), ("headers", "headers")):
+        if isinstance(raw.get(key), dict) and raw[key]:
+            parts.append(f"{label}: {', '.join(f'{k}={v}' for k, v in raw[key].items())}")
+    if raw.get("cwd"):
+        parts.append(f"cwd: {raw['cwd']}")
+    return "; ".join(parts)
 
 
 # --- Tab ------------------------------------------------------------------------------------------
