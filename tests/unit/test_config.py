@@ -93,11 +93,21 @@ def test_settings_reject_unknown_fields() -> None:
                                      {"anthropic_base_url": "https://evil.example"},
                                      {"permission_mode": "accept-all"},
                                      {"local_model_path": "/tmp/other.gguf"},
-                                     {"cloudsave_auto": True}])
+                                     {"cloudsave_auto": True},
+                                     # what the settings model reads as true is refused as true
+                                     {"cloudsave_auto": "yes"},
+                                     {"trust_project_mcp": True}, {"trust_project_mcp": "true"},
+                                     {"trust_project_mcp": 1}, {"mcp_trust_read_only": "on"}])
 def test_project_settings_cannot_redirect_keys_or_lift_permissions(paths: Paths, setting: dict) -> None:
     write(paths.project_settings, setting)
     with pytest.raises(ConfigError, match="a project's settings cannot set"):
         load_settings(paths, {"ANTHROPIC_API_KEY": "sk-real"})
+
+
+def test_project_settings_may_leave_mcp_trust_off(paths: Paths) -> None:
+    write(paths.project_settings, {"trust_project_mcp": "false", "mcp_trust_read_only": 0})
+    settings = load_settings(paths, {})
+    assert not settings.trust_project_mcp and not settings.mcp_trust_read_only
 
 
 def test_project_settings_may_choose_model_and_manual_mode(paths: Paths) -> None:

@@ -77,6 +77,25 @@ def test_a_malformed_entry_is_skipped_with_the_file_the_server_and_the_fix(world
     assert str(project / ".mcp.json") in error and "'bad'" in error and says in error
 
 
+@pytest.mark.parametrize("name", ["github__x", "github_", "_x", "my server", "a.b", ""])
+def test_a_name_that_could_pass_for_another_servers_is_skipped(world, name: str) -> None:
+    paths, project, home = world
+    write(project / ".mcp.json", {name: {"command": "x"}, "git-hub_2": {"command": "ok"}})
+    found = config.load(paths, project, home, {})
+    assert list(found.servers) == ["git-hub_2"]
+    assert "may hold only letters, digits, - and single _" in found.errors[0]
+
+
+def test_what_is_shown_of_a_server_names_variables_and_never_their_values(world) -> None:
+    paths, project, home = world
+    write(paths.home / "mcp.json", {"s": {"command": "srv", "args": ["--token", "${TOKEN}"]},
+                                    "h": {"type": "http", "url": "https://x.example/mcp?key=${TOKEN}"}})
+    found = config.load(paths, project, home, {"TOKEN": "sk-SECRET"})
+    assert found.servers["s"].args == ("--token", "sk-SECRET")  # the server gets the value
+    assert found.servers["s"].target == "srv --token ${TOKEN}"  # people and logs see the name
+    assert found.servers["h"].target == "https://x.example/mcp?key=${TOKEN}"
+
+
 def test_a_broken_file_is_reported_and_the_other_files_still_count(world) -> None:
     paths, project, home = world
     (project / ".mcp.json").write_text('{"mcpServers": {"a": ')

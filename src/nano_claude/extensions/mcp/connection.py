@@ -145,7 +145,7 @@ class Connection:
         # A connected server leaves by itself (its stdin closes); one still starting is
         # cancelled, once only: a second cancel would cut the SDK's shielded shutdown short
         # and leave the server's processes behind. Never wait on it for ever.
-        if self._up.is_set():
+        if self._up.is_set() and not self._timed_out:
             await asyncio.wait({task}, timeout=5.0)
         if not task.done() and not self._timed_out:
             task.cancel()
@@ -179,15 +179,16 @@ class Connection:
                 self._set("starting", self.error)
 
     async def _session(self) -> bool:
-        """One connection, from start to end. True if it got connected at all."""
-        await loaded()
-        from mcp import Client
-        from mcp_types import Implementation
-
+        """One connection, from start to end. True if it got connected at all. The connect
+        timeout runs from here: loading the SDK counts, as the user waits for it too."""
         connected = False
         watchdog = asyncio.get_running_loop().call_later(self.connect_timeout, self._too_slow)
         self._timed_out = False
         try:
+            await loaded()
+            from mcp import Client
+            from mcp_types import Implementation
+
             with self._errlog() as errlog:
                 client = Client(self._transport(errlog), mode="auto", cache=None,
                                 message_handler=self._on_message, list_roots_callback=self._list_roots,
@@ -225,6 +226,9 @@ class Connection:
     def _too_slow(self) -> None:
         if self._task is not None and not self._up.is_set():
             self._timed_out = True
+            # said now: the SDK's shutdown of the server (shielded, up to a few seconds) comes after
+            self._set("failed", f"did not answer within {self.connect_timeout:g} s (log: {self.log_path})")
+            self._up.set()
             self._task.cancel()
 
     def _transport(self, errlog: Any) -> Any:
