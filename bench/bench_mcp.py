@@ -1,5 +1,7 @@
 """MCP benchmarks against the fake model server (not part of CI's pass/fail).
 
+- each server alone, from spawn to its `initialize` answer, and the SDK's import in a bare
+  interpreter: the floor the run's wait stands on.
 - launch to first request: a headless run with two stdio servers (mcp-server-time and
   mcp-server-git) against the same run with none, medians; target <= 1.2x with the servers
   answering. Also the time to the first request with a server that never answers (the
@@ -45,6 +47,33 @@ def everything() -> str | None:
 def servers(repo: Path) -> dict[str, dict]:
     return {"time": {"command": str(BIN / "mcp-server-time")},
             "git": {"command": str(BIN / "mcp-server-git"), "args": ["--repository", str(repo)]}}
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}
+
+
+def server_boot(command: list[str]) -> float:
+    """Seconds from spawning a server to its answer to `initialize`, asked by hand (no SDK
+    here): what any client waits for before the server's tools exist."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps(INITIALIZE) + "\n")
+    proc.stdin.flush()
+    proc.stdout.readline()
+    took = time.perf_counter() - start
+    proc.kill()
+    proc.wait()
+    return took
+
+
+def sdk_import() -> float:
+    start = time.perf_counter()
+    modules = "mcp.client.stdio, mcp.client.sse, mcp.client.streamable_http"
+    subprocess.run([sys.executable, "-c", f"import {modules}"], check=True)
+    return time.perf_counter() - start
 
 
 def first_request(env: dict[str, str], cwd: Path, config: dict | None,
@@ -101,6 +130,12 @@ def main() -> None:
         report["repl_prompt"] = {"no_servers_s": statistics.median(plain),
                                  "two_stdio_servers_s": statistics.median(with_servers),
                                  "ratio": statistics.median(with_servers) / statistics.median(plain)}
+        boots: dict[str, list[float]] = {}
+        for _ in range(args.runs):
+            for name, entry in servers(cwd).items():
+                boots.setdefault(name, []).append(server_boot([entry["command"], *entry.get("args", [])]))
+            boots.setdefault("sdk import (our side)", []).append(sdk_import())
+        report["alone"] = {f"{name}_s": statistics.median(times) for name, times in boots.items()}
         hang = {"stuck": {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"]}}
         stuck, _ = first_request(env, cwd, hang, {"NANO_CLAUDE_MCP_STARTUP_TIMEOUT": "2"})
         report["launch_to_first_request"] = {

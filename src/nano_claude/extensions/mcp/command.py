@@ -318,7 +318,9 @@ def _login(argv: list[str], environ: Mapping[str, str], cwd: Path) -> int:
     args = p.parse_args(argv)
     world = _World(environ, cwd)
     server = world.server(args.name)
-    asyncio.run(login(server, world.paths, browser=not args.no_browser, say=print))
+    # flushed: with stdout a pipe, the address must show while the login waits for the browser
+    asyncio.run(login(server, world.paths, browser=not args.no_browser,
+                      say=lambda line: print(line, flush=True)))
     return EXIT_OK
 
 
