@@ -1,11 +1,13 @@
 """A bare MCP server over stdio, JSON-RPC by hand (no SDK: it answers at once), for what
 real servers get wrong: `--banner` prints a line that is not JSON before anything else;
-`--no-lists` offers prompts and resources but fails to list them. Its one tool, `fine`,
-answers "fine". Run: python tests/fakes/mcp_raw_server.py [--banner] [--no-lists]
+`--no-lists` offers prompts and resources but fails to list them. Its tool `fine` answers
+"fine"; `broken_images` answers with two images no provider would take (data that is not
+base64, and text labelled PNG). Run: python tests/fakes/mcp_raw_server.py [--banner] [--no-lists]
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 
@@ -23,8 +25,15 @@ def main(argv: list[str]) -> None:
                       "capabilities": {"tools": {}, "prompts": {}, "resources": {}},
                       "serverInfo": {"name": "raw", "version": "1"}}
         elif method == "tools/list":
-            result = {"tools": [{"name": "fine", "description": "Says fine.",
-                                 "inputSchema": {"type": "object", "properties": {}}}]}
+            empty = {"type": "object", "properties": {}}
+            result = {"tools": [{"name": "fine", "description": "Says fine.", "inputSchema": empty},
+                                {"name": "broken_images", "description": "Bad images.",
+                                 "inputSchema": empty}]}
+        elif method == "tools/call" and message["params"]["name"] == "broken_images":
+            fake_png = base64.b64encode(b"this is text, not a PNG").decode()
+            result = {"content": [{"type": "image", "data": "not base64!!", "mimeType": "image/png"},
+                                  {"type": "image", "data": fake_png, "mimeType": "image/png"},
+                                  {"type": "text", "text": "two images"}]}
         elif method == "tools/call":
             result = {"content": [{"type": "text", "text": "fine"}]}
         elif method in ("prompts/list", "resources/list") and "--no-lists" not in argv:

@@ -46,7 +46,7 @@ def test_a_server_that_cannot_list_its_prompts_and_resources_keeps_its_tools(
     fake_server.script(text("done"))
     out = run(cli, fake_server, "--mcp-config", servers(raw=raw("--no-lists")))
     assert out.returncode == 0, out.stderr
-    assert mcp_tools(fake_server.model_requests[0]) == ["mcp__raw__fine"]
+    assert mcp_tools(fake_server.model_requests[0]) == ["mcp__raw__fine", "mcp__raw__broken_images"]
 
 
 def test_a_hung_server_behind_a_shell_is_stopped_with_its_children(cli: Cli) -> None:
@@ -104,3 +104,14 @@ def test_a_deny_rule_on_a_server_hides_its_resources_too(cli: Cli, fake_server: 
     assert "mcp__other__fine" in offered
     sent = fake_server.model_requests[1].body["messages"][-1]["content"]
     assert not any("the first note's text" in str(block) for block in sent)
+
+
+def test_images_no_provider_would_take_reach_the_model_as_notes(cli: Cli,
+                                                                fake_server: FakeModelServer) -> None:
+    fake_server.script(tool_call("mcp__raw__broken_images", {}), text("done"))
+    out = run(cli, fake_server, "--accept-all", "--mcp-config", servers(raw=raw()))
+    assert out.returncode == 0, out.stderr
+    answer = result(fake_server.model_requests[1])
+    assert answer.images == []  # nothing the provider would refuse on every later request
+    assert "not valid base64 data; not shown" in answer.text
+    assert "said to be image/png, but its bytes are no PNG" in answer.text and "two images" in answer.text

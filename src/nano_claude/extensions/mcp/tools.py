@@ -9,6 +9,7 @@ its head, its size and the path to Read the rest.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -222,9 +223,25 @@ def _item(item: Any, ctx: ToolContext) -> list[TextBlock | ImageBlock]:
 
 
 def _image(data: str, mime: str, ctx: ToolContext, what: str) -> TextBlock | ImageBlock:
-    if ctx.images and mime in IMAGE_TYPES:
-        return ImageBlock(mime, data)
-    return TextBlock(f"[{what}: {mime}, {len(data) * 3 // 4:,} bytes; not shown, this model takes no images]")
+    """An image goes to the model only as what Read would send: valid base64 of a PNG, JPEG,
+    GIF or WebP (its own bytes say which) within the size providers take. Anything else
+    becomes a note: a broken image in the history would make every later request fail."""
+    from nano_claude.tools.read import MAX_IMAGE_BYTES, image_type
+
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (ValueError, TypeError):
+        return TextBlock(f"[{what}: {mime}, not valid base64 data; not shown]")
+    if not ctx.images:
+        return TextBlock(f"[{what}: {mime}, {len(raw):,} bytes; not shown, this model takes no images]")
+    actual = image_type(raw)
+    if actual is None:
+        return TextBlock(f"[{what}: said to be {mime}, but its bytes are no PNG, JPEG, GIF or WebP; "
+                         "not shown]")
+    if len(raw) > MAX_IMAGE_BYTES:
+        return TextBlock(f"[{what}: {actual}, {len(raw):,} bytes, more than the {MAX_IMAGE_BYTES:,} "
+                         "bytes models take; not shown]")
+    return ImageBlock(actual, data)
 
 
 def spill(text: str, ctx: ToolContext, max_tokens: int, label: str) -> TextBlock:
