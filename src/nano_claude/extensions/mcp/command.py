@@ -52,9 +52,10 @@ _REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$")
 # --- what the user sees, from the shell and in /mcp ------------------------------------------
 
 def short(text: str | Path, home: Path) -> str:
-    """A path (or a source naming one) with the home folder written as ~."""
-    text, prefix = str(text), str(home).rstrip("/") + "/"
-    return "~/" + text[len(prefix):] if text.startswith(prefix) else text
+    """A path (or a source naming one) with the home folder written as ~, as session lists do."""
+    from nano_claude.sessions.command import short_path
+
+    return short_path(str(text), home)
 
 
 def plural(count: int, word: str) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from nano_claude.core.errors import NanoClaudeError
 from nano_claude.core.messages import ImageBlock, TextBlock
-from nano_claude.extensions.mcp.tools import clean, content_blocks, read_resource
+from nano_claude.extensions.mcp.tools import clean, content_blocks, read_resource, reason
 from nano_claude.tools.base import ToolContext, ToolError
 
 if TYPE_CHECKING:
@@ -59,8 +59,7 @@ async def run_prompt(manager: McpManager, name: str, text: str, ctx: ToolContext
     try:
         result = await conn.call("get_prompt", prompt.name, arguments)
     except Exception as exc:
-        message = getattr(getattr(exc, "error", None), "message", None) or str(exc) or type(exc).__name__
-        raise PromptFailed(f"/{name}: the server {conn.name!r} said: {message.strip()[:500]}") from exc
+        raise PromptFailed(f"/{name}: the server {conn.name!r} said: {reason(exc, 500)}") from exc
     blocks: Blocks = []
     several = len(result.messages) > 1
     for message in result.messages:

@@ -143,7 +143,7 @@ class McpTool:
         except Exception as exc:  # the server said no, or is gone: the model hears why
             if timeout is not None and _timed_out(exc):
                 raise ToolError(f"{self.name} did not answer within {timeout:g} s") from exc
-            raise ToolError(f"{self.name} failed: {_reason(exc)}") from exc
+            raise ToolError(f"{self.name} failed: {reason(exc)}") from exc
         return convert(result, ctx, self.limits.max_output_tokens, f"{self.conn.name}-{self.server_tool}")
 
 
@@ -165,10 +165,11 @@ def _timed_out(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or code == REQUEST_TIMEOUT
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException, limit: int = 2000) -> str:
+    """What a server said when it refused (an MCPError's message), else the exception, cut."""
     error = getattr(exc, "error", None)
     message = getattr(error, "message", None) or str(exc) or type(exc).__name__
-    return message.strip()[:2000]
+    return message.strip()[:limit]
 
 
 # --- results -------------------------------------------------------------------------------
@@ -323,5 +324,5 @@ async def read_resource(conn: Connection, uri: str, ctx: ToolContext, limits: Li
     try:
         result = await conn.call("read_resource", uri)
     except Exception as exc:
-        raise ToolError(f"{conn.name} could not read {uri}: {_reason(exc)}") from exc
+        raise ToolError(f"{conn.name} could not read {uri}: {reason(exc)}") from exc
     return convert(result, ctx, limits.max_output_tokens, f"{conn.name}-resource")
