@@ -21,7 +21,7 @@ from tests.fakes.server import FakeModelServer
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)")
 
 TIME = str(Path(sys.executable).with_name("mcp-server-time"))
-QUESTION = r"This project's \.mcp\.json wants to start 1 MCP server: time \(.*mcp-server-time\)"
+QUESTION = r"This project's \.mcp\.json wants to start 1 MCP server: time\s+\([\s\S]*?mcp-server-time\)"
 
 
 def tool_names(request) -> set[str]:
@@ -77,7 +77,7 @@ def test_project_servers_are_asked_about_before_the_first_message_and_start_all_
         term: Terminal, cli: Cli, fake_server: FakeModelServer, tmp_path: Path) -> None:
     (cli.project / ".mcp.json").write_text(json.dumps({"mcpServers": {"time": {"command": TIME}}}))
     fake_server.script(text("first answer"), text("second answer"))
-    term.start().wait_for("start only once you approve them")
+    term.start().wait_for(r"starts? only once you\s+approve")
     term.wait_prompt()
     pending = run_command(term, "/mcp", 2)  # a command first: nothing is asked yet
     assert "⏸ pending approval" in pending and "wants to start" not in term.screen()
@@ -134,7 +134,7 @@ def test_choose_asks_about_each_project_server(term: Terminal, cli: Cli,
     fake_server.script(text("done"))
     term.start().wait_prompt()
     send(term, "hello")
-    term.wait_for("wants to start 2 MCP servers: alpha .*, beta")
+    term.wait_for(r"wants to start 2 MCP servers: alpha [\s\S]*?,\s+beta")
     term.wait_for(r"^\[1-3\]\s*$")
     send(term, "2")
     term.wait_for(r"Start alpha: .*mcp-server-time\?")

@@ -172,9 +172,10 @@ class Repl:
             self.renderer.echo(note, "yellow")
         waiting = len(agent.mcp.pending) if agent.mcp is not None else 0
         if waiting:
-            self.renderer.echo(f"This project's .mcp.json names {waiting} MCP server{'s' * (waiting > 1)} "
-                               "that start only once you approve them: you are asked before your first "
-                               "message (or /mcp approve).", "yellow")
+            which = "servers that start only once you approve them" if waiting > 1 else \
+                "server that starts only once you approve it"
+            self.renderer.echo(f"This project's .mcp.json names {waiting} MCP {which}: you are asked before "
+                               "your first message (or /mcp approve).", "yellow")
         self._unconfigured(self.state)
 
     async def handle(self, line: str) -> None:

@@ -87,13 +87,18 @@ def status_text(view: ServerView, *, repl: bool) -> str:
 
 
 def server_lines(view: ServerView, home: Path, *, repl: bool) -> list[tuple[str, str | None]]:
-    """Two lines a server: what it is and how it is doing, then where it comes from."""
+    """A server's lines. The shell keeps Claude Code's `name: target (transport) - status`; the
+    REPL puts the status next to the name, so a long command cannot wrap it out of sight."""
     config = view.config
     where = f"from {short(config.source, home)} ({config.scope})"
     if view.log is not None:
         where += f" · log {short(view.log, home)}"
-    return [(f"{config.name}: {config.target} ({config.transport}) - {status_text(view, repl=repl)}",
-             STYLES.get(view.status)),
+    status = status_text(view, repl=repl)
+    if repl:
+        return [(f"{config.name}: {status}", STYLES.get(view.status)),
+                (f"    {config.target} ({config.transport})", None),
+                (f"    {where}", "dim")]
+    return [(f"{config.name}: {config.target} ({config.transport}) - {status}", STYLES.get(view.status)),
             (f"    {where}", "dim")]
 
 
