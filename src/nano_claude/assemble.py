@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from nano_claude.config import Paths, Settings, user_home
 from nano_claude.core.compaction import CompactionPolicy
-from nano_claude.core.context import build_system_prompt
+from nano_claude.core.context import SystemPrompt, build_system_prompt
 from nano_claude.core.loop import Agent, LoopOptions
 from nano_claude.core.prompter import Prompter
 from nano_claude.permissions.policy import Policy
@@ -74,6 +74,7 @@ def build_agent(
     mcp_configs: tuple[str, ...] = (),
     strict_mcp_config: bool = False,
     accept_all_flag: bool = False,
+    agents_json: str | None = None,
 ) -> Agent:
     """`unconfigured_ok` (the REPL): a missing key gives an agent whose provider says how to
     set it (providers/unconfigured.py), so the user can fix it without leaving. What the
@@ -85,11 +86,14 @@ def build_agent(
     info, provider = connect(model, settings, unconfigured_ok=unconfigured_ok)
     info = with_server_window(info, settings, environ)  # before the prompt: it picks the profile
     profile = tool_profile(settings.override_for(info.qualified).tool_profile or settings.tool_profile, info)
-    prompt = build_system_prompt(cwd, today or date.today(), home=user_home(environ),
-                                 environ=tool_environment(environ),
-                                 user_instructions=paths.home / "CLAUDE.md" if paths else None,
-                                 override=system_prompt, append=append_system_prompt,
-                                 compact=profile == "compact")
+    def system_for(where: Path) -> SystemPrompt:
+        return build_system_prompt(where, today or date.today(), home=user_home(environ),
+                                   environ=tool_environment(environ),
+                                   user_instructions=paths.home / "CLAUDE.md" if paths else None,
+                                   override=system_prompt, append=append_system_prompt,
+                                   compact=profile == "compact")
+
+    prompt = system_for(cwd)
     options = LoopOptions(
         system=prompt.text,
         max_tokens=settings.max_tokens,
@@ -100,6 +104,7 @@ def build_agent(
         permission_mode=settings.permission_mode,
         compaction=CompactionPolicy.from_settings(settings),
         max_calls_without_progress=settings.max_calls_without_progress,
+        wait_for_background=not unconfigured_ok,  # the REPL gives the prompt back and wakes the model later
     )
     options.policy = Policy(settings.permission_mode, rules or RuleSet(), cwd, user_home(environ), cwd=cwd,
                             extra_dirs=tuple(add_dirs or ()),
@@ -111,11 +116,34 @@ def build_agent(
     registry = Registry(builtin_tools(profile), profile=profile)
     agent = Agent(provider, info, registry, ctx, prompter, options)
     agent.context_sources = prompt.sources  # what /context lists; the loop does not need them
+    agent.system_for = lambda where: system_for(where).text  # a sub-agent working elsewhere (a worktree)
+    if profile == "full":  # a small local model cannot use sub-agents well: compact leaves them out
+        attach_agents(agent, settings, paths, cwd, environ, agents_json)
     if paths is not None:
         agent.mcp = attach_mcp(agent, settings, paths, cwd, environ, flags=mcp_configs,
                                strict=strict_mcp_config, interactive=unconfigured_ok, found=found,
                                accept_all_flag=accept_all_flag)
     return agent
+
+
+def attach_agents(agent: Agent, settings: Settings, paths: Paths | None, cwd: Path,
+                  environ: Mapping[str, str], agents_json: str | None) -> None:
+    """Sub-agents: the types the files and `--agents` define, and the tools that start them."""
+    from nano_claude.extensions.agents.runtime import Pool, Subagents
+    from nano_claude.extensions.agents.tools import agent_tools
+    from nano_claude.extensions.agents.types import load_types
+
+    found = load_types(cwd, user_home(environ), agents_json=agents_json)
+    agent.notes.extend(found.errors)
+    transcripts = None
+    if paths is not None:
+        from nano_claude.sessions.store import SessionStore
+
+        transcripts = SessionStore.of(paths.home, settings).transcripts
+    for tool in agent_tools():
+        agent.tools.register_tool(tool)
+    Subagents(agent, found, settings, Pool(settings.max_background_agents, transcripts),
+              data_dir=paths.home if paths else None)
 
 
 def find_mcp(settings: Settings, paths: Paths, cwd: Path, environ: Mapping[str, str], *,

@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(repeatable)")
     p.add_argument("--strict-mcp-config", action="store_true",
                    help="use only the servers --mcp-config gives, none from the config files")
+    p.add_argument("--agents", metavar="JSON",
+                   help="sub-agent types for this run, as Claude Code takes them: "
+                        "'{\"NAME\": {\"description\": \"...\", \"prompt\": \"...\", \"tools\": [...]}}'")
     p.add_argument("--system-prompt", metavar="TEXT", help="replace the built-in system prompt")
     p.add_argument("--append-system-prompt", metavar="TEXT",
                    help="add TEXT to the end of the system prompt")
@@ -258,6 +261,7 @@ def build(args: argparse.Namespace, prompter: Prompter, environ: dict[str, str],
         append_system_prompt=args.append_system_prompt, unconfigured_ok=unconfigured_ok,
         mcp_configs=tuple(args.mcp_configs or ()), strict_mcp_config=args.strict_mcp_config,
         accept_all_flag=args.accept_all or args.permission_mode == "accept-all",
+        agents_json=args.agents,
     )
     # A bare tool name given to --disallowedTools takes the tool out of the model's view, as
     # in Claude Code; a pattern (`Bash(rm:*)`) only denies the calls it matches.

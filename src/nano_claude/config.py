@@ -76,6 +76,9 @@ class Settings(BaseModel):
     github_base_url: str = Field("https://api.github.com", description="GitHub's API (GitHub "
                                  "Enterprise: https://HOST/api/v3), for /cloudsave")
 
+    max_background_agents: int = Field(4, ge=1, le=32, description="sub-agents that run in the background "
+                                       "at once; more wait their turn")
+
     # MCP servers (extensions/mcp): the servers themselves are in .mcp.json and ~/.nano_claude/mcp.json
     mcp_startup_timeout: float = Field(5.0, ge=0, description="seconds a headless run's first request "
                                        "waits for MCP servers still starting")

@@ -24,6 +24,7 @@ from nano_claude.core.events import (
     MessageAdded,
     Notice,
     PermissionAsked,
+    Relayed,
     TextDelta,
     ThinkingDelta,
     ToolCallFinished,
@@ -104,7 +105,9 @@ class TextWriter:
         self.err.flush()
 
     def on_event(self, event: Event) -> None:
-        if isinstance(event, TextDelta):
+        if isinstance(event, Relayed):
+            self._relayed(event)
+        elif isinstance(event, TextDelta):
             self.out.write(event.text)
             self.out.flush()
             self._at_line_start = event.text.endswith("\n")
@@ -126,6 +129,25 @@ class TextWriter:
             self._note(usage_line(event))
         elif isinstance(event, Error):
             self._note(f"error: {event.message}", "31")
+
+    def _relayed(self, relayed: Relayed, depth: int = 1) -> None:
+        """A sub-agent's activity: with --verbose, its tool calls indented under its call;
+        its text is not the answer and never goes to stdout."""
+        event = relayed.event
+        if isinstance(event, Relayed):
+            self._relayed(event, depth + 1)
+            return
+        pad = "  " * depth + f"[{relayed.agent}] "
+        if isinstance(event, ToolCallStarted) and self.verbose:
+            self._note(f"{pad}⚙ {event.name}({short_args(event.input)})")
+        elif isinstance(event, ToolCallFinished) and self.verbose:
+            mark = "✗" if event.is_error else "✓"
+            self._note(f"{pad}{mark} {result_line(event)}", "31" if event.is_error else "2")
+        elif isinstance(event, PermissionAsked) and not event.allowed:
+            how = event.note or "allow it with --allowedTools or rerun with --accept-all"
+            self._note(f"{pad}denied: {event.tool}({first_line(event.description, 80)}): {how}", "33")
+        elif isinstance(event, Error):
+            self._note(f"{pad}error: {event.message}", "31")
 
     def finish(self, outcome: Outcome, model: str) -> None:
         if not self._at_line_start:
@@ -165,13 +187,19 @@ class StreamJsonWriter:
                    "cwd": cwd, "model": self.model, "tools": tools, "mcp_servers": [],
                    "permissionMode": permission_mode, "version": __version__})
 
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, MessageAdded) and event.message.role == "assistant":
-            self.emit(self._assistant(event.message))
-        elif isinstance(event, MessageAdded) and event.message.tool_results:
+    def on_event(self, event: Event, parent: str | None = None) -> None:
+        """`parent`: the tool call whose sub-agent this event is from (Claude Code's
+        `parent_tool_use_id`); a sub-agent's messages and notices are written, its deltas not."""
+        if isinstance(event, Relayed):
+            self.on_event(event.event, event.parent_tool_use_id)
+        elif isinstance(event, MessageAdded) and event.message.role == "assistant":
+            self.emit(self._assistant(event.message, parent))
+        elif isinstance(event, MessageAdded) and (event.message.tool_results or parent is not None):
             content = [block_to_dict(b) for b in event.message.content]
             self.emit({"type": "user", "message": {"role": "user", "content": content},
-                       "parent_tool_use_id": None, "session_id": self.session_id})
+                       "parent_tool_use_id": parent, "session_id": self.session_id})
+        elif parent is not None:
+            return
         elif self.partial and isinstance(event, (TextDelta, ThinkingDelta)):
             delta = ({"type": "text_delta", "text": event.text} if isinstance(event, TextDelta)
                      else {"type": "thinking_delta", "thinking": event.text})
@@ -181,7 +209,7 @@ class StreamJsonWriter:
             self.emit({"type": "system", "subtype": "notice", "message": event.text,
                        "session_id": self.session_id})
 
-    def _assistant(self, message: Message) -> dict[str, Any]:
+    def _assistant(self, message: Message, parent: str | None = None) -> dict[str, Any]:
         return {
             "type": "assistant",
             "message": {
@@ -189,7 +217,7 @@ class StreamJsonWriter:
                 "model": self.model, "content": [block_to_dict(b) for b in message.content],
                 "stop_reason": "tool_use" if message.tool_uses else "end_turn",
             },
-            "parent_tool_use_id": None,
+            "parent_tool_use_id": parent,
             "session_id": self.session_id,
         }
 
@@ -208,6 +236,12 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
     outcome = Outcome(session.id)
     recorder = Recorder(store.transcripts, lambda: agent.model.qualified, store.clock)
     recorder.follow(session)
+    if agent.ctx.agents is not None:  # a background sub-agent's events come outside the run's own
+        def background(run: Any, event: Event | None) -> None:
+            if event is not None:
+                _record(writer, outcome, Relayed(run.call_id, run.id, run.name, event))
+
+        agent.ctx.agents.pool.listeners.append(background)
     for note in notes:
         writer.on_event(Notice(note))
     try:
@@ -294,6 +328,13 @@ def _save(writer: TextWriter | JsonWriter | StreamJsonWriter, recorder: Recorder
 
 def _record(writer: TextWriter | JsonWriter | StreamJsonWriter, outcome: Outcome, event: Event) -> None:
     writer.on_event(event)
+    inner = event
+    while isinstance(inner, Relayed):  # a sub-agent's: its denials are the run's too
+        inner = inner.event
+    if inner is not event:
+        if isinstance(inner, PermissionAsked) and not inner.allowed:
+            outcome.denials.append(inner)
+        return
     if isinstance(event, Usage):
         outcome.usage = event
     elif isinstance(event, Error):

@@ -54,6 +54,11 @@ class Step:
     path_contains: str = ""  # the request path must contain this
     whole: bool = False  # answer with one JSON body even to a streaming request
     expect: Callable[[dict[str, Any]], None] | None = None
+    # Only a request this accepts takes the step, and before any step without a `when`:
+    # concurrent conversations (sub-agents) each get their own steps in whatever order their
+    # requests come; steps without one serve the rest in order.
+    when: Callable[[dict[str, Any]], bool] | None = None
+    delay: float = 0.0  # seconds before the answer starts: a model that takes its time
 
 
 def text(t: str, *, usage: Usage | None = None, thinking: str = "", **kw: Any) -> Step:
@@ -98,3 +103,15 @@ class Reply:
     headers: dict[str, str]
     chunks: tuple[bytes, ...]
     complete: bool = True
+
+
+def mentions(fragment: str) -> Callable[[dict[str, Any]], bool]:
+    """A `when` for requests whose first user message (or system prompt) holds `fragment`:
+    the conversation a sub-agent started with that prompt, say."""
+    import json
+
+    def check(body: dict[str, Any]) -> bool:
+        messages = body.get("messages") or body.get("contents") or []
+        first = next((m for m in messages if m.get("role") == "user"), None)
+        return fragment in json.dumps(first, ensure_ascii=False) if first is not None else False
+    return check

@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import json
 import threading
+import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -128,7 +129,11 @@ class FakeModelServer(Loopback):
             self._fail(h, f"unexpected request {method} {path}")
             return
         with self._lock:
-            step = self.steps.pop(0) if self.steps else None
+            # A step routed to this request (its `when` accepts it) before any step for anyone
+            step = (next((s for s in self.steps if s.when is not None and s.when(body or {})), None)
+                    or next((s for s in self.steps if s.when is None), None))
+            if step is not None:
+                self.steps.remove(step)
         if step is None:
             self._fail(h, f"unexpected {protocol} request {path}: no scripted step left")
             return
@@ -137,6 +142,8 @@ class FakeModelServer(Loopback):
                 raise AssertionError(f"expected a path containing {step.path_contains!r}, got {path}")
             if step.expect is not None:
                 step.expect(body or {})
+            if step.delay:
+                time.sleep(step.delay)
             wire = importlib.import_module(f"tests.fakes.{protocol}_wire")
             reply = wire.render(step, body or {}, path)
         except Exception:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from nano_claude.extensions.agents.tools import agent_tools
 from nano_claude.tools.registry import COMPACT, builtin_tools
 from tests.conftest import Cli, CliResult
 from tests.fakes import ollama_wire
@@ -18,7 +19,7 @@ from tests.fakes.openai_wire import llamacpp_models, llamacpp_props, lmstudio_mo
 from tests.fakes.script import Usage, text, tool_call
 from tests.fakes.server import FakeModelServer
 
-FULL = sorted(t.name for t in builtin_tools())
+FULL = sorted(t.name for t in [*builtin_tools(), *agent_tools()])  # assemble adds the sub-agent tools
 CODER = "Qwen/Qwen2.5-Coder-32B-Instruct"
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens
 

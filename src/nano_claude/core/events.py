@@ -123,8 +123,20 @@ class Error:
     kind: str = "error"
 
 
+@dataclass(frozen=True)
+class Relayed:
+    """A sub-agent's event as its parent's run carries it: tagged with the tool call that
+    started the child (`parent_tool_use_id`, as Claude Code's stream-json has it) and the
+    child's id and name. The UI shows it under that call; usage counts toward the session."""
+
+    parent_tool_use_id: str
+    agent_id: str
+    agent: str
+    event: Event
+
+
 ProviderEvent = TextDelta | ThinkingDelta | Notice | Response
 Event = (
     TextDelta | ThinkingDelta | Notice | ToolCallStarted | ToolCallFinished | PermissionAsked
-    | Usage | MessageAdded | TurnDone | Error
+    | Usage | MessageAdded | TurnDone | Error | Relayed
 )

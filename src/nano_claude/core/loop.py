@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from nano_claude.config import user_home
@@ -23,6 +24,7 @@ from nano_claude.core.events import (
     MessageAdded,
     Notice,
     PermissionAsked,
+    Relayed,
     Response,
     TextDelta,
     TokenUsage,
@@ -44,7 +46,7 @@ from nano_claude.permissions.policy import Call, Mode, Policy, Ruling
 from nano_claude.permissions.rules import RuleSet
 from nano_claude.providers.base import ProbesWindow, Provider, Request
 from nano_claude.providers.catalog import ModelInfo, cost_usd
-from nano_claude.tools.base import Tool, ToolContext, ToolError
+from nano_claude.tools.base import Tool, ToolContext, ToolError, ToolOutput, current_call
 from nano_claude.tools.registry import Registry
 
 DEFAULT_MAX_TOKENS = 16384
@@ -64,6 +66,10 @@ class LoopOptions:
     policy: Policy | None = None  # rules and mode; None: the mode alone, no rules
     compaction: CompactionPolicy = field(default_factory=CompactionPolicy)
     max_calls_without_progress: int = 25  # the loop guard's patience (core/guard.py)
+    # When the model ends its turn while background work it started (sub-agents) still runs:
+    # wait for it and wake the model with the result (headless runs, sub-agents), or end the
+    # turn and let the UI wake it once it is idle (the REPL)
+    wait_for_background: bool = True
 
 
 @dataclass
@@ -88,6 +94,22 @@ class Extension(Protocol):
     async def aclose(self) -> None: ...
 
 
+class Waker(Protocol):
+    """Something that wakes the model after it ended its turn: finished background agents."""
+
+    def due(self) -> Message | None:
+        """The wake-up message, if one is ready now (taking it marks it delivered)."""
+        ...
+
+    def pending(self) -> bool:
+        """Whether one will be ready later (background work still running)."""
+        ...
+
+    async def wait(self) -> None:
+        """Return once `due()` may have something."""
+        ...
+
+
 class Agent:
     def __init__(self, provider: Provider, model: ModelInfo, tools: Registry, ctx: ToolContext,
                  prompter: Prompter, options: LoopOptions) -> None:
@@ -105,6 +127,11 @@ class Agent:
         self.extensions: list[Extension] = []
         self.notes: list[str] = []  # what the user should hear about the setup (assemble.py)
         self.mcp: Any = None  # the session's MCP servers, for /mcp (extensions/mcp/manager.py)
+        self.wakers: list[Waker] = []
+        # The system prompt as it would be for another folder (assemble.py): a sub-agent in a
+        # git worktree is told where it works, not where its parent does
+        self.system_for: Callable[[Path], str] | None = None
+        self.session: Session | None = None  # the one the newest run works in
 
     async def aclose(self) -> None:
         """The session ends: stop its background commands and its extensions (MCP servers)."""
@@ -158,6 +185,7 @@ class Agent:
         history is answered when this returns (or is closed, or cancelled)."""
         if not self._probed:
             await self._learn_window()
+        self.session = session
         session.messages.append(prompt)
         try:
             yield MessageAdded(prompt)
@@ -189,9 +217,9 @@ class Agent:
             yield self._account(session, response.usage)
             calls = response.message.tool_uses
             if not calls:
-                if self.ctx.wakeups and turns < self.options.max_turns:
-                    wake = await self._sleep_until_wakeup(session)
-                    yield Notice(wake.text)
+                wake = await self._wakeup(session) if turns < self.options.max_turns else None
+                if wake is not None:
+                    yield Notice(wake.text.splitlines()[0])
                     yield MessageAdded(wake)
                     continue
                 yield TurnDone("end_turn", turns, response.message.text)
@@ -277,17 +305,56 @@ class Agent:
             return f"{exc}; run /compact with a focus, or /clear"
         return str(exc)
 
-    async def _sleep_until_wakeup(self, session: Session) -> Message:
-        """The model set a timer (SleepTimer) and ended its turn: wait for it, then wake
-        the model with its note. Ctrl+C cancels the wait like any turn."""
-        wakeup = min(self.ctx.wakeups, key=lambda w: w.due)
-        await asyncio.sleep(max(0.0, wakeup.due - time.monotonic()))
-        self.ctx.wakeups.remove(wakeup)
-        note = f": {wakeup.note}" if wakeup.note else ""
-        message = Message("user", (TextBlock(f"[Wake-up] The {wakeup.seconds:g}s timer you set "
-                                             f"has fired{note}"),))
+    async def _wakeup(self, session: Session) -> Message | None:
+        """The model ended its turn: wake it at once with what is ready (a background agent's
+        result), or wait for what it is waiting on (a SleepTimer; background agents, when
+        `wait_for_background`), or None: the turn ends. Ctrl+C cancels the wait like any turn."""
+        message = self._due()
+        if message is None:
+            background = self.options.wait_for_background and any(w.pending() for w in self.wakers)
+            if not self.ctx.wakeups and not background:
+                return None
+            message = await self._wait_for_wakeup(background)
         session.messages.append(message)
         return message
+
+    def due_wakeup(self) -> Message | None:
+        """A wake-up ready now (a background agent's result), for a UI whose model is idle."""
+        return self._due()
+
+    def _due(self) -> Message | None:
+        for waker in self.wakers:
+            message = waker.due()
+            if message is not None:
+                return message
+        return None
+
+    async def _wait_for_wakeup(self, background: bool) -> Message:
+        waits: list[asyncio.Future[Any]] = []
+        timer = min(self.ctx.wakeups, key=lambda w: w.due) if self.ctx.wakeups else None
+        if timer is not None:
+            waits.append(asyncio.ensure_future(asyncio.sleep(max(0.0, timer.due - time.monotonic()))))
+        if background:
+            waits.extend(asyncio.ensure_future(w.wait()) for w in self.wakers if w.pending())
+        try:
+            while True:
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                message = self._due()
+                if message is not None:
+                    return message
+                if timer is not None and waits[0] in done:
+                    self.ctx.wakeups.remove(timer)
+                    note = f": {timer.note}" if timer.note else ""
+                    return Message("user", (TextBlock(f"[Wake-up] The {timer.seconds:g}s timer you set "
+                                                      f"has fired{note}"),))
+                waits = [w for w in waits if w not in done]
+                if not waits:  # a waker returned with nothing due: look again
+                    waits.extend(asyncio.ensure_future(w.wait()) for w in self.wakers if w.pending())
+                    if not waits:
+                        raise RuntimeError("woken with nothing to wait for")  # a Waker bug
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     def _keep_partial(self, session: Session, shown: list[str]) -> Message | None:
         """Text the user already saw stays in the history (without unfinished tool calls)."""
@@ -306,6 +373,15 @@ class Agent:
         session.requests += 1
         return Usage(usage, cost, session.usage, session.cost_usd)
 
+    def absorb(self, session: Session, event: Event) -> None:
+        """A sub-agent's response counts toward this session's usage and cost (however deep
+        it ran: a relayed event may wrap another)."""
+        while isinstance(event, Relayed):
+            event = event.event
+        if isinstance(event, Usage):
+            session.usage = session.usage + event.usage
+            session.cost_usd += event.cost_usd
+
     # --- tools -------------------------------------------------------------
 
     async def _run_tools(self, session: Session, calls: list[ToolUseBlock]) -> AsyncIterator[Event]:
@@ -323,9 +399,10 @@ class Agent:
                         yield ToolCallFinished(call.id, call.name, checked)
                     else:
                         ready.append((call, *checked))
-                outputs = await asyncio.gather(
-                    *(self.tools.execute(tool, args, self.ctx) for _, tool, args in ready)
-                )
+                outputs: list[ToolOutput] = []
+                async with aclosing(self._execute(session, ready, outputs)) as running:
+                    async for event in running:
+                        yield event
                 for (call, _, _), output in zip(ready, outputs, strict=True):
                     results[call.id] = ToolResultBlock(call.id, output.content, output.is_error)
                     yield ToolCallFinished(call.id, call.name, results[call.id], output.display,
@@ -337,6 +414,37 @@ class Agent:
             message = Message("user", answers)
             session.messages.append(message)
         yield MessageAdded(message)
+
+    async def _execute(self, session: Session, ready: list[tuple[ToolUseBlock, Tool, Any]],
+                       outputs: list[ToolOutput]) -> AsyncIterator[Event]:
+        """Run a batch of calls at once; what the sub-agents they start report meanwhile
+        passes through (core/events.Relayed). The outputs land in `outputs`, in call order."""
+        relayed: asyncio.Queue[Event] = asyncio.Queue()
+
+        async def one(call: ToolUseBlock, tool: Tool, args: Any) -> ToolOutput:
+            current_call.set(call.id)  # this task's own context: the calls do not see each other's
+            return await self.tools.execute(tool, args, self.ctx)
+
+        self.ctx.relay = relayed.put_nowait
+        batch = asyncio.ensure_future(asyncio.gather(*(one(*item) for item in ready)))
+        try:
+            while not batch.done() or not relayed.empty():
+                if relayed.empty():
+                    getting = asyncio.ensure_future(relayed.get())
+                    await asyncio.wait({batch, getting}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getting.done():
+                        getting.cancel()
+                        continue
+                    event = getting.result()
+                else:
+                    event = relayed.get_nowait()
+                self.absorb(session, event)
+                yield event
+            outputs.extend(batch.result())
+        finally:
+            self.ctx.relay = None
+            if not batch.done():  # cancelled: the calls (and the sub-agents they run) stop too
+                batch.cancel()
 
     async def _prepare(
         self, call: ToolUseBlock

@@ -59,6 +59,8 @@ class Rule:
             return True  # mcp__server covers all of that server's tools
         if self.tool == "Edit" and tool in EDIT_TOOLS:
             return True
+        if self.tool == "Task" and tool == "Agent":
+            return True  # Claude Code's Agent tool was called Task: its rules still hold
         return self.tool == "Read" and tool in READ_TOOLS
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -14,7 +15,12 @@ from nano_claude.core.errors import NanoClaudeError
 from nano_claude.core.messages import ImageBlock, TextBlock
 
 if TYPE_CHECKING:
+    from nano_claude.core.events import Event
     from nano_claude.core.prompter import Prompter
+
+# The id of the tool call a tool is running for (set by the loop around each call): a
+# sub-agent's events are tagged with the call that started it.
+current_call: ContextVar[str] = ContextVar("current_call", default="")
 
 
 class ToolError(NanoClaudeError):
@@ -59,6 +65,13 @@ class ToolContext:
     # The session's folder for tool output too big to return whole (an MCP result saved
     # for the model to Read in parts); None: a folder under the system's temp dir.
     output_dir: Path | None = None
+    # Where a running sub-agent's events go: the loop sets it while tools run, and yields what
+    # arrives as part of its own run (core/events.Relayed)
+    relay: Callable[[Event], None] | None = None
+    agents: Any = None  # the sub-agents this agent may start (extensions/agents/runtime.py)
+    # Where the session's own project files live (tasks.json) when `project` is elsewhere: a
+    # sub-agent in a git worktree plans in its parent's task list, not one on its branch
+    shared_root: Path | None = None
 
     @property
     def root(self) -> Path:

@@ -92,6 +92,11 @@ def is_cancel(key: str) -> bool:
     return key in (Keys.Escape, Keys.ControlC)
 
 
+def is_tasks_toggle(key: str) -> bool:
+    """Ctrl+T shows or hides the task checklist under the spinner."""
+    return key == Keys.ControlT
+
+
 def is_paste(key: str) -> bool:
     return key == Keys.BracketedPaste
 

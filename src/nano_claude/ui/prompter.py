@@ -26,6 +26,7 @@ class TerminalPrompter:
         self.saves_to = saves_to
         self._answer: asyncio.Future[str] | None = None
         self.ask_line: LineReader | None = None  # a line editor for AskUserQuestion (the REPL's)
+        self._one_at_a_time = asyncio.Lock()  # the agent and its sub-agents may ask at once
 
     @property
     def waiting(self) -> bool:
@@ -37,6 +38,10 @@ class TerminalPrompter:
             self._answer.set_result(data)
 
     async def confirm(self, request: PermissionRequest) -> Verdict:
+        async with self._one_at_a_time:
+            return await self._confirm(request)
+
+    async def _confirm(self, request: PermissionRequest) -> Verdict:
         with self.renderer.suspended():
             self._show(request)
             choice = await self._choice(bool(request.suggestions))
@@ -88,6 +93,10 @@ class TerminalPrompter:
                 return "n"
 
     async def ask(self, question: Question) -> str:
+        async with self._one_at_a_time:
+            return await self._ask(question)
+
+    async def _ask(self, question: Question) -> str:
         reader = self.ask_line or self.read_line
         with self.renderer.suspended():
             self.renderer.echo()

@@ -28,6 +28,7 @@ from nano_claude.core.events import (
     Event,
     Notice,
     PermissionAsked,
+    Relayed,
     TextDelta,
     ThinkingDelta,
     ToolCallFinished,
@@ -203,6 +204,8 @@ class Renderer:
         self._waiting: str | None = None  # spinner label while a turn runs, None between turns
         self._quiet_since = 0.0  # when the model last showed something
         self._tools: dict[str, tuple[str, float]] = {}  # running tool id -> label, start
+        self._activity: dict[str, str] = {}  # running Agent call id -> what its sub-agent does now
+        self._child_calls: dict[str, str] = {}  # a sub-agent's running tool call id -> its label
         self._output = ""  # the last lines of a running command's output
         self._live: Live | None = None
         self._refreshed = 0.0  # when the live area was last drawn
@@ -212,6 +215,8 @@ class Renderer:
         self._at_line_start = True  # plain mode: whether the stream is at the start of a line
         self._thought_last = False  # plain mode: thinking was written last (the answer starts a line)
         self._shown_diff = ""  # the last diff printed (a permission prompt's preview)
+        # Rows (text, style) drawn under the spinner while a turn runs: the open tasks (Ctrl+T)
+        self.checklist: Callable[[], list[tuple[str, str]]] | None = None
 
     @property
     def width(self) -> int:
@@ -275,7 +280,36 @@ class Renderer:
                 self._line(usage_line(event), "dim")
         elif isinstance(event, TurnDone):
             self.end_turn()
+        elif isinstance(event, Relayed):
+            self._relayed(event)
         self.tick()
+
+    def _relayed(self, relayed: Relayed, depth: int = 1) -> None:
+        """A sub-agent's activity, indented under the call that started it: its tool calls as
+        they end, what it is doing now beside the call's spinner, its problems; not its text."""
+        event = relayed.event
+        if isinstance(event, Relayed):
+            self._relayed(event, depth + 1)
+            return
+        lead = "  " * depth + f"⎿ {relayed.agent} · "
+        if isinstance(event, ToolCallStarted):
+            label = f"{event.name}({short_args(event.input, 30)})"
+            self._child_calls[event.id] = label
+            self._activity[relayed.parent_tool_use_id] = f"{relayed.agent}: {label}"
+        elif isinstance(event, ToolCallFinished):
+            label = self._child_calls.pop(event.id, event.name)
+            mark, style = ("✗", "red") if event.is_error else ("✓", "dim")
+            self._finish_text()
+            self._line(clip(f"{lead}{mark} {label}: {result_line(event)}", self.width), style)
+        elif isinstance(event, PermissionAsked) and not event.allowed and not event.by_user:
+            self._finish_text()
+            denied = f"{event.tool}({first_line(event.description, 60)})"
+            self._line(clip(f"{lead}denied: {denied}", self.width), "yellow")
+        elif isinstance(event, Error):
+            self._finish_text()
+            self._line(f"{lead}error: {event.message}", "red")
+        elif isinstance(event, Notice):
+            self._line(f"{lead}note: {event.text}", "dim")
 
     def tool_output(self, text: str) -> None:
         """A running command's output (a Bash call, or the user's `!command` in a turn of its own)."""
@@ -290,6 +324,8 @@ class Renderer:
         self._finish_text()
         self._waiting, self._output = None, ""
         self._tools.clear()
+        self._activity.clear()
+        self._child_calls.clear()
         self._stop_live()
         if self.plain and not self._at_line_start:
             self._write("\n")
@@ -366,6 +402,7 @@ class Renderer:
 
     def _tool_finished(self, event: ToolCallFinished) -> None:
         label, _ = self._tools.pop(event.id, (event.name, 0.0))
+        self._activity.pop(event.id, None)
         if not self._tools:
             self._output, self._quiet_since = "", self.clock()
         summary = result_line(event)
@@ -445,8 +482,8 @@ class Renderer:
         now = self.clock()
         source = self._blocks.window(rows, rows * width)
         thinking = _last_chars(self._thinking, rows * width)
-        running = [(label, now - since) for label, since in self._tools.values()
-                   if now - since >= SPINNER_AFTER]
+        running = [(label + (f" · {self._activity[id]}" if id in self._activity else ""), now - since)
+                   for id, (label, since) in self._tools.items() if now - since >= SPINNER_AFTER]
         idle = now - self._quiet_since
         if self._waiting is not None and not self._tools and idle >= SPINNER_AFTER:
             running.append((f"{self._waiting}…", idle))
@@ -459,6 +496,7 @@ class Renderer:
         for line in _shown_lines(output):
             below += console.render_lines(Text(f"  {line}", style="dim", no_wrap=True, overflow="ellipsis"),
                                           options, pad=False)
+        below += self._checklist_lines(console, options)
         above: list[list[Segment]] = []
         if thinking:
             above += console.render_lines(Text(thinking, style="dim"), options, pad=False)
@@ -468,6 +506,14 @@ class Renderer:
             above += gap + block
         room = max(0, rows - len(below))
         return ((above[-room:] if room else []) + below)[-rows:]
+
+    def _checklist_lines(self, console: Console, options: ConsoleOptions) -> list[list[Segment]]:
+        """The checklist's rows, one line each, while a turn runs (none between turns)."""
+        if self.checklist is None or (self._waiting is None and not self._tools):
+            return []
+        return [line for text, style in self.checklist()
+                for line in console.render_lines(Text(text, style=style, no_wrap=True, overflow="ellipsis"),
+                                                 options, pad=False)]
 
 
 def _elapsed(seconds: float) -> str:

@@ -21,18 +21,18 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nano_claude import __version__
 from nano_claude.core.errors import NanoClaudeError
-from nano_claude.core.events import Usage
+from nano_claude.core.events import Relayed, Usage
 from nano_claude.core.messages import Message, TextBlock, user_text
 from nano_claude.sessions.recorder import Recorder, RecordingPrompter
 from nano_claude.ui import commands
-from nano_claude.ui.keys import KeyWatch, is_cancel, is_paste, is_text
+from nano_claude.ui.keys import KeyWatch, is_cancel, is_paste, is_tasks_toggle, is_text
 from nano_claude.ui.long_input import Pastes
 from nano_claude.ui.prompter import TerminalPrompter
 from nano_claude.ui.render import Renderer, wants_plain
@@ -46,10 +46,16 @@ if TYPE_CHECKING:
     from nano_claude.config import Paths, Settings
     from nano_claude.core.loop import Agent, Session
     from nano_claude.core.prompter import Prompter
+    from nano_claude.extensions.agents.runtime import AgentRun
+    from nano_claude.extensions.tasks.checklist import Checklist
     from nano_claude.sessions.session import RecordedSession
     from nano_claude.sessions.store import Loaded, Saved, SessionStore
 
     Builder = Callable[[argparse.Namespace, Prompter, dict[str, str], Path], tuple[Agent, Paths, Settings]]
+
+
+WAKE = "\x00wake"  # what the prompt returns when a background agent's result should wake the model
+ASK = "\x00ask"  # ... and when a background agent's permission question needs the terminal
 
 
 class Repl:
@@ -80,6 +86,12 @@ class Repl:
         self.recorder: Recorder | None = None
         self.resumed: Loaded | None = None  # set by start() when it continues a saved session
         self._mcp_asked = False  # the project's MCP servers were put to the user (once a session)
+        self._wake = asyncio.Event()  # a background agent finished: wake the model once the prompt is idle
+        # A background agent's question takes the terminal from the idle prompt: wanted, taken, given back
+        self._floor_lock = asyncio.Lock()
+        self._floor_wanted, self._floor_taken = asyncio.Event(), asyncio.Event()
+        self._floor_back = asyncio.Event()
+        self.tasks: Checklist | None = None  # the open tasks under the spinner (Ctrl+T)
         if tty:
             prompter.ask_line = self._ask_line
 
@@ -99,7 +111,7 @@ class Repl:
             if first:
                 await self.handle(first)
             while self.state is None or self.state.running:
-                line = await self._read()
+                line = await self._next()
                 if line is None:
                     break
                 await self.handle(line)
@@ -139,20 +151,14 @@ class Repl:
             self.state = building.result()
             if self.state.agent.mcp is not None:
                 self.state.agent.mcp.start()  # in the background: the prompt never waits for a server
+            if self.state.agent.ctx.agents is not None:
+                self.state.agent.ctx.agents.pool.listeners.append(self._on_agent)
+                self.state.agent.ctx.agents.pool.gate = self._floor
         app = self._session.app if self._session is not None else None
-        if app is not None and app.is_running:
-            if building.exception() is not None:
-                app.exit(exception=building.exception())
-                return
-            # Like prompt_toolkit's run_in_terminal, but in one step that keeps the input
-            # in raw mode: a key typed meanwhile waits for the prompt instead of being
-            # echoed by the terminal.
-            app.renderer.erase()
-            self.banner()
-            app.renderer.reset()
-            app.invalidate()
-        elif building.exception() is None:
-            self.banner()
+        if building.exception() is None:
+            self._above_prompt(self.banner)
+        elif app is not None and app.is_running:
+            app.exit(exception=building.exception())
 
     def banner(self) -> None:
         assert self.state is not None
@@ -183,6 +189,14 @@ class Repl:
         if not text.strip():
             return
         state = await self.ready()
+        if line == WAKE:
+            await self._woken(state)
+            return
+        if line == ASK:
+            self._floor_taken.set()
+            await self._floor_back.wait()
+            self._floor_back.clear()
+            return
         from nano_claude.extensions.expand import handles
 
         if text.startswith("/") and not handles(state.agent, text):  # an MCP prompt goes to the model
@@ -227,6 +241,99 @@ class Repl:
         return True
 
     # --- input ---------------------------------------------------------------------------
+
+    async def _next(self) -> str | None:
+        """The next line, or WAKE when a background agent finished while the prompt was idle
+        (with something typed, the result waits for that message's turn, which takes it)."""
+        reading = asyncio.ensure_future(self._read())
+        try:
+            while True:
+                waking = asyncio.ensure_future(self._wake.wait())
+                asking = asyncio.ensure_future(self._floor_wanted.wait())
+                await asyncio.wait({reading, waking, asking}, return_when=asyncio.FIRST_COMPLETED)
+                waking.cancel()
+                asking.cancel()
+                if reading.done():
+                    return reading.result()
+                app = self._session.app if self._session is not None else None
+                if self._floor_wanted.is_set():
+                    self._floor_wanted.clear()
+                    result = ASK
+                else:
+                    self._wake.clear()
+                    result = WAKE
+                    if app is not None and app.is_running and self._typing():
+                        continue  # the result goes with the message being typed
+                if app is not None and app.is_running:
+                    self.typeahead = self._session.default_buffer.text if self._session else ""
+                    app.exit(result=result)
+                    continue  # `reading` ends with it
+                reading.cancel()  # lines from a pipe: the queue keeps what was not read
+                return result
+        finally:
+            if not reading.done():
+                reading.cancel()
+
+    def _typing(self) -> bool:
+        return self._session is not None and bool(self._session.default_buffer.text.strip())
+
+    @contextlib.asynccontextmanager
+    async def _floor(self) -> AsyncIterator[None]:
+        """Around a background agent's permission question: one at a time; with the prompt
+        idle, it is taken down (what was typed is kept) and the keys go to the question."""
+        async with self._floor_lock:
+            if self._task is not None:  # a turn runs: its keys reach the prompter already
+                yield
+                return
+            self._floor_wanted.set()
+            taken = asyncio.ensure_future(self._floor_taken.wait())
+            while not taken.done() and self._task is None:
+                await asyncio.wait({taken}, timeout=0.05)
+            if not taken.done():  # a turn started meanwhile
+                taken.cancel()
+                self._floor_wanted.clear()
+                yield
+                return
+            self._floor_taken.clear()
+            if self.keys is not None:
+                self.keys.start(self._on_key)
+            try:
+                yield
+            finally:
+                if self.keys is not None:
+                    self.keys.stop()
+                self._floor_back.set()
+
+    async def _woken(self, state: ReplState) -> None:
+        message = state.agent.due_wakeup()
+        if message is None:
+            return
+        self.renderer.echo("Woken: a background agent finished.", "cyan")
+        await self._cancellable(self._turn(message))
+
+    def _on_agent(self, run: AgentRun, event: object) -> None:
+        """A background agent started or ended: say so above the prompt; wake the model
+        with the result of one it started itself."""
+        if not run.background or event is not None or not run.done:
+            return
+        stats = f"{run.tool_calls} tool call{'s' * (run.tool_calls != 1)} · {run.elapsed:.0f}s"
+        self._above_prompt(lambda: self.renderer.echo(
+            f"● background agent {run.id} {run.label} {run.status} · {stats}", "cyan"))
+        if run.owner.run is None:
+            self._wake.set()
+
+    def _above_prompt(self, say: Callable[[], None]) -> None:
+        """Print above the prompt while it is up. Like prompt_toolkit's run_in_terminal, but
+        in one step that keeps the input in raw mode: a key typed meanwhile waits for the
+        prompt instead of being echoed by the terminal."""
+        app = self._session.app if self._session is not None else None
+        if app is None or not app.is_running:
+            say()
+            return
+        app.renderer.erase()
+        say()
+        app.renderer.reset()
+        app.invalidate()
 
     async def _read(self) -> str | None:
         if not self.tty:
@@ -377,6 +484,7 @@ class Repl:
         assert recorder.session is not None  # it follows the session this turn runs in
         checkpoints = Checkpoints(self._store(state).checkpoints(recorder.session.id))
         state.start_turn()
+        self._show_tasks(agent.ctx.root)
         self.renderer.waiting()
         agent.ctx.on_output = self.renderer.tool_output
         try:
@@ -386,6 +494,8 @@ class Repl:
                         recorder.on_event(event)
                         if isinstance(event, Usage):
                             state.record(event)
+                        elif isinstance(event, Relayed):
+                            state.record_child(event)
                         self.renderer.on_event(event)
         finally:
             agent.ctx.on_output = None
@@ -394,6 +504,16 @@ class Repl:
                 self.renderer.echo(f"{recorder.failure}; the conversation goes on, and the next message "
                                    "tries again", "red")
                 recorder.failure = ""
+
+    def _show_tasks(self, root: Path) -> None:
+        """The project's open tasks go under the spinner for this turn; the ones it completes stay ticked."""
+        from nano_claude.extensions.tasks.checklist import Checklist
+
+        path = root / ".nano_claude" / "tasks.json"
+        if self.tasks is None or self.tasks.path != path:
+            self.tasks = Checklist(path, shown=self.tasks.shown if self.tasks else True)
+        self.tasks.begin_turn()
+        self.renderer.checklist = self.tasks.rows
 
     def _offer_rewound(self, state: ReplState, session: Session, before: list[Message]) -> None:
         """The conversation was cut back to before one of the user's messages: that
@@ -546,6 +666,9 @@ class Repl:
     def _on_key(self, key: str, data: str) -> None:
         if is_cancel(key):
             self._cancel()
+        elif is_tasks_toggle(key) and self.tasks is not None:
+            self.tasks.toggle()
+            self.renderer.refresh()
         elif self.prompter.waiting:
             self.prompter.key(data)
         elif is_text(key, data):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from nano_claude.core.events import TokenUsage, Usage
+from nano_claude.core.events import Relayed, TokenUsage, Usage
 
 if TYPE_CHECKING:
     from nano_claude.config import Paths, Settings
@@ -79,3 +79,18 @@ class ReplState:
         turn.cost_usd += event.cost_usd
         turn.requests += 1
         self.context_tokens = event.usage.prompt_tokens + event.usage.output_tokens
+
+    def record_child(self, event: Relayed) -> None:
+        """A sub-agent's response: its tokens and cost count toward the turn; the context in
+        use stays the parent's own."""
+        inner = event.event
+        while isinstance(inner, Relayed):
+            inner = inner.event
+        if not isinstance(inner, Usage):
+            return
+        if not self.turns:
+            self.start_turn()
+        turn = self.turns[-1]
+        turn.usage = turn.usage + inner.usage
+        turn.cost_usd += inner.cost_usd
+        turn.requests += 1

@@ -11,6 +11,7 @@ import pytest
 
 from nano_claude.assemble import tool_profile
 from nano_claude.config import Settings
+from nano_claude.extensions.agents.tools import agent_tools
 from nano_claude.providers.catalog import model_info
 from nano_claude.providers.factory import embedded_model_path
 from nano_claude.tools.registry import COMPACT, Registry, builtin_tools
@@ -19,7 +20,7 @@ from tests.fakes.script import Call, text, tool_calls
 from tests.fakes.server import FakeModelServer
 
 COMPACT_BUDGET = 1500  # tokens of system prompt + tool definitions in the first request
-FULL_TOOL_COUNT = len(builtin_tools())
+FULL_TOOL_COUNT = len(builtin_tools()) + len(agent_tools())  # assemble adds the sub-agent tools
 
 
 def run_custom(cli: Cli, server: FakeModelServer, *args: str, env: dict[str, str] | None = None) -> Any:

@@ -17,8 +17,9 @@ from nano_claude.core.errors import NanoClaudeError
 from nano_claude.ui.state import ReplState
 
 MODULES: tuple[str, ...] = (
-    "clear", "cloudsave", "compact", "config", "context", "cost", "cwd", "doctor", "exit", "help", "history",
-    "load", "mcp", "model", "permissions", "resume", "rewind", "save", "thinking", "verbose",
+    "agents", "clear", "cloudsave", "compact", "config", "context", "cost", "cwd", "doctor", "exit", "help",
+    "history", "load", "mcp", "model", "permissions", "resume", "rewind", "save", "tasks", "thinking",
+    "verbose",
 )
 
 

@@ -14,6 +14,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("@path", "attach a file to the prompt"),
     ("!cmd", "run a shell command yourself"),
     ("Esc or Ctrl+C", "cancel the running turn"),
+    ("Ctrl+T", "show or hide the task checklist while a turn runs"),
     ("Ctrl+D, or Ctrl+C twice", "leave"),
 )
 

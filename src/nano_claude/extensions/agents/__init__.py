@@ -1,0 +1,1 @@
+"""Sub-agents: the types a task can be delegated to, and the runtime that runs them."""
