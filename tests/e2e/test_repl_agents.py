@@ -112,3 +112,21 @@ def test_agents_kill_stops_a_background_agent(term: Terminal, cli: Cli, fake_ser
     term.wait_for(r"Stopping sleeper")
     term.wait_for(r"background agent \w+ sleeper \(general-purpose\) cancelled", timeout=20)
     term.wait_for(r"The sleeper was stopped\.", timeout=20)
+
+
+def test_esc_cancels_the_turn_and_its_foreground_agent(term: Terminal, cli: Cli,
+                                                       fake_server: FakeModelServer) -> None:
+    child = mentions("sleep in the foreground")
+    fake_server.script(
+        tool_call("Agent", {"prompt": "sleep in the foreground", "name": "napper"}, id="call_agent_f"),
+        tool_call("Bash", {"command": "sleep 30"}, id="child_nap", when=child),
+    )
+    cli.write_config(permissions={"allow": ["Bash(sleep:*)"]})
+    term.start().wait_prompt()
+    send(term, "nap")
+    term.wait_for(r"napper: Bash\(sleep 30\)")  # beside the spinner: what the child does now
+    term.send("Escape")
+    term.wait_for(r"Interrupted\. The conversation is kept")
+    term.wait_prompt(2)
+    send(term, "/agents")
+    term.wait_for(r"napper \(general-purpose\)  cancelled")

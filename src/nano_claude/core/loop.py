@@ -427,6 +427,7 @@ class Agent:
 
         self.ctx.relay = relayed.put_nowait
         batch = asyncio.ensure_future(asyncio.gather(*(one(*item) for item in ready)))
+        getting: asyncio.Future[Event] | None = None
         try:
             while not batch.done() or not relayed.empty():
                 if relayed.empty():
@@ -443,8 +444,13 @@ class Agent:
             outputs.extend(batch.result())
         finally:
             self.ctx.relay = None
-            if not batch.done():  # cancelled: the calls (and the sub-agents they run) stop too
-                batch.cancel()
+            if getting is not None and not getting.done():
+                getting.cancel()
+            if not batch.done():  # cancelled: the calls (and the sub-agents they run) stop too,
+                batch.cancel()  # and have finished stopping when the turn's end is reported
+                await asyncio.wait({batch})
+            if batch.done() and not batch.cancelled():
+                batch.exception()  # seen, so asyncio does not call it lost (a call reports its own failure)
 
     async def _prepare(
         self, call: ToolUseBlock

@@ -246,13 +246,14 @@ class Repl:
         """The next line, or WAKE when a background agent finished while the prompt was idle
         (with something typed, the result waits for that message's turn, which takes it)."""
         reading = asyncio.ensure_future(self._read())
+        signals: list[asyncio.Future[bool]] = []
         try:
             while True:
-                waking = asyncio.ensure_future(self._wake.wait())
-                asking = asyncio.ensure_future(self._floor_wanted.wait())
-                await asyncio.wait({reading, waking, asking}, return_when=asyncio.FIRST_COMPLETED)
-                waking.cancel()
-                asking.cancel()
+                signals = [asyncio.ensure_future(self._wake.wait()),
+                           asyncio.ensure_future(self._floor_wanted.wait())]
+                await asyncio.wait({reading, *signals}, return_when=asyncio.FIRST_COMPLETED)
+                for signal_ in signals:
+                    signal_.cancel()
                 if reading.done():
                     return reading.result()
                 app = self._session.app if self._session is not None else None
@@ -271,8 +272,9 @@ class Repl:
                 reading.cancel()  # lines from a pipe: the queue keeps what was not read
                 return result
         finally:
-            if not reading.done():
-                reading.cancel()
+            for pending in (reading, *signals):
+                if not pending.done():
+                    pending.cancel()
 
     def _typing(self) -> bool:
         return self._session is not None and bool(self._session.default_buffer.text.strip())
@@ -287,10 +289,13 @@ class Repl:
                 return
             self._floor_wanted.set()
             taken = asyncio.ensure_future(self._floor_taken.wait())
-            while not taken.done() and self._task is None:
-                await asyncio.wait({taken}, timeout=0.05)
-            if not taken.done():  # a turn started meanwhile
-                taken.cancel()
+            try:
+                while not taken.done() and self._task is None:
+                    await asyncio.wait({taken}, timeout=0.05)
+            finally:
+                if not taken.done():
+                    taken.cancel()
+            if taken.cancelled():  # a turn started meanwhile
                 self._floor_wanted.clear()
                 yield
                 return
