@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from nano_claude import __version__
 from nano_claude.core.errors import NanoClaudeError
-from nano_claude.core.events import Relayed, Usage
+from nano_claude.core.events import Event, Relayed, Usage
 from nano_claude.core.messages import Message, TextBlock, user_text
 from nano_claude.sessions.recorder import Recorder, RecordingPrompter
 from nano_claude.ui import commands
@@ -115,6 +115,9 @@ class Repl:
                 if line is None:
                     break
                 await self.handle(line)
+                agents = self.state.agent.ctx.agents if self.state is not None else None
+                if agents is not None and agents.has_due():  # one finished during a command
+                    self._wake.set()
             await self.ready()  # input ended before the session was used: a failed setup still says why
         except NanoClaudeError as exc:
             self.renderer.echo(f"nano_claude: {exc}", "red")
@@ -261,10 +264,13 @@ class Repl:
                     self._floor_wanted.clear()
                     result = ASK
                 else:
-                    self._wake.clear()
                     result = WAKE
                     if app is not None and app.is_running and self._typing():
-                        continue  # the result goes with the message being typed
+                        # Not while a message is typed: its turn takes the result; if it is
+                        # wiped instead, the wake-up comes once the input is empty
+                        await asyncio.wait({reading}, timeout=0.5)
+                        continue
+                    self._wake.clear()
                 if app is not None and app.is_running:
                     self.typeahead = self._session.default_buffer.text if self._session else ""
                     app.exit(result=result)
@@ -281,24 +287,24 @@ class Repl:
 
     @contextlib.asynccontextmanager
     async def _floor(self) -> AsyncIterator[None]:
-        """Around a background agent's permission question: one at a time; with the prompt
-        idle, it is taken down (what was typed is kept) and the keys go to the question."""
+        """Around a background agent's permission question: one at a time, once no turn runs
+        (a question asked under a turn could outlive it); the idle prompt is taken down for it
+        (what was typed is kept) and the keys go to the question."""
         async with self._floor_lock:
-            if self._task is not None:  # a turn runs: its keys reach the prompter already
-                yield
-                return
-            self._floor_wanted.set()
-            taken = asyncio.ensure_future(self._floor_taken.wait())
-            try:
-                while not taken.done() and self._task is None:
-                    await asyncio.wait({taken}, timeout=0.05)
-            finally:
-                if not taken.done():
-                    taken.cancel()
-            if taken.cancelled():  # a turn started meanwhile
-                self._floor_wanted.clear()
-                yield
-                return
+            while True:
+                while self._task is not None:
+                    await asyncio.sleep(0.05)
+                self._floor_wanted.set()
+                taken = asyncio.ensure_future(self._floor_taken.wait())
+                try:
+                    while not taken.done() and self._task is None:
+                        await asyncio.wait({taken}, timeout=0.05)
+                finally:
+                    if not taken.done():
+                        taken.cancel()
+                if not taken.cancelled():
+                    break
+                self._floor_wanted.clear()  # a turn started first: ask once it is over
             self._floor_taken.clear()
             if self.keys is not None:
                 self.keys.start(self._on_key)
@@ -316,10 +322,14 @@ class Repl:
         self.renderer.echo("Woken: a background agent finished.", "cyan")
         await self._cancellable(self._turn(message))
 
-    def _on_agent(self, run: AgentRun, event: object) -> None:
-        """A background agent started or ended: say so above the prompt; wake the model
-        with the result of one it started itself."""
-        if not run.background or event is not None or not run.done:
+    def _on_agent(self, run: AgentRun, event: Event | None) -> None:
+        """A background agent's usage counts in /cost; when one ends, say so above the
+        prompt, and wake the model with the result of one it started itself."""
+        if event is not None:
+            if self.state is not None:
+                self.state.record_child(Relayed(run.call_id, run.id, run.name, event))
+            return
+        if not run.background or not run.done:
             return
         stats = f"{run.tool_calls} tool call{'s' * (run.tool_calls != 1)} · {run.elapsed:.0f}s"
         self._above_prompt(lambda: self.renderer.echo(

@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,7 +36,7 @@ from nano_claude.core.loop import Agent, Session
 from nano_claude.core.messages import Message, TextBlock, user_text
 from nano_claude.core.prompter import NoUserPresent, PermissionRequest, Prompter, Question, Verdict
 from nano_claude.permissions.policy import Mode, Policy
-from nano_claude.permissions.rules import RuleSet, parse_rule
+from nano_claude.permissions.rules import EDIT_TOOLS, READ_TOOLS, Rule, RuleSet, parse_rule, rule_path_pattern
 from nano_claude.tools.base import Tool, ToolContext, ToolError, ToolOutput
 from nano_claude.ui.text import result_line, short_args
 
@@ -96,8 +96,13 @@ class ToolView:
         return self._specs
 
     def parse(self, name: str, raw: dict[str, Any]) -> tuple[Tool, Any]:
-        if self.inner.get(name) is not None and not self.allows(name):
-            raise ToolError(f"{name} is not available to a {self.kind} sub-agent. Its tools are: "
+        if self.inner.get(name) is None or not self.allows(name):
+            import difflib
+
+            close = difflib.get_close_matches(name, self.names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            what = "not available to" if self.inner.get(name) is not None else "not a tool of"
+            raise ToolError(f"{name} is {what} a {self.kind} sub-agent.{hint} Its tools are: "
                             f"{', '.join(self.names)}.")
         return self.inner.parse(name, raw)
 
@@ -167,6 +172,7 @@ class AgentRun:
     inbox: list[str] = field(default_factory=list)  # SendMessage text for its next request
     task: asyncio.Task[None] | None = None
     recorder: Recorder | None = None
+    prompt: str = ""
 
     @property
     def elapsed(self) -> float:
@@ -266,7 +272,7 @@ class Subagents:
             worktree = await trees.create(self.agent.ctx.cwd, label, self.data_dir)
         run_id = self.pool.new_id()
         run = AgentRun(run_id, label, kind, description or _first_words(prompt), background, self.depth + 1,
-                       call_id, _session_for(self.agent, run_id), self, worktree=worktree)
+                       call_id, _session_for(self.agent, run_id), self, worktree=worktree, prompt=prompt)
         try:
             run.agent = self._child(run, model)
         except BaseException:
@@ -306,13 +312,17 @@ class Subagents:
         project = tree.path if tree else parent.ctx.root
         rules = parent.policy.rules
         if tree is not None:  # the main checkout is off limits, whatever the mode: the branch holds the work
-            rules = RuleSet([*rules.rules, parse_rule(f"Edit(/{tree.repo.resolve()}/**)", "deny",
-                                                      "isolation: worktree")], list(rules.extra_dirs))
+            rules = RuleSet([*rules.rules, *_anchored(rules, parent.policy.project, parent.policy.home),
+                             parse_rule(f"Edit(/{tree.repo.resolve()}/**)", "deny", "isolation: worktree")],
+                            list(rules.extra_dirs))
         policy = Policy(narrower(parent.policy.mode, kind.permission_mode), rules, project,
                         parent.policy.home, cwd=cwd, extra_dirs=parent.policy.extra_dirs,
                         session=parent.policy.session, save_to=parent.policy.save_to,
                         walk_limit=parent.policy.walk_limit)
-        prompter = ChildPrompter(parent.prompter, run.name, dont_ask=kind.dont_ask, pool=self.pool)
+        # Not through the parent's transcript recorder: the question is not about the parent's call
+        asks = getattr(parent.prompter, "inner", parent.prompter)
+        prompter = ChildPrompter(asks, run.name, dont_ask=kind.dont_ask,
+                                 pool=self.pool if run.background else None)
         ctx = ToolContext(cwd=cwd, environ=parent.ctx.environ, project=project, prompter=prompter,
                           sandbox=parent.ctx.sandbox, images=parent.ctx.images, protected=policy.protects,
                           output_dir=parent.ctx.output_dir)
@@ -357,6 +367,13 @@ class Subagents:
         try:
             async with self.pool.slots:
                 await self._drive(run, message, relay=None)
+        except asyncio.CancelledError:
+            if run.status == "queued":  # stopped before its turn came: it ends here, told as such
+                run.status, run.stop_reason, run.ended = "cancelled", "cancelled", time.monotonic()
+                if run.worktree is not None:
+                    run.outcome = await _uncancelled(self._finish_tree(run))
+                self._record(run)
+            raise
         finally:
             self._finished.set()
             self.pool.tell(run, None)
@@ -368,6 +385,7 @@ class Subagents:
         run.status, run.stop_reason, run.error = "running", "", ""
         run.started, run.ended = time.monotonic(), None
         self.pool.tell(run, None)
+        status = "running"
         try:
             while True:
                 async for event in agent.run(run.session, message):
@@ -375,8 +393,7 @@ class Subagents:
                     if relay is not None:
                         relay(Relayed(run.call_id, run.id, run.name, event))
                     else:
-                        if self.agent.session is not None:
-                            self.agent.absorb(self.agent.session, event)
+                        self._absorb_up(event)
                         self.pool.tell(run, event)
                 if not run.inbox or run.stop_reason not in ("end_turn", ""):
                     break
@@ -384,19 +401,28 @@ class Subagents:
                 message = user_text("\n\n".join(f"[Message from your caller] {t}" for t in run.inbox))
                 run.inbox = []
         except asyncio.CancelledError:
-            run.status, run.stop_reason = "cancelled", "cancelled"
+            status, run.stop_reason = "cancelled", "cancelled"
+            await _uncancelled(agent.aclose())  # its own background agents and commands stop with it
             raise
         except Exception as exc:  # a bug or a provider that failed to load: the parent hears why
-            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
+            status, run.error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
-            if run.status == "running":
-                run.status = "completed" if run.stop_reason == "end_turn" else "failed"
-            run.ended = time.monotonic()
+            if status == "running":
+                status = "completed" if run.stop_reason == "end_turn" else "failed"
             if run.recorder is not None:
                 run.recorder.sync()
-            if run.worktree is not None and run.status != "cancelled":
-                run.outcome = await self._finish_tree(run)
+            if run.worktree is not None:  # before it counts as done: its result names the branch
+                run.outcome = await _uncancelled(self._finish_tree(run))
+            run.status, run.ended = status, time.monotonic()
             self._record(run)
+
+    def _absorb_up(self, event: Event) -> None:
+        """A background agent's usage counts for every agent above it, up to the session."""
+        manager: Subagents | None = self
+        while manager is not None:
+            if manager.agent.session is not None:
+                manager.agent.absorb(manager.agent.session, event)
+            manager = manager.run.owner if manager.run is not None else None
 
     def _observe(self, run: AgentRun, event: Event) -> None:
         if run.recorder is not None:
@@ -429,19 +455,35 @@ class Subagents:
 
     # --- talking to running and finished agents ------------------------------------------
 
+    def _own(self, key: str) -> AgentRun | None:
+        """One of the sub-agents this agent started, by id or (the newest) by name: an agent
+        may talk only to its own, never to a sibling with other permissions."""
+        mine = [r for r in self.pool.runs.values() if r.owner is self]
+        found = [r for r in mine if r.id == key] or [r for r in mine if r.name == key]
+        return found[-1] if found else None
+
+    def _none(self, key: str) -> ToolError:
+        mine = [f"{r.name} ({r.id})" for r in self.pool.runs.values() if r.owner is self]
+        return ToolError(f"No sub-agent named or numbered {key!r} among the ones you started: "
+                         f"{', '.join(mine) or 'none yet'}.")
+
     async def send(self, key: str, text: str, call_id: str) -> ToolOutput:
-        run = self.pool.find(key) or self._reload(key)
+        run = self._own(key) or self._reload(key)
         if run is None:
-            names = ", ".join(f"{r.name} ({r.id})" for r in self.pool.runs.values()) or "none yet"
-            raise ToolError(f"No sub-agent named or numbered {key!r}. The agents: {names}.")
+            raise self._none(key)
         if run.status in ("queued", "running"):
             run.inbox.append(text)
             return ToolOutput.text(f"Message queued for {run.label}: it reads it before its next step.",
                                    summary=f"to {run.name}: queued")
-        # Finished: it goes on from where it stopped, with its whole history
-        run.delivered, run.call_id = False, call_id
+        if run.task is not None and not run.task.done():
+            raise ToolError(f"{run.label} is finishing (committing its work); send the message again in a "
+                            "moment.")
         if run.worktree is not None:
-            run.worktree = None  # its branch holds its work; going on happens in the checkout
+            raise ToolError(f"{run.label} worked in a git worktree that is gone now (its result says "
+                            "which branch holds its work, if it changed anything). Start a new agent with "
+                            "isolation worktree and tell it to go on from that branch.")
+        # Finished: it goes on from where it stopped, with its whole history
+        run.delivered, run.call_id, run.outcome = False, call_id, ""
         message = user_text(text)
         if not run.background:
             await self._drive(run, message, relay=self.agent.ctx.relay)
@@ -452,9 +494,9 @@ class Subagents:
                                "when it finishes.", summary=f"resumed {run.name}")
 
     def check(self, key: str) -> ToolOutput:
-        run = self.pool.find(key)
+        run = self._own(key)
         if run is None:
-            raise ToolError(f"No sub-agent {key!r}. ListAgentTasks lists them.")
+            raise self._none(key)
         if not run.done:
             doing = f"; now: {run.activity}" if run.activity else ""
             return ToolOutput.text(f"{run.label} is {run.status} ({run.elapsed:.0f}s, {run.tool_calls} tool "
@@ -477,9 +519,13 @@ class Subagents:
     # --- the Extension and Waker seams ------------------------------------------------
 
     async def before_request(self, agent: Agent) -> list[str]:
-        """A message sent to this (sub-)agent while it ran joins its conversation now."""
+        """A sub-agent's mode follows its parent's (the user may have switched to plan mode
+        meanwhile); a message sent to it while it ran joins its conversation now."""
         run = self.run
-        if run is None or not run.inbox or agent.session is None:
+        if run is None:
+            return []
+        agent.policy.mode = narrower(run.owner.agent.policy.mode, run.kind.permission_mode)
+        if not run.inbox or agent.session is None:
             return []
         texts, run.inbox = run.inbox, []
         last = agent.session.messages[-1]
@@ -504,7 +550,13 @@ class Subagents:
         return Message("user", (TextBlock("\n\n".join(parts)),))
 
     def pending(self) -> bool:
-        return any(r.owner is self and r.background and not r.done for r in self.pool.runs.values())
+        return any(r.owner is self and r.background and (not r.done or _running(r.task))
+                   for r in self.pool.runs.values())
+
+    def has_due(self) -> bool:
+        """Whether a finished background agent's result waits for the model (not taken)."""
+        return any(r.owner is self and r.background and r.done and not r.delivered
+                   for r in self.pool.runs.values())
 
     async def wait(self) -> None:
         await self._finished.wait()
@@ -560,6 +612,7 @@ class Subagents:
             folder.mkdir(parents=True, exist_ok=True)
             entries = json.loads(index.read_text()) if index.exists() else {}
             entries[run.id] = {"name": run.name, "type": run.kind.name, "description": run.description,
+                               "prompt": run.prompt,
                                "status": run.status, "background": run.background, "result": run.result,
                                "transcript": f"{run.session.id}.jsonl"}  # type: ignore[attr-defined]
             temp = index.with_suffix(".tmp")
@@ -587,12 +640,21 @@ class Subagents:
         from nano_claude.sessions.transcript import read_transcript
 
         assert folder is not None
-        replay = read_transcript(folder / entry.get("transcript", f"agent-{run_id}.jsonl"))
-        session = RecordedSession(messages=list(replay.messages), id=f"agent-{run_id}")
+        try:
+            transcript = folder / entry.get("transcript", f"agent-{run_id}.jsonl")
+            messages = list(read_transcript(transcript).messages)
+        except OSError:  # it never got to run (queued when the session ended): its task is its start
+            messages = [user_text(entry["prompt"])] if entry.get("prompt") else []
+            if messages:
+                messages.append(Message("assistant", (TextBlock("(I was stopped before I began.)"),)))
+        session = RecordedSession(messages=messages, id=f"agent-{run_id}")
         session.mark_written(session.messages, len(session.messages))  # on disk already
         run = AgentRun(run_id, entry.get("name", run_id), self.types.types[entry["type"]],
                        entry.get("description", ""), bool(entry.get("background")), self.depth + 1, "",
-                       session, self, status=entry.get("status", "completed"), result=entry.get("result", ""))
+                       session, self, status=entry.get("status", "completed"), result=entry.get("result", ""),
+                       prompt=entry.get("prompt", ""))
+        if not run.done:  # the session ended (or crashed) while it ran: it runs no more
+            run.status = "cancelled"
         run.agent = self._child(run, None)
         self.pool.runs[run_id] = run
         self._record(run)  # what it says from now on goes on in its transcript
@@ -634,6 +696,33 @@ def _session_for(parent: Agent, run_id: str) -> Session:
     session = RecordedSession.new(parent.ctx.cwd)
     session.id = f"agent-{run_id}"
     return session
+
+
+async def _uncancelled(work: Awaitable[str] | Awaitable[None]) -> Any:
+    """Tidying that must finish even as the run is being cancelled (a worktree's commit)."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        return await task
+
+
+def _anchored(rules: RuleSet, project: Path, home: Path) -> list[Rule]:
+    """The parent's project-relative path rules that deny or ask, anchored at its project: in
+    a worktree the child's own project is elsewhere, and `Read(.env)` must still hold for the
+    main checkout's .env (the worktree's copy is covered by the rule as written)."""
+    out = []
+    for rule in rules.rules:
+        if (rule.kind == "allow" or rule.content is None or rule.content.startswith(("//", "~"))
+                or rule.tool not in (*READ_TOOLS, *EDIT_TOOLS)):
+            continue
+        absolute = rule_path_pattern(rule.content, project, home)
+        out.append(Rule(rule.tool, "/" + absolute, rule.kind, f"{rule.source} (the main checkout)"))
+    return out
+
+
+def _running(task: asyncio.Task[None] | None) -> bool:
+    return task is not None and not task.done()
 
 
 def _first_words(prompt: str, count: int = 6) -> str:

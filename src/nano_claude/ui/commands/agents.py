@@ -76,8 +76,7 @@ def _detail(state: ReplState, run: AgentRun) -> None:
     state.echo(f"Task: {run.description}", "dim")
     if run.done:
         text, _ = report(run)
-        state.echo(text)
-        run.delivered = True  # the user has it; the model still gets it if it asks
+        state.echo(text)  # the model still gets it: it is not marked delivered
     elif run.activity:
         state.echo(f"Now: {run.activity}", "dim")
 
