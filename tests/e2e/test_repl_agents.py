@@ -130,3 +130,27 @@ def test_esc_cancels_the_turn_and_its_foreground_agent(term: Terminal, cli: Cli,
     term.wait_prompt(2)
     send(term, "/agents")
     term.wait_for(r"napper \(general-purpose\)  cancelled")
+
+
+def test_a_background_agents_question_asked_during_a_turn_is_asked_once_the_turn_ends(
+        term: Terminal, cli: Cli, fake_server: FakeModelServer) -> None:
+    child = mentions("write the marker file at once")
+    fake_server.script(
+        tool_call("Agent", {"prompt": "write the marker file at once", "run_in_background": True,
+                            "name": "writer"}, id="call_agent_now"),
+        text("It is running.", delay=2),  # the parent's turn goes on while the child asks
+        tool_call("Write", {"file_path": "marker.txt", "content": "made by the agent\n"},
+                  id="child_write_now", when=child),
+        text("wrote marker.txt", when=child),
+        text("The writer finished."),
+    )
+    term.start().wait_prompt()
+    send(term, "make the marker in the background")
+    screen = term.wait_for(r"Write needs permission", timeout=30)
+    # Asked under the turn, the question would have died with it: it waits for the idle prompt
+    assert "It is running." in screen
+    assert screen.index("It is running.") < screen.index("Write needs permission")
+    assert "sub-agent writer" in screen
+    term.send("y")
+    term.wait_for(r"The writer finished\.", timeout=30)
+    assert (cli.project / "marker.txt").read_text() == "made by the agent\n"

@@ -339,6 +339,8 @@ class Subagents:
         child = Agent(provider, info, tools, ctx, prompter, options)  # type: ignore[arg-type]
         child._probed = True  # the parent learned the window already (same model) or need not
         child.system_for = parent.system_for
+        if parent.hooks is not None:  # the session's hooks, its end reported as SubagentStop
+            parent.hooks.for_subagent(child, run.id, kind.name)
         Subagents(child, self.types, self.settings, self.pool, depth=run.depth, data_dir=self.data_dir,
                   run=run)
         return child
@@ -610,7 +612,12 @@ class Subagents:
         index = folder / "index.json"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            entries = json.loads(index.read_text()) if index.exists() else {}
+            try:
+                entries = json.loads(index.read_text()) if index.exists() else {}
+            except ValueError:  # damaged: rebuilt from the runs of this process on
+                entries = {}
+            if not isinstance(entries, dict):
+                entries = {}
             entries[run.id] = {"name": run.name, "type": run.kind.name, "description": run.description,
                                "prompt": run.prompt,
                                "status": run.status, "background": run.background, "result": run.result,
@@ -673,6 +680,9 @@ def report(run: AgentRun) -> tuple[str, bool]:
         tail = f"\n\n[{run.label} failed: {run.error or 'no reason given'}]"
     if run.outcome:
         tail += f"\n\n{run.outcome}"
+    if run.inbox and run.done:
+        tail += (f"\n\n[{len(run.inbox)} message(s) sent to it arrived after it stopped and were not read: "
+                 + " | ".join(run.inbox) + "]")
     if not text and not tail:
         text = f"[{run.label} finished without a final message]"
     footer = f"\n\n(agent {run.id}; SendMessage {{\"name\": \"{run.name}\"}} continues it)"
