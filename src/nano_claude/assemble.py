@@ -119,11 +119,45 @@ def build_agent(
     agent.system_for = lambda where: system_for(where).text  # a sub-agent working elsewhere (a worktree)
     if profile == "full":  # a small local model cannot use sub-agents well: compact leaves them out
         attach_agents(agent, settings, paths, cwd, environ, agents_json)
+    attach_skills(agent, settings, paths, cwd, environ, for_model=profile == "full")
     if paths is not None:
+        attach_hooks(agent, settings, paths, cwd, environ, interactive=unconfigured_ok,
+                     accept_all_flag=accept_all_flag)
         agent.mcp = attach_mcp(agent, settings, paths, cwd, environ, flags=mcp_configs,
                                strict=strict_mcp_config, interactive=unconfigured_ok, found=found,
                                accept_all_flag=accept_all_flag)
     return agent
+
+
+def attach_skills(agent: Agent, settings: Settings, paths: Paths | None, cwd: Path,
+                  environ: Mapping[str, str], *, for_model: bool) -> None:
+    """Skills and custom commands (extensions/skills/): the user runs them as /NAME; with
+    `for_model` (the full tool profile) the model runs them too, through the Skill and
+    SkillList tools, and the system prompt ends with their names and descriptions."""
+    from nano_claude.extensions.skills.loader import load_skills
+
+    found = load_skills(cwd, user_home(environ))
+    agent.notes.extend(found.errors)
+    if not found.by_name:
+        return
+    from nano_claude.extensions.skills.catalog import Skills
+    from nano_claude.extensions.skills.listing import UsageFile, listing
+
+    usage = UsageFile(paths.home / "skills_usage.json") if paths is not None else None
+    skills = Skills(found, settings, usage)
+    agent.extensions.append(skills)
+    if not for_model:
+        return
+    from nano_claude.extensions.skills.tools import skill_tools
+
+    for tool in skill_tools(skills, agent):
+        agent.tools.register_tool(tool)
+    section = listing(found.skills, agent.model.context_window, usage.counts() if usage else {})
+    if section:
+        agent.options.system = f"{agent.options.system}\n\n{section}"
+        elsewhere = agent.system_for
+        if elsewhere is not None:
+            agent.system_for = lambda where: f"{elsewhere(where)}\n\n{section}"
 
 
 def attach_agents(agent: Agent, settings: Settings, paths: Paths | None, cwd: Path,
@@ -144,6 +178,35 @@ def attach_agents(agent: Agent, settings: Settings, paths: Paths | None, cwd: Pa
         agent.tools.register_tool(tool)
     Subagents(agent, found, settings, Pool(settings.max_background_agents, transcripts),
               data_dir=paths.home if paths else None)
+
+
+def attach_hooks(agent: Agent, settings: Settings, paths: Paths, cwd: Path, environ: Mapping[str, str], *,
+                 interactive: bool, accept_all_flag: bool = False) -> None:
+    """The hooks the settings files define, as `agent.hooks` (with none, it stays None and the
+    runner is never imported). A project's own hooks run once the user trusts them: asked in
+    the REPL before the first message; for a headless run, trusted before, or --accept-all, or
+    setting trust_project_hooks."""
+    from nano_claude.extensions.hooks import config as hooks_config
+
+    found = hooks_config.load(paths, cwd, user_home(environ), read_claude=settings.read_claude_config)
+    agent.notes.extend(found.errors)
+    if not found.hooks:
+        return
+    from nano_claude.extensions.hooks import trust
+    from nano_claude.extensions.hooks.runner import HookRunner
+    from nano_claude.sessions.store import SessionStore
+
+    decided = trust.decision(paths, cwd, found.digest) if found.project else "approved"
+    if settings.trust_project_hooks or accept_all_flag:  # for this run: --accept-all is not saved
+        decided = "approved"
+    HookRunner(found, trust=decided, project=cwd, paths=paths,
+               transcripts=SessionStore.of(paths.home, settings).transcripts).attach(agent)
+    if decided == "pending" and not interactive:
+        sources = sorted({hook.source for hook in found.project})
+        agent.notes.append(
+            f"{len(found.project)} hook(s) from this project's settings ({', '.join(sources)}) were not run: "
+            "a project's hooks run only once you trust them (start nano_claude here and answer), or with "
+            "--accept-all, or setting trust_project_hooks")
 
 
 def find_mcp(settings: Settings, paths: Paths, cwd: Path, environ: Mapping[str, str], *,

@@ -95,8 +95,11 @@ class Settings(BaseModel):
                                       "(readOnlyHint) run without asking in auto mode")
     trust_project_mcp: bool = Field(False, description="start a project's .mcp.json servers without "
                                     "asking (not settable by the project itself)")
+    trust_project_hooks: bool = Field(False, description="run the hooks a project's own settings define "
+                                      "without asking (not settable by the project itself)")
     read_claude_config: bool = Field(True, description="also use the MCP servers configured for "
-                                     "Claude Code in ~/.claude.json (read only)")
+                                     "Claude Code in ~/.claude.json and the hooks in its settings.json "
+                                     "files (read only)")
 
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
@@ -174,7 +177,8 @@ def _check_keys(data: Mapping[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: unknown setting {key!r}{hint}")
 
 
-GRANTS = ("cloudsave_auto", "trust_project_mcp", "mcp_trust_read_only")  # a project may not turn on
+# Settings a project may not turn on
+GRANTS = ("cloudsave_auto", "trust_project_mcp", "trust_project_hooks", "mcp_trust_read_only")
 
 
 def _truthy(value: Any) -> bool:
@@ -234,6 +238,7 @@ def load_settings(
     for path in paths.files:
         data = read_json(path)
         data.pop("permissions", None)  # rules merge across files: permissions/rules.py
+        data.pop("hooks", None)  # so do hooks: extensions/hooks/config.py
         _check_keys(data, str(path))
         if paths.is_project_file(path):
             _check_project_safe(data, path)
@@ -266,7 +271,7 @@ def save_user_setting(paths: Paths, key: str, value: object) -> None:
     else:
         data[key] = value
     try:
-        Settings(**{k: v for k, v in data.items() if k != "permissions"})  # validate before writing
+        Settings(**{k: v for k, v in data.items() if k not in ("permissions", "hooks")})  # validate first
     except ValidationError as exc:
         first = exc.errors()[0]
         bad = ".".join(str(p) for p in first["loc"])

@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -198,6 +199,13 @@ class StreamJsonWriter:
             content = [block_to_dict(b) for b in event.message.content]
             self.emit({"type": "user", "message": {"role": "user", "content": content},
                        "parent_tool_use_id": parent, "session_id": self.session_id})
+        elif isinstance(event, Notice) and (parent is None or hasattr(event, "subtype")):
+            # a hook's failure has a subtype of its own (extensions/hooks/runner.HookFailed), and
+            # is written for a sub-agent too
+            where = {"parent_tool_use_id": parent} if parent is not None else {}
+            self.emit({"type": "system", "subtype": getattr(event, "subtype", "notice"),
+                       "message": event.text, **getattr(event, "details", {}), **where,
+                       "session_id": self.session_id})
         elif parent is not None:
             return
         elif self.partial and isinstance(event, (TextDelta, ThinkingDelta)):
@@ -205,9 +213,6 @@ class StreamJsonWriter:
                      else {"type": "thinking_delta", "thinking": event.text})
             self.emit({"type": "stream_event", "session_id": self.session_id,
                        "event": {"type": "content_block_delta", "delta": delta}})
-        elif isinstance(event, Notice):
-            self.emit({"type": "system", "subtype": "notice", "message": event.text,
-                       "session_id": self.session_id})
 
     def _assistant(self, message: Message, parent: str | None = None) -> dict[str, Any]:
         return {
@@ -245,7 +250,8 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
     for note in notes:
         writer.on_event(Notice(note))
     try:
-        message = await _message(agent, prompt, prompt if typed is None else typed, err or sys.stderr)
+        message = await _message(agent, prompt, prompt if typed is None else typed, err or sys.stderr,
+                                 session, relay=lambda event: _record(writer, outcome, event))
     except BaseException:  # an MCP prompt that failed: its servers stop with the run
         await agent.aclose()
         await agent.provider.aclose()
@@ -253,10 +259,12 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
     checkpoints = Checkpoints(store.checkpoints(session.id))  # so /rewind can undo a -p run's edits
     try:
         too_big(agent, session, message)
-        with checkpoints.turn(agent.ctx, session, message):
-            async for event in agent.run(session, message):
-                recorder.on_event(event)
-                _record(writer, outcome, event)
+        submitted = await _submit(agent, session, message, writer, outcome)
+        if submitted is not None:
+            with checkpoints.turn(agent.ctx, session, submitted):
+                async for event in agent.run(session, submitted):
+                    recorder.on_event(event)
+                    _record(writer, outcome, event)
     except NanoClaudeError as exc:  # e.g. the embedded model failing to load mid-run
         _record(writer, outcome, Error(str(exc), kind=type(exc).__name__))
     except asyncio.CancelledError:  # Ctrl+C or SIGTERM: the run is cancelled, history kept valid
@@ -266,10 +274,31 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
         raise
     finally:
         _save(writer, recorder, session, store, agent.model.qualified)
+        from nano_claude.extensions.expand import end_turn
+
+        await end_turn(agent)  # a skill's model and allowed tools were for this run
+        if agent.hooks is not None:
+            for notice in (await agent.hooks.end("other")).notices:
+                writer.on_event(notice)
         await agent.aclose()  # background commands and MCP servers end with the run
         await agent.provider.aclose()
     writer.finish(outcome, agent.model.qualified)  # json and stream-json always end with a result
     return outcome
+
+
+async def _submit(agent: Agent, session: RecordedSession, message: Message,
+                  writer: TextWriter | JsonWriter | StreamJsonWriter, outcome: Outcome) -> Message | None:
+    """SessionStart and UserPromptSubmit hooks, before the prompt goes (they may add to it);
+    None when one dropped it."""
+    if agent.hooks is None:
+        return message
+    submitted = await agent.hooks.submit(session, message)
+    for notice in submitted.notices:
+        _record(writer, outcome, notice)
+    if submitted.message is None:
+        _record(writer, outcome, Error(f"a UserPromptSubmit hook blocked the prompt: {submitted.reason}",
+                                       kind="HookBlocked"))
+    return submitted.message
 
 
 class PromptTooBig(NanoClaudeError):
@@ -289,9 +318,11 @@ def too_big(agent: Agent, session: RecordedSession, message: Message) -> None:
             "use a model with a larger window")
 
 
-async def _message(agent: Agent, prompt: str, typed: str, err: TextIO) -> Message:
+async def _message(agent: Agent, prompt: str, typed: str, err: TextIO, session: RecordedSession | None = None,
+                   relay: Callable[[Event], None] | None = None) -> Message:
     """The prompt with the files and MCP resources it mentions as @path or @server:uri
-    (core/mentions.py); a `/mcp__server__prompt args` prompt is what that prompt returns."""
+    (core/mentions.py); a `/mcp__server__prompt args` or `/skill args` prompt is what that
+    prompt or skill makes of it (a forked skill's sub-agent reports to `relay`)."""
     from nano_claude.core.mentions import attach
     from nano_claude.extensions.expand import expand
 
@@ -301,7 +332,7 @@ async def _message(agent: Agent, prompt: str, typed: str, err: TextIO) -> Messag
 
         await agent.mcp.settle()
         resources = Resources(agent.mcp)
-    expanded = await expand(agent, typed)
+    expanded = await expand(agent, typed, session=session, relay=relay)
     if expanded is not None:  # what was piped in after it goes along as text
         rest = prompt[len(typed):].strip() if prompt.startswith(typed) else ""
         return Message("user", (*expanded, *user_text(rest).content[:1 if rest else 0]),

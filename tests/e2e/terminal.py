@@ -87,7 +87,7 @@ class Terminal:
     def exited(self) -> bool:
         return self._tmux("display-message", "-p", "-t", "t", "#{pane_dead}", check=False).strip() == "1"
 
-    def wait_exit(self, timeout: float = 20) -> int:
+    def wait_exit(self, timeout: float = 40) -> int:
         """The program's exit code. tmux may mark the pane dead a moment before it has the
         status: an empty status is waited for, never read as 0."""
         deadline = time.monotonic() + timeout

@@ -85,14 +85,14 @@ def test_servers_that_cannot_start_are_reported_and_the_others_still_work(
 
 def test_a_server_that_never_answers_is_given_up_on_and_the_run_answers(
         cli: Cli, fake_server: FakeModelServer, mcp_http: HttpServer) -> None:
-    cli.write_config(mcp_connect_timeout=0.5)
+    cli.write_config(mcp_connect_timeout=3)  # room for the good server on a loaded machine
     fake_server.script(text("answered"))
     out = run(cli, fake_server, "--mcp-config", servers(hangs=fake("hang"), good=remote(mcp_http.url)))
     assert out.returncode == 0, out.stderr
     assert out.stdout == "answered\n"
     log = cli.home / "logs" / "mcp" / "hangs.log"
     assert error_lines(out.stderr) == [
-        f"note: MCP server 'hangs' is not available: did not answer within 0.5 s (log: {log})"]
+        f"note: MCP server 'hangs' is not available: did not answer within 3 s (log: {log})"]
     offered = mcp_tools(fake_server.model_requests[0])
     assert "mcp__good__echo" in offered
     assert not any(t.startswith("mcp__hangs__") for t in offered)

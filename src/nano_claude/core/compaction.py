@@ -67,6 +67,7 @@ from nano_claude.providers.catalog import ModelInfo
 
 if TYPE_CHECKING:
     from nano_claude.config import Settings
+    from nano_claude.extensions.hooks.runner import HookRunner
 
 CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 1600  # about what a full-size image costs on the big providers
@@ -466,7 +467,8 @@ class Compactor:
 
     def __init__(self, provider: Provider, model: ModelInfo, policy: CompactionPolicy,
                  convo: Conversation, *, system: str, tools: Sequence[ToolSpec],
-                 output_tokens: int, account: Callable[[TokenUsage], Usage]) -> None:
+                 output_tokens: int, account: Callable[[TokenUsage], Usage],
+                 hooks: HookRunner | None = None) -> None:
         self.provider = provider
         self.model = model
         self.policy = policy
@@ -475,6 +477,8 @@ class Compactor:
         self.fixed = estimate_fixed(system, tools)
         self.account = account
         self.shrunk = False  # whether the last call made the conversation smaller
+        self.hooks = hooks  # the session's HookRunner (extensions/hooks): PreCompact runs before a summary
+        self.trigger = "auto"  # for PreCompact: "manual" when /compact asked
 
     @property
     def ledger(self) -> Ledger:
@@ -522,6 +526,7 @@ class Compactor:
 
     async def compact(self, focus: str = "") -> AsyncIterator[Event]:
         """On demand (/compact): summarise the older turns now, whatever the size."""
+        self.trigger = "manual"
         async with aclosing(self._compact(self.used(), focus, hard=False)) as steps:
             async for event in steps:
                 yield event
@@ -555,6 +560,14 @@ class Compactor:
             yield Notice(f"Compaction would not shrink the conversation ({before:,} tokens); left as "
                          "it is until it grows.")
             return
+        if self.hooks is not None:
+            decision = await self.hooks.pre_compact(self.trigger, focus)
+            for notice in decision.notices:
+                yield notice
+            if decision.blocked:
+                self._futile(before)
+                yield Notice(f"A PreCompact hook stopped the compaction: {decision.reason}")
+                return
         yield Notice(f"Compacting the conversation ({before:,} tokens, "
                      f"{before / max(self.window.size, 1):.0%} of the window): summarising "
                      f"{len(old)} older messages...")

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nano_claude.config import user_home
 from nano_claude.core.compaction import CompactionPolicy, Compactor, Ledger, estimate_fixed
@@ -41,7 +41,7 @@ from nano_claude.core.messages import (
     ToolUseBlock,
     tool_result,
 )
-from nano_claude.core.prompter import PermissionRequest, Prompter, go_on
+from nano_claude.core.prompter import PermissionRequest, Prompter, Verdict, go_on
 from nano_claude.permissions.policy import Call, Mode, Policy, Ruling
 from nano_claude.permissions.rules import RuleSet
 from nano_claude.providers.base import ProbesWindow, Provider, Request
@@ -49,9 +49,13 @@ from nano_claude.providers.catalog import ModelInfo, cost_usd
 from nano_claude.tools.base import Tool, ToolContext, ToolError, ToolOutput, current_call
 from nano_claude.tools.registry import Registry
 
+if TYPE_CHECKING:
+    from nano_claude.extensions.hooks.runner import Decision, HookRunner
+
 DEFAULT_MAX_TOKENS = 16384
 DEFAULT_MAX_TOKENS_REASONING = 32768  # reasoning tokens count against the limit too
 INTERRUPTED = "Interrupted by the user before this tool call finished."
+MAX_STOP_BLOCKS = 8  # Stop hooks that keep the model going, in a row, before the turn ends anyway
 
 
 @dataclass
@@ -132,6 +136,9 @@ class Agent:
         # git worktree is told where it works, not where its parent does
         self.system_for: Callable[[Path], str] | None = None
         self.session: Session | None = None  # the one the newest run works in
+        self.hooks: HookRunner | None = None  # the user's hooks (extensions/hooks); None: there are none
+        self._halt: str | None = None  # a hook said `continue: false`: the run ends after this step
+        self._hook_context: dict[str, list[str]] = {}  # by call id: PreToolUse context for its result
 
     async def aclose(self) -> None:
         """The session ends: stop its background commands and its extensions (MCP servers)."""
@@ -178,7 +185,7 @@ class Agent:
         return Compactor(self.provider, self.model, self.options.compaction, session,
                          system=self.options.system, tools=self.tools.specs(),
                          output_tokens=self._max_tokens(),
-                         account=lambda usage: self._account(session, usage))
+                         account=lambda usage: self._account(session, usage), hooks=self.hooks)
 
     async def run(self, session: Session, prompt: Message) -> AsyncIterator[Event]:
         """Run the model until it stops; whatever ends the run, every tool call in the
@@ -186,6 +193,7 @@ class Agent:
         if not self._probed:
             await self._learn_window()
         self.session = session
+        self._halt, self._hook_context = None, {}
         session.messages.append(prompt)
         try:
             yield MessageAdded(prompt)
@@ -197,6 +205,7 @@ class Agent:
 
     async def _turns(self, session: Session) -> AsyncIterator[Event]:
         turns = 0
+        stop_blocks: list[str] = []  # why Stop hooks kept the model going, each time in a row
         guard = LoopGuard(self.options.max_calls_without_progress, self.ctx.read_files)
         while True:
             turns += 1
@@ -222,11 +231,22 @@ class Agent:
                     yield Notice(wake.text.splitlines()[0])
                     yield MessageAdded(wake)
                     continue
+                if self.hooks is not None and turns < self.options.max_turns:
+                    before = len(stop_blocks)
+                    async with aclosing(self._stop_hooks(session, response.message, stop_blocks)) as stopping:
+                        async for event in stopping:
+                            yield event
+                    if len(stop_blocks) > before:
+                        continue
                 yield TurnDone("end_turn", turns, response.message.text)
                 return
             async with aclosing(self._run_tools(session, calls)) as results:
                 async for event in results:
                     yield event
+            if self._halt is not None:
+                yield Notice(f"A hook stopped the run: {self._halt}")
+                yield TurnDone("end_turn", turns, response.message.text)
+                return
             stuck = guard.observe(response.message, session.messages[-1], self.ctx.read_files)
             if stuck is not None:
                 if not await go_on(self.prompter, stuck.question):
@@ -297,6 +317,26 @@ class Agent:
             yield TurnDone("error", turns)
             return
         outcome.append(response)
+
+    async def _stop_hooks(self, session: Session, message: Message,
+                          blocks: list[str]) -> AsyncIterator[Event]:
+        """The model ended its turn: Stop (SubagentStop for a sub-agent) hooks may keep it
+        going, their reason sent as the user's (a block is added to `blocks`); after
+        MAX_STOP_BLOCKS in a row the turn ends anyway."""
+        assert self.hooks is not None
+        decision = await self.hooks.stop(message.text, active=bool(blocks))
+        for notice in decision.notices:
+            yield notice
+        if not decision.blocked or decision.halt is not None:
+            return
+        if len(blocks) >= MAX_STOP_BLOCKS:
+            yield Notice(f"{self.hooks.stop_event} hooks kept the model going {MAX_STOP_BLOCKS} times "
+                         "in a row; the turn ends here")
+            return
+        blocks.append(decision.reason)
+        feedback = Message("user", (TextBlock(f"{self.hooks.stop_event} hook feedback:\n{decision.reason}"),))
+        session.messages.append(feedback)
+        yield MessageAdded(feedback)
 
     def _explain(self, exc: ProviderError) -> str:
         if isinstance(exc, ContextTooLong) and not self.options.compaction.auto:
@@ -391,10 +431,11 @@ class Agent:
                 ready: list[tuple[ToolUseBlock, Tool, Any]] = []
                 for call in batch:  # validation and permission questions: one at a time
                     yield ToolCallStarted(call.id, call.name, call.input)  # shown before any question
-                    checked, asked = await self._prepare(call)
-                    if asked is not None:
-                        yield asked
+                    checked, said = await self._prepare(call)
+                    for event in said:
+                        yield event
                     if isinstance(checked, ToolResultBlock):
+                        self._hook_context.pop(call.id, None)  # it does not run: nothing goes with it
                         results[call.id] = checked
                         yield ToolCallFinished(call.id, call.name, checked)
                     else:
@@ -405,6 +446,10 @@ class Agent:
                         yield event
                 for (call, _, _), output in zip(ready, outputs, strict=True):
                     results[call.id] = ToolResultBlock(call.id, output.content, output.is_error)
+                if self.hooks is not None and ready:
+                    for event in await self._after_tools([call for call, _, _ in ready], results):
+                        yield event
+                for (call, _, _), output in zip(ready, outputs, strict=True):
                     yield ToolCallFinished(call.id, call.name, results[call.id], output.display,
                                            output.summary)
         finally:
@@ -452,42 +497,135 @@ class Agent:
             if batch.done() and not batch.cancelled():
                 batch.exception()  # seen, so asyncio does not call it lost (a call reports its own failure)
 
-    async def _prepare(
-        self, call: ToolUseBlock
-    ) -> tuple[tuple[Tool, Any] | ToolResultBlock, PermissionAsked | None]:
-        """Validate a call and apply the policy, asking the user when the policy says so.
-        Returns the tool and its arguments, or the error result that answers the call."""
+    async def _prepare(self, call: ToolUseBlock) -> tuple[tuple[Tool, Any] | ToolResultBlock, list[Event]]:
+        """Validate a call and apply the PreToolUse hooks and the policy, asking the user when
+        they say so. Returns the tool and its arguments, or the error result that answers the
+        call, and what the user should see about it. A hook may deny, ask or change the input;
+        its allow saves a question but never passes a deny rule (nor an ask rule)."""
         try:
             tool, args = self.tools.parse(call.name, call.input)
         except ToolError as exc:
-            return tool_result(call.id, str(exc), is_error=True), None
+            return tool_result(call.id, str(exc), is_error=True), []
+        hook: Decision | None = None
+        events: list[Event] = []
+        if self.hooks is not None:
+            hook = await self.hooks.pre_tool_use(call)
+            events.extend(hook.notices)
+            hooked = self._hooked_call(call, hook)
+            if isinstance(hooked, ToolResultBlock):
+                return hooked, events
+            tool, args = hooked or (tool, args)
         ruling = self.policy.judge(_policy_call(tool, args))
-        if ruling.decision == "allow":
-            return (tool, args), None
-        description = tool.summary(args)
+        wanted = hook.permission if hook is not None else None
+        if ruling.decision == "allow" and wanted != "ask":
+            return (tool, args), events
         if ruling.decision == "deny":
-            denied = PermissionAsked(tool.name, description, False, call.id, call.input, str(ruling))
-            return tool_result(call.id, _denial(tool.name, ruling), is_error=True), denied
+            events.append(PermissionAsked(tool.name, tool.summary(args), False, call.id, call.input,
+                                          str(ruling)))
+            return tool_result(call.id, _denial(tool.name, ruling), is_error=True), events
+        if wanted == "allow" and not ruling.rule:
+            return (tool, args), events
+        if ruling.decision == "allow":  # a hook asks, where the rules would not
+            ruling = Ruling("ask", (hook.permission_reason if hook else "") or "a PreToolUse hook asks")
+        checked, asked = await self._confirm(call, tool, args, ruling)
+        return checked, [*events, *asked]
+
+    def _hooked_call(self, call: ToolUseBlock, hook: Decision) -> tuple[Tool, Any] | ToolResultBlock | None:
+        """What PreToolUse hooks made of a call: blocked (the result the model reads), run with
+        a changed input (the tool and its new arguments), or None: as it was. Their context
+        goes with the call's result."""
+        if hook.halt is not None and self._halt is None:
+            self._halt = hook.halt
+        if hook.permission == "deny" or hook.halt is not None:
+            why = hook.permission_reason or hook.halt or "no reason given"
+            context = "".join(f"\n\nContext from a PreToolUse hook:\n{text}" for text in hook.context)
+            return tool_result(call.id, f"Blocked by a PreToolUse hook: {why}{context}", is_error=True)
+        if hook.context:
+            self._hook_context[call.id] = hook.context
+        if hook.updated_input is None:
+            return None
+        try:
+            return self.tools.parse(call.name, hook.updated_input)
+        except ToolError as exc:
+            return tool_result(call.id, f"A PreToolUse hook changed this call's input to one that is not "
+                                        f"valid: {exc}", is_error=True)
+
+    async def _confirm(self, call: ToolUseBlock, tool: Tool, args: Any,
+                       ruling: Ruling) -> tuple[tuple[Tool, Any] | ToolResultBlock, list[Event]]:
+        """Ask the user about a call (PermissionRequest hooks may answer for them)."""
+        description = tool.summary(args)
         detail = ""
         preview = getattr(tool, "preview", None)
         if preview is not None:
             try:
                 detail = await preview(args, self.ctx)
             except ToolError as exc:  # the call will fail when it runs: let it, and say why
-                return tool_result(call.id, str(exc), is_error=True), None
+                return tool_result(call.id, str(exc), is_error=True), []
         request = PermissionRequest(tool.name, description, ruling.reason, detail, ruling.suggestions)
-        verdict = await self.prompter.confirm(request)
+        events: list[Event] = []
+        verdict = await self._hooked_verdict(call, ruling, events)
+        by_user = verdict is None
+        if verdict is None:
+            verdict = await self._ask_user(request, events)
         note = ""
-        if verdict.allowed and verdict.remember != "once":
+        if by_user and verdict.allowed and verdict.remember != "once":
             self.policy.remember(ruling.suggestions)
             if verdict.remember == "always":
                 note = self.policy.save(ruling.suggestions)
-        asked = PermissionAsked(tool.name, description, verdict.allowed, call.id, call.input, note,
-                                by_user=True)
+        events.append(PermissionAsked(tool.name, description, verdict.allowed, call.id, call.input, note,
+                                      by_user=by_user))
         if verdict.allowed:
-            return (tool, args), asked
+            return (tool, args), events
         reason = verdict.reason or f"The user denied permission to run {tool.name}."
-        return tool_result(call.id, reason, is_error=True), asked
+        return tool_result(call.id, reason, is_error=True), events
+
+    async def _hooked_verdict(self, call: ToolUseBlock, ruling: Ruling,
+                              events: list[Event]) -> Verdict | None:
+        """What PermissionRequest hooks answer for the user, if they do."""
+        if self.hooks is None:
+            return None
+        decision = await self.hooks.permission_request(call, ruling.suggestions)
+        events.extend(decision.notices)
+        if decision.permission not in ("allow", "deny"):
+            return None
+        reason = decision.permission_reason or "A PermissionRequest hook denied this call."
+        return Verdict(decision.permission == "allow", "" if decision.permission == "allow" else reason)
+
+    async def _ask_user(self, request: PermissionRequest, events: list[Event]) -> Verdict:
+        """The prompter's question; Notification hooks hear that one is waiting, meanwhile."""
+        if self.hooks is None:
+            return await self.prompter.confirm(request)
+        notifying = asyncio.ensure_future(
+            self.hooks.notification(f"nano_claude needs your permission to use {request.tool}"))
+        try:
+            verdict = await self.prompter.confirm(request)
+        except BaseException:
+            notifying.cancel()
+            raise
+        events.extend((await notifying).notices)
+        return verdict
+
+    async def _after_tools(self, calls: list[ToolUseBlock],
+                           results: dict[str, ToolResultBlock]) -> list[Event]:
+        """PostToolUse (PostToolUseFailure for a failed call) hooks: their reasons and added
+        context join the result the model reads."""
+        assert self.hooks is not None
+        decisions = await asyncio.gather(*(self.hooks.post_tool_use(c, results[c.id]) for c in calls))
+        events: list[Event] = []
+        for call, decision in zip(calls, decisions, strict=True):
+            events.extend(decision.notices)
+            if decision.halt is not None and self._halt is None:
+                self._halt = decision.halt
+            result = results[call.id]
+            event = "PostToolUseFailure" if result.is_error else "PostToolUse"
+            before = self._hook_context.pop(call.id, [])
+            added = [*(f"Context from a PreToolUse hook:\n{text}" for text in before),
+                     *(f"{event} hook feedback: {reason}" for reason in decision.reasons),
+                     *(f"Context from a {event} hook:\n{text}" for text in decision.context)]
+            if added:
+                results[call.id] = ToolResultBlock(call.id, (*result.content, *map(TextBlock, added)),
+                                                   result.is_error)
+        return events
 
 
 def _policy_call(tool: Tool, args: Any) -> Call:

@@ -91,6 +91,9 @@ class Policy:
     session: RuleSet = field(default_factory=RuleSet)  # "allow for this session" answers
     save_to: Path | None = None  # where an "always" answer writes its rules
     walk_limit: int = WALK_LIMIT  # entries a recursive read may list before we ask instead
+    # A skill's allowed-tools (allow) and disallowed-tools (deny) for the run it is used in;
+    # whoever runs the agent empties it when the run ends (end_turn)
+    turn: RuleSet = field(default_factory=RuleSet)
 
     def __post_init__(self) -> None:
         self.project = Path(os.path.realpath(self.project))
@@ -174,6 +177,10 @@ class Policy:
             return None
         target = args[0] if args else str(self.home)
         return None if target == DYNAMIC else self._resolve(target, cwd)
+
+    def end_turn(self) -> None:
+        """The run a skill was used in is over: its allowed and disallowed tools no longer apply."""
+        self.turn.rules.clear()
 
     def remember(self, suggestions: Iterable[str]) -> None:
         """An "allow for this session" answer."""
@@ -341,7 +348,8 @@ class Policy:
     # --- rules -------------------------------------------------------------------------
 
     def _all(self, kind: str, tool: str) -> list[Rule]:
-        return self.rules.of(kind, tool) + self.session.of(kind, tool)  # type: ignore[arg-type]
+        return (self.rules.of(kind, tool) + self.session.of(kind, tool)  # type: ignore[arg-type]
+                + self.turn.of(kind, tool))  # type: ignore[arg-type]
 
     def _rule(self, kind: str, tool: str, match: Matcher) -> Rule | None:
         return next((r for r in self._all(kind, tool) if match(r)), None)

@@ -1,5 +1,6 @@
-"""Tab completion: slash commands and their arguments, and paths after `@` (written the
-way core/mentions.py reads them back: a space escaped, or inside the quotes you opened)."""
+"""Tab completion: slash commands and their arguments, skills (with their argument hints) and
+MCP prompts, and paths after `@` (written the way core/mentions.py reads them back: a space
+escaped, or inside the quotes you opened)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from nano_claude.core import mentions
+from nano_claude.extensions.skills.catalog import skills_of
 from nano_claude.ui import commands
 from nano_claude.ui.state import ReplState
 
@@ -46,6 +48,7 @@ class ReplCompleter(Completer):
                         yield Completion(label, start_position=-len(name), display=f"/{label}",
                                          display_meta=command.help)
             yield from self._prompts(name)
+            yield from self._skills(name)
             return
         command, state = commands.find(name), self.state()
         if command is None or command.complete is None or state is None:
@@ -55,6 +58,19 @@ class ReplCompleter(Completer):
             if value.lower().startswith(argument.lower()):
                 yield Completion(value, start_position=-len(argument))
 
+
+    def _skills(self, name: str) -> Iterator[Completion]:
+        """Skills and custom commands the user may run (a REPL command of the same name wins,
+        so it is not offered twice), with their argument hints."""
+        state = self.state()
+        skills = skills_of(state.agent) if state is not None else None
+        if skills is None:
+            return
+        for label, skill in sorted(skills.found.by_name.items()):
+            if label.startswith(name) and skill.user_invocable and commands.find(label) is None:
+                hint = f" {skill.argument_hint}" if skill.argument_hint else ""
+                yield Completion(label, start_position=-len(name), display=f"/{label}{hint}",
+                                 display_meta=(skill.description or "skill")[:80])
 
     def _prompts(self, name: str) -> Iterator[Completion]:
         """MCP prompts, as /mcp__server__prompt (extensions/mcp/prompts.py)."""

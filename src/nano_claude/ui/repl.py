@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from nano_claude import __version__
 from nano_claude.core.errors import NanoClaudeError
 from nano_claude.core.events import Event, Relayed, Usage
-from nano_claude.core.messages import Message, TextBlock, user_text
+from nano_claude.core.messages import ImageBlock, Message, TextBlock, user_text
 from nano_claude.sessions.recorder import Recorder, RecordingPrompter
 from nano_claude.ui import commands
 from nano_claude.ui.keys import KeyWatch, is_cancel, is_paste, is_tasks_toggle, is_text
@@ -86,6 +86,7 @@ class Repl:
         self.recorder: Recorder | None = None
         self.resumed: Loaded | None = None  # set by start() when it continues a saved session
         self._mcp_asked = False  # the project's MCP servers were put to the user (once a session)
+        self._hooks_asked = False  # ... and the project's hooks
         self._wake = asyncio.Event()  # a background agent finished: wake the model once the prompt is idle
         # A background agent's question takes the terminal from the idle prompt: wanted, taken, given back
         self._floor_lock = asyncio.Lock()
@@ -128,6 +129,9 @@ class Repl:
             if self.state is not None:
                 self._autosave(self.state)
                 await self._upload(self.state)
+            if self.state is not None and self.state.agent.hooks is not None:
+                for notice in (await self.state.agent.hooks.end("prompt_input_exit")).notices:
+                    self.renderer.on_event(notice)
             self.renderer.close()
             if self.state is not None:
                 await self.state.agent.aclose()
@@ -200,9 +204,10 @@ class Repl:
             await self._floor_back.wait()
             self._floor_back.clear()
             return
-        from nano_claude.extensions.expand import handles
+        from nano_claude.extensions.expand import end_turn, handles
 
-        if text.startswith("/") and not handles(state.agent, text):  # an MCP prompt goes to the model
+        # a skill or an MCP prompt goes to the model; the REPL's own command wins a name
+        if text.startswith("/") and (commands.is_builtin(text) or not handles(state.agent, text)):
             session, before = state.session, list(state.session.messages)
             if await commands.dispatch(state, text.strip()):
                 self._offer_rewound(state, session, before)
@@ -217,17 +222,24 @@ class Repl:
 
             self._mcp_asked = True
             await ask_approval(state, self.prompter)
+        if not self._hooks_asked and state.agent.hooks is not None and state.agent.hooks.pending:
+            from nano_claude.ui.commands.hooks import ask_trust
+
+            self._hooks_asked = True
+            await ask_trust(state, self.prompter)
         try:
             message = await self._within_window(state, await self._message(text, line))
         except NanoClaudeError as exc:  # an MCP prompt that could not run: say why, send nothing
             self.renderer.echo(str(exc), "red")
             return
         if message is None:
+            await end_turn(state.agent)  # what a skill set for the turn it did not get
             self.typeahead = line if self.tty else ""
             self.renderer.echo("Not sent." + (" It is back in the input." if self.tty else ""), "yellow")
             return
         self.context.clear()
         await self._cancellable(self._turn(message))
+        await end_turn(state.agent)  # a skill's allowed tools and model were for this turn
 
     def _unconfigured(self, state: ReplState, *, sending: bool = False, quiet: bool = False) -> bool:
         """The model has no key yet (providers/unconfigured.py): say how to set one, or pick
@@ -320,7 +332,10 @@ class Repl:
         if message is None:
             return
         self.renderer.echo("Woken: a background agent finished.", "cyan")
-        await self._cancellable(self._turn(message))
+        await self._cancellable(self._turn(message, prompt=False))
+        from nano_claude.extensions.expand import end_turn
+
+        await end_turn(state.agent)
 
     def _on_agent(self, run: AgentRun, event: Event | None) -> None:
         """A background agent's usage counts in /cost; when one ends, say so above the
@@ -490,7 +505,8 @@ class Repl:
             await asyncio.sleep(0.125)
             self.renderer.tick()
 
-    async def _turn(self, message: Message) -> None:
+    async def _turn(self, message: Message, *, prompt: bool = True) -> None:
+        """`prompt`: the message is one the user sent (so prompt hooks run), not a wake-up."""
         from nano_claude.sessions.checkpoints import Checkpoints
 
         state = await self.ready()
@@ -498,6 +514,11 @@ class Repl:
         recorder = self._recording(state)
         assert recorder.session is not None  # it follows the session this turn runs in
         checkpoints = Checkpoints(self._store(state).checkpoints(recorder.session.id))
+        if prompt and agent.hooks is not None:
+            hooked = await self._prompt_hooks(state, message)
+            if hooked is None:
+                return
+            message = hooked
         state.start_turn()
         self._show_tasks(agent.ctx.root)
         self.renderer.waiting()
@@ -519,6 +540,18 @@ class Repl:
                 self.renderer.echo(f"{recorder.failure}; the conversation goes on, and the next message "
                                    "tries again", "red")
                 recorder.failure = ""
+
+    async def _prompt_hooks(self, state: ReplState, message: Message) -> Message | None:
+        """SessionStart and UserPromptSubmit hooks: they may add to the message, or drop it (None)."""
+        assert state.agent.hooks is not None
+        self.renderer.waiting("Running hooks")
+        submitted = await state.agent.hooks.submit(state.session, message)
+        for notice in submitted.notices:
+            self.renderer.on_event(notice)
+        if submitted.message is None:
+            self.renderer.end_turn()
+            self.renderer.echo(f"Not sent: a UserPromptSubmit hook blocked it: {submitted.reason}", "yellow")
+        return submitted.message
 
     def _show_tasks(self, root: Path) -> None:
         """The project's open tasks go under the spinner for this turn; the ones it completes stay ticked."""
@@ -635,12 +668,11 @@ class Repl:
         not what a collapsed paste holds) and any `!command` output, and the id its
         checkpoints are kept under."""
         from nano_claude.core.mentions import attach
-        from nano_claude.extensions.expand import expand
         from nano_claude.sessions.checkpoints import TURN_KEY, new_turn_id
 
         agent = (await self.ready()).agent
         preamble = "\n\n".join(self.context)
-        expanded = await expand(agent, text)  # `/mcp__server__prompt args`: what the prompt returns
+        expanded = await self._expand(text)  # `/skill args`, `/mcp__server__prompt args`
         if expanded is not None:
             return Message("user", (*user_text(preamble).content[:1 if preamble else 0], *expanded),
                            {TURN_KEY: new_turn_id()})
@@ -656,6 +688,30 @@ class Repl:
             self.renderer.echo(f"attached {', '.join(found.attached)}", "dim")
         body = f"{preamble}\n\n{text}" if preamble else text
         return Message("user", (TextBlock(body), *found.blocks), {TURN_KEY: new_turn_id()})
+
+    async def _expand(self, text: str) -> list[TextBlock | ImageBlock] | None:
+        """What a skill or an MCP prompt makes of `/name args` (None: not one). A skill may run
+        commands or a sub-agent first: that is shown and cancelled (Esc) like a turn."""
+        from nano_claude.extensions.expand import expand, handles
+
+        state = await self.ready()
+        if not handles(state.agent, text):
+            return None
+        done: list[list[TextBlock | ImageBlock] | None] = []
+
+        def relay(event: Event) -> None:
+            if isinstance(event, Relayed):
+                state.record_child(event)
+            self.renderer.on_event(event)
+
+        async def expanding() -> None:
+            done.append(await expand(state.agent, text, session=state.session, relay=relay))
+
+        self.renderer.waiting(f"Running {text.split(maxsplit=1)[0]}")
+        await self._cancellable(expanding())
+        if not done:
+            raise NanoClaudeError("Not sent: the command was interrupted.")
+        return done[0]
 
     async def _within_window(self, state: ReplState, message: Message) -> Message | None:
         """A message too big for the model's window is never cut without a word: the user

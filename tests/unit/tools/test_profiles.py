@@ -20,7 +20,7 @@ from tests.fakes.script import Call, text, tool_calls
 from tests.fakes.server import FakeModelServer
 
 COMPACT_BUDGET = 1500  # tokens of system prompt + tool definitions in the first request
-FULL_TOOL_COUNT = len(builtin_tools()) + len(agent_tools())  # assemble adds the sub-agent tools
+FULL_TOOL_COUNT = len(builtin_tools()) + len(agent_tools()) + 2  # assemble adds the sub-agent and skill tools
 
 
 def run_custom(cli: Cli, server: FakeModelServer, *args: str, env: dict[str, str] | None = None) -> Any:

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from functools import cache
 
 from nano_claude.core.errors import NanoClaudeError
+from nano_claude.extensions.expand import split
 from nano_claude.ui.state import ReplState
 
 MODULES: tuple[str, ...] = (
     "agents", "clear", "cloudsave", "compact", "config", "context", "cost", "cwd", "doctor", "exit", "help",
-    "history", "load", "mcp", "model", "permissions", "resume", "rewind", "save", "tasks", "thinking",
-    "verbose",
+    "history", "hooks", "load", "mcp", "model", "permissions", "resume", "rewind", "save", "skills", "tasks",
+    "thinking", "verbose",
 )
 
 
@@ -54,34 +55,30 @@ def find(name: str) -> Command | None:
     return next((c for c in _registered() if name == c.name or name in c.aliases), None)
 
 
-def suggest(name: str) -> str | None:
-    """The known name nearest to a mistyped one, if any is near enough."""
-    names = [n for c in _registered() for n in (c.name, *c.aliases)]
+def suggest(name: str, more: tuple[str, ...] = ()) -> str | None:
+    """The known name nearest to a mistyped one (among the commands and `more`), if any is near enough."""
+    names = [n for c in _registered() for n in (c.name, *c.aliases)] + list(more)
     close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
     return close[0] if close else None
 
 
 def is_secret(line: str) -> bool:
     """A command line that carries a key or token (kept out of the input history file)."""
-    parsed = split(line.strip())
+    parsed = split(line)
     command = find(parsed[0]) if parsed and parsed[0] else None
     return bool(command and command.secret and command.secret(parsed[1]))  # type: ignore[index]
 
 
-def split(line: str) -> tuple[str, str] | None:
-    """`/model gpt-4o` -> ("model", "gpt-4o"); None when the line is not a command. A first
-    word with another slash in it is a path (`/etc/hosts what is this?`), so a prompt."""
-    if not line.startswith("/"):
-        return None
-    name, _, args = line[1:].strip().partition(" ")
-    if "/" in name:
-        return None
-    return name, args.strip()
+def is_builtin(line: str) -> bool:
+    """Does the line name one of these commands? In the REPL they win over a skill or custom
+    command of the same name."""
+    parsed = split(line)
+    return bool(parsed and parsed[0] and find(parsed[0]))
 
 
 async def dispatch(state: ReplState, line: str) -> bool:
     """Run the command a line names. False: the line is not a command (send it to the model)."""
-    parsed = split(line.strip())
+    parsed = split(line)
     if parsed is None:
         return False
     name, args = parsed
@@ -90,7 +87,7 @@ async def dispatch(state: ReplState, line: str) -> bool:
         return True
     command = find(name)
     if command is None:
-        near = suggest(name)
+        near = suggest(name, _skill_names(state))
         hint = f" Did you mean /{near}?" if near else ""
         state.echo(f"Unknown command /{name}.{hint} (/help lists commands)", "red")
         return True
@@ -99,3 +96,10 @@ async def dispatch(state: ReplState, line: str) -> bool:
     except NanoClaudeError as exc:  # a command's domain failure: say it, keep the REPL going
         state.echo(str(exc), "red")
     return True
+
+
+def _skill_names(state: ReplState) -> tuple[str, ...]:
+    from nano_claude.extensions.skills.catalog import skills_of
+
+    skills = skills_of(state.agent)
+    return tuple(skills.found.by_name) if skills is not None else ()
