@@ -119,7 +119,8 @@ def build_agent(
     agent.system_for = lambda where: system_for(where).text  # a sub-agent working elsewhere (a worktree)
     if profile == "full":  # a small local model cannot use sub-agents well: compact leaves them out
         attach_agents(agent, settings, paths, cwd, environ, agents_json)
-    attach_skills(agent, settings, paths, cwd, environ, for_model=profile == "full")
+    attach_skills(agent, settings, paths, cwd, environ, for_model=profile == "full",
+                  accept_all_flag=accept_all_flag)
     if paths is not None:
         attach_hooks(agent, settings, paths, cwd, environ, interactive=unconfigured_ok,
                      accept_all_flag=accept_all_flag)
@@ -130,21 +131,24 @@ def build_agent(
 
 
 def attach_skills(agent: Agent, settings: Settings, paths: Paths | None, cwd: Path,
-                  environ: Mapping[str, str], *, for_model: bool) -> None:
+                  environ: Mapping[str, str], *, for_model: bool, accept_all_flag: bool = False) -> None:
     """Skills and custom commands (extensions/skills/): the user runs them as /NAME; with
     `for_model` (the full tool profile) the model runs them too, through the Skill and
-    SkillList tools, and the system prompt ends with their names and descriptions."""
+    SkillList tools, and the system prompt ends with their names and descriptions. A
+    project's skills use their allowed-tools once trusted (catalog.py): trusted before, or
+    --accept-all, or setting trust_project_skills."""
     from nano_claude.extensions.skills.loader import load_skills
 
     found = load_skills(cwd, user_home(environ))
     agent.notes.extend(found.errors)
     if not found.by_name:
         return
-    from nano_claude.extensions.skills.catalog import Skills
+    from nano_claude.extensions.skills.catalog import ProjectTrust, Skills
     from nano_claude.extensions.skills.listing import UsageFile, listing
 
     usage = UsageFile(paths.home / "skills_usage.json") if paths is not None else None
-    skills = Skills(found, settings, usage)
+    trust = ProjectTrust.of(found, paths, cwd, granted=settings.trust_project_skills or accept_all_flag)
+    skills = Skills(found, settings, usage, trust)
     agent.extensions.append(skills)
     if not for_model:
         return

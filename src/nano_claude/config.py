@@ -97,6 +97,8 @@ class Settings(BaseModel):
                                     "asking (not settable by the project itself)")
     trust_project_hooks: bool = Field(False, description="run the hooks a project's own settings define "
                                       "without asking (not settable by the project itself)")
+    trust_project_skills: bool = Field(False, description="let a project's skills and commands use their "
+                                       "allowed-tools without asking (not settable by the project itself)")
     read_claude_config: bool = Field(True, description="also use the MCP servers configured for "
                                      "Claude Code in ~/.claude.json and the hooks in its settings.json "
                                      "files (read only)")
@@ -178,7 +180,8 @@ def _check_keys(data: Mapping[str, Any], source: str) -> None:
 
 
 # Settings a project may not turn on
-GRANTS = ("cloudsave_auto", "trust_project_mcp", "trust_project_hooks", "mcp_trust_read_only")
+GRANTS = ("cloudsave_auto", "trust_project_mcp", "trust_project_hooks", "trust_project_skills",
+          "mcp_trust_read_only")
 
 
 def _truthy(value: Any) -> bool:

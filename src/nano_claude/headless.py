@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 from nano_claude.core.errors import NanoClaudeError
@@ -34,7 +34,7 @@ from nano_claude.core.events import (
     Usage,
 )
 from nano_claude.core.loop import Agent
-from nano_claude.core.messages import Message, block_to_dict, user_text
+from nano_claude.core.messages import Message, TextBlock, block_to_dict, user_text
 from nano_claude.sessions.checkpoints import TURN_KEY, Checkpoints, new_turn_id
 from nano_claude.sessions.recorder import Recorder
 from nano_claude.sessions.session import RecordedSession
@@ -249,20 +249,24 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
         agent.ctx.agents.pool.listeners.append(background)
     for note in notes:
         writer.on_event(Notice(note))
+    message: Message | None = None
     try:
-        message = await _message(agent, prompt, prompt if typed is None else typed, err or sys.stderr,
-                                 session, relay=lambda event: _record(writer, outcome, event))
+        added = await _submit(agent, session, prompt, writer, outcome)  # before a skill in it runs
+        if added is not None:
+            message = await _message(agent, prompt, prompt if typed is None else typed, err or sys.stderr,
+                                     session, relay=lambda event: _record(writer, outcome, event))
+            message = replace(message, content=(*message.content, *added))
     except BaseException:  # an MCP prompt that failed: its servers stop with the run
+        await _end_hooks(agent, writer)
         await agent.aclose()
         await agent.provider.aclose()
         raise
     checkpoints = Checkpoints(store.checkpoints(session.id))  # so /rewind can undo a -p run's edits
     try:
-        too_big(agent, session, message)
-        submitted = await _submit(agent, session, message, writer, outcome)
-        if submitted is not None:
-            with checkpoints.turn(agent.ctx, session, submitted):
-                async for event in agent.run(session, submitted):
+        if message is not None:
+            too_big(agent, session, message)
+            with checkpoints.turn(agent.ctx, session, message):
+                async for event in agent.run(session, message):
                     recorder.on_event(event)
                     _record(writer, outcome, event)
     except NanoClaudeError as exc:  # e.g. the embedded model failing to load mid-run
@@ -277,28 +281,34 @@ async def run(agent: Agent, prompt: str, writer: TextWriter | JsonWriter | Strea
         from nano_claude.extensions.expand import end_turn
 
         await end_turn(agent)  # a skill's model and allowed tools were for this run
-        if agent.hooks is not None:
-            for notice in (await agent.hooks.end("other")).notices:
-                writer.on_event(notice)
+        await _end_hooks(agent, writer)
         await agent.aclose()  # background commands and MCP servers end with the run
         await agent.provider.aclose()
     writer.finish(outcome, agent.model.qualified)  # json and stream-json always end with a result
     return outcome
 
 
-async def _submit(agent: Agent, session: RecordedSession, message: Message,
-                  writer: TextWriter | JsonWriter | StreamJsonWriter, outcome: Outcome) -> Message | None:
-    """SessionStart and UserPromptSubmit hooks, before the prompt goes (they may add to it);
-    None when one dropped it."""
+async def _submit(agent: Agent, session: RecordedSession, prompt: str,
+                  writer: TextWriter | JsonWriter | StreamJsonWriter,
+                  outcome: Outcome) -> tuple[TextBlock, ...] | None:
+    """SessionStart and UserPromptSubmit hooks on the prompt as given, before a skill or MCP
+    prompt in it runs: the context they add after the message, or None when one dropped it."""
     if agent.hooks is None:
-        return message
-    submitted = await agent.hooks.submit(session, message)
+        return ()
+    submitted = await agent.hooks.submit(session, prompt)
     for notice in submitted.notices:
         _record(writer, outcome, notice)
-    if submitted.message is None:
-        _record(writer, outcome, Error(f"a UserPromptSubmit hook blocked the prompt: {submitted.reason}",
+    if submitted.blocked:
+        _record(writer, outcome, Error(f"a {submitted.event} hook blocked the prompt: {submitted.reason}",
                                        kind="HookBlocked"))
-    return submitted.message
+        return None
+    return submitted.context
+
+
+async def _end_hooks(agent: Agent, writer: TextWriter | JsonWriter | StreamJsonWriter) -> None:
+    if agent.hooks is not None:
+        for notice in (await agent.hooks.end("other")).notices:
+            writer.on_event(notice)
 
 
 class PromptTooBig(NanoClaudeError):

@@ -59,8 +59,8 @@ def test_a_background_agent_wakes_the_idle_model_with_its_result(
     send(term, "summarise in the background")
     term.wait_for(r"Started it; I will report back\.")
     term.wait_prompt(2)  # the prompt is back while the agent works
-    screen = term.wait_for(r"background agent \w+ slowpoke \(general-purpose\) completed", timeout=30)
-    screen = term.wait_for(r"The background agent says: the project is empty\.", timeout=30)
+    screen = term.wait_for(r"background agent \w+ slowpoke \(general-purpose\) completed", timeout=60)
+    screen = term.wait_for(r"The background agent says: the project is empty\.", timeout=60)
     assert "Woken: a background agent finished." in screen
     woken = fake_server.model_requests[-1].body["messages"][-1]
     assert "[Background agent finished]" in str(woken) and "the project is empty" in str(woken)
@@ -82,10 +82,10 @@ def test_a_background_agents_permission_question_is_asked_over_the_idle_prompt(
     send(term, "make the marker in the background")
     term.wait_for(r"It is running\.")
     term.wait_prompt(2)
-    screen = term.wait_for(r"Write needs permission", timeout=30)
+    screen = term.wait_for(r"Write needs permission", timeout=60)
     assert "sub-agent writer" in screen  # the question names the agent asking
     term.send("y")
-    term.wait_for(r"The writer finished\.", timeout=30)
+    term.wait_for(r"The writer finished\.", timeout=60)
     assert (cli.project / "marker.txt").read_text() == "made by the agent\n"
 
 
@@ -146,11 +146,11 @@ def test_a_background_agents_question_asked_during_a_turn_is_asked_once_the_turn
     )
     term.start().wait_prompt()
     send(term, "make the marker in the background")
-    screen = term.wait_for(r"Write needs permission", timeout=30)
+    screen = term.wait_for(r"Write needs permission", timeout=60)
     # Asked under the turn, the question would have died with it: it waits for the idle prompt
     assert "It is running." in screen
     assert screen.index("It is running.") < screen.index("Write needs permission")
     assert "sub-agent writer" in screen
     term.send("y")
-    term.wait_for(r"The writer finished\.", timeout=30)
+    term.wait_for(r"The writer finished\.", timeout=60)
     assert (cli.project / "marker.txt").read_text() == "made by the agent\n"

@@ -127,3 +127,33 @@ def test_a_prompt_a_hook_blocks_is_not_sent_and_says_why(term: Terminal, cli: Cl
     assert fake_server.model_requests == []
     send(term, "something else")
     term.wait_for("fine answer")
+
+
+def test_prompt_hooks_see_a_skill_line_as_typed_before_its_commands_run(
+        term: Terminal, cli: Cli, fake_server: FakeModelServer, tmp_path: Path) -> None:
+    skill = cli.home / "skills" / "mark.md"
+    skill.parent.mkdir(parents=True)
+    skill.write_text("---\ndescription: mark the tree\nallowed-tools: Bash(touch:*)\n---\n"
+                     "Marked: !`touch marker.txt && echo touched`\nFor: $ARGUMENTS\n")
+    hook = tmp_path / "gate.py"
+    hook.write_text("import json, os, sys\nevent = json.load(sys.stdin)\n"
+                    "if 'later' in event['prompt']:\n"
+                    "    print('not now: ' + event['prompt'], file=sys.stderr)\n    sys.exit(2)\n"
+                    "there = os.path.exists('marker.txt')\n"
+                    "print('marker there: ' + str(there) + '; typed: ' + event['prompt'])\n")
+    (cli.home / "settings.json").write_text(json.dumps({"hooks": {"UserPromptSubmit": [{"hooks": [
+        {"type": "command", "command": f"{sys.executable} {hook}"}]}]}}))
+    fake_server.script(text("marked it"))
+    term.start().wait_prompt()
+    send(term, "/mark later")
+    term.wait_for(r"Not sent: a UserPromptSubmit hook blocked it: not now: /mark later")
+    assert not (cli.project / "marker.txt").exists()
+    term.wait_prompt(2)
+    send(term, "/mark now")
+    term.wait_for("marked it")
+    assert (cli.project / "marker.txt").exists()
+    [request] = fake_server.model_requests
+    sent = request.body["messages"][-1]["content"]
+    said = "\n".join(block["text"] for block in sent if block.get("type") == "text")
+    assert said.index("Marked: touched\nFor: now") < said.index(
+        "Context from a UserPromptSubmit hook:\nmarker there: False; typed: /mark now")

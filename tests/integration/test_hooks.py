@@ -154,6 +154,29 @@ def test_a_permission_request_hook_answers_the_question(cli: Cli, fake_server: S
     assert seen(notes) == []  # nobody was asked, so nobody was notified
 
 
+def test_a_permission_request_hooks_updated_input_runs_and_deny_rules_still_hold(
+        cli: Cli, fake_server: Server, tmp_path: Path) -> None:
+    change = script(tmp_path, "change.py", (
+        "command = event['tool_input']['command']\n"
+        "command = 'rm keep.txt' if 'swap' in command else command.replace('made', 'changed')\n"
+        "print(json.dumps({'hookSpecificOutput': {'hookEventName': 'PermissionRequest', "
+        "'decision': {'behavior': 'allow', 'updatedInput': {'command': command}}}}))\n"))
+    hooks_file(cli.home / "settings.json", on("PermissionRequest", change, "Bash"),
+               permissions={"ask": ["Bash(touch:*)"], "deny": ["Bash(rm:*)"]})
+    fake_server.script(tool_call("Bash", {"command": "touch made.txt"}), text("Made."))
+    out = run(cli, fake_server, "make a file")
+    assert out.returncode == 0, out.stderr
+    # the hook's allow answers the ask rule's question, for the input it gave
+    assert (cli.project / "changed.txt").exists() and not (cli.project / "made.txt").exists()
+    (cli.project / "keep.txt").write_text("kept\n")
+    fake_server.script(tool_call("Bash", {"command": "touch swap.txt"}), text("Understood."))
+    out = run(cli, fake_server, "make another")
+    assert out.returncode == 0, out.stderr
+    assert (cli.project / "keep.txt").exists() and not (cli.project / "swap.txt").exists()
+    told, failed = result(fake_server.model_requests[3].body)
+    assert failed and "Permission denied by the rule Bash(rm:*)" in told
+
+
 def test_notification_hooks_hear_of_a_permission_question(cli: Cli, fake_server: Server,
                                                           tmp_path: Path) -> None:
     note_command, notes = logger(tmp_path, "notifications.jsonl")
@@ -239,6 +262,55 @@ def test_session_start_context_goes_with_the_first_prompt(cli: Cli, fake_server:
     assert start["source"] == "startup" and start["session_id"] == out.json()["session_id"]
     [end] = seen(ends)
     assert end["reason"] == "other" and end["session_id"] == start["session_id"]
+
+
+def test_a_session_start_hooks_continue_false_sends_nothing_and_says_why(cli: Cli, fake_server: Server,
+                                                                         tmp_path: Path) -> None:
+    halt = script(tmp_path, "halt.py",
+                  "print(json.dumps({'continue': False, 'stopReason': 'maintenance window'}))\n")
+    user_hooks(cli, on("SessionStart", halt))
+    out = run(cli, fake_server, "hello", fmt="text")
+    assert out.returncode == 1
+    assert "a SessionStart hook blocked the prompt: maintenance window" in out.stderr
+    assert fake_server.model_requests == []
+
+
+def marking_skill(cli: Cli) -> None:
+    """A user skill whose `!` command leaves marker.txt behind when it runs."""
+    path = cli.home / "skills" / "mark.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("---\ndescription: mark the tree\nallowed-tools: Bash(touch:*)\n---\n"
+                    "Marked: !`touch marker.txt && echo touched`\nFor: $ARGUMENTS\n")
+
+
+def test_a_prompt_hook_blocks_a_skill_before_its_commands_run(cli: Cli, fake_server: Server,
+                                                               tmp_path: Path) -> None:
+    marking_skill(cli)
+    log_command, log = logger(tmp_path, then="print('no marking today', file=sys.stderr)\nsys.exit(2)\n")
+    user_hooks(cli, on("UserPromptSubmit", log_command))
+    out = run(cli, fake_server, "/mark the docs", fmt="text")
+    assert out.returncode == 1 and "no marking today" in out.stderr
+    assert [e["prompt"] for e in seen(log)] == ["/mark the docs"]  # the line as typed
+    assert not (cli.project / "marker.txt").exists()
+    assert fake_server.model_requests == []
+
+
+def test_prompt_hook_context_follows_the_expanded_skill(cli: Cli, fake_server: Server,
+                                                       tmp_path: Path) -> None:
+    marking_skill(cli)
+    check = script(tmp_path, "check.py", "import os\nthere = os.path.exists('marker.txt')\n"
+                   "print('marker there: ' + str(there) + '; typed: ' + event['prompt'])\n")
+    start = script(tmp_path, "start.py", "print('started in ' + event['source'])\n")
+    user_hooks(cli, {**on("UserPromptSubmit", check), **on("SessionStart", start)})
+    fake_server.script(text("Noted."))
+    out = run(cli, fake_server, "/mark the docs")
+    assert out.returncode == 0, out.stderr
+    assert (cli.project / "marker.txt").exists()
+    sent = last_text(fake_server.model_requests[0].body)
+    body = sent.index("Marked: touched\nFor: the docs")
+    started = sent.index("Context from a SessionStart hook:\nstarted in startup")
+    prompted = sent.index("Context from a UserPromptSubmit hook:\nmarker there: False; typed: /mark the docs")
+    assert body < started < prompted
 
 
 # --- Stop ---------------------------------------------------------------------------------------

@@ -564,9 +564,9 @@ class Compactor:
             decision = await self.hooks.pre_compact(self.trigger, focus)
             for notice in decision.notices:
                 yield notice
-            if decision.blocked:
+            if decision.blocked or decision.halt is not None:
                 self._futile(before)
-                yield Notice(f"A PreCompact hook stopped the compaction: {decision.reason}")
+                yield Notice(f"A PreCompact hook stopped the compaction: {decision.reason or decision.halt}")
                 return
         yield Notice(f"Compacting the conversation ({before:,} tokens, "
                      f"{before / max(self.window.size, 1):.0%} of the window): summarising "

@@ -56,6 +56,7 @@ DEFAULT_MAX_TOKENS = 16384
 DEFAULT_MAX_TOKENS_REASONING = 32768  # reasoning tokens count against the limit too
 INTERRUPTED = "Interrupted by the user before this tool call finished."
 MAX_STOP_BLOCKS = 8  # Stop hooks that keep the model going, in a row, before the turn ends anyway
+NOTIFY_GRACE = 0.5  # seconds a Notification hook may take once the question is answered; then it runs on
 
 
 @dataclass
@@ -139,9 +140,17 @@ class Agent:
         self.hooks: HookRunner | None = None  # the user's hooks (extensions/hooks); None: there are none
         self._halt: str | None = None  # a hook said `continue: false`: the run ends after this step
         self._hook_context: dict[str, list[str]] = {}  # by call id: PreToolUse context for its result
+        self._notifying: set[asyncio.Future[Decision]] = set()  # Notification hooks past NOTIFY_GRACE
+        self._notified: list[Event] = []  # what they said when they ended: shown at the next step
 
     async def aclose(self) -> None:
-        """The session ends: stop its background commands and its extensions (MCP servers)."""
+        """The session ends: stop its background commands and its extensions (MCP servers), and
+        Notification hooks still running after a moment's grace."""
+        if self._notifying:
+            await asyncio.wait(self._notifying, timeout=NOTIFY_GRACE)
+            for notifying in list(self._notifying):
+                notifying.cancel()
+                await asyncio.wait({notifying})
         await self.ctx.aclose()
         for extension in self.extensions:
             await extension.aclose()
@@ -210,6 +219,8 @@ class Agent:
         while True:
             turns += 1
             outcome: list[Response] = []
+            for event in self._late_notices():
+                yield event
             for extension in self.extensions:
                 for note in await extension.before_request(self):
                     yield Notice(note)
@@ -327,7 +338,10 @@ class Agent:
         decision = await self.hooks.stop(message.text, active=bool(blocks))
         for notice in decision.notices:
             yield notice
-        if not decision.blocked or decision.halt is not None:
+        if decision.halt is not None:
+            yield Notice(f"A hook stopped the run: {decision.halt}")
+            return
+        if not decision.blocked:
             return
         if len(blocks) >= MAX_STOP_BLOCKS:
             yield Notice(f"{self.hooks.stop_event} hooks kept the model going {MAX_STOP_BLOCKS} times "
@@ -452,6 +466,8 @@ class Agent:
                 for (call, _, _), output in zip(ready, outputs, strict=True):
                     yield ToolCallFinished(call.id, call.name, results[call.id], output.display,
                                            output.summary)
+                for event in self._late_notices():
+                    yield event
         finally:
             # Runs on success and on cancellation alike: every call gets its answer.
             answers = tuple(results.get(c.id) or tool_result(c.id, INTERRUPTED, is_error=True)
@@ -500,8 +516,10 @@ class Agent:
     async def _prepare(self, call: ToolUseBlock) -> tuple[tuple[Tool, Any] | ToolResultBlock, list[Event]]:
         """Validate a call and apply the PreToolUse hooks and the policy, asking the user when
         they say so. Returns the tool and its arguments, or the error result that answers the
-        call, and what the user should see about it. A hook may deny, ask or change the input;
-        its allow saves a question but never passes a deny rule (nor an ask rule)."""
+        call, and what the user should see about it. A PreToolUse hook may deny, ask or change
+        the input; its allow saves a question but never passes a deny rule nor an ask rule. The
+        question an ask rule raises is for the user or a PermissionRequest hook: that hook's
+        allow answers it (as in Claude Code), and deny rules still hold for the input it gives."""
         try:
             tool, args = self.tools.parse(call.name, call.input)
         except ToolError as exc:
@@ -563,10 +581,9 @@ class Agent:
                 return tool_result(call.id, str(exc), is_error=True), []
         request = PermissionRequest(tool.name, description, ruling.reason, detail, ruling.suggestions)
         events: list[Event] = []
-        verdict = await self._hooked_verdict(call, ruling, events)
-        by_user = verdict is None
-        if verdict is None:
-            verdict = await self._ask_user(request, events)
+        hooked = await self._hooked_verdict(call, ruling, events)
+        by_user = hooked is None
+        verdict, changed = hooked if hooked is not None else (await self._ask_user(request, events), None)
         note = ""
         if by_user and verdict.allowed and verdict.remember != "once":
             self.policy.remember(ruling.suggestions)
@@ -575,21 +592,37 @@ class Agent:
         events.append(PermissionAsked(tool.name, description, verdict.allowed, call.id, call.input, note,
                                       by_user=by_user))
         if verdict.allowed:
-            return (tool, args), events
+            return changed or (tool, args), events
         reason = verdict.reason or f"The user denied permission to run {tool.name}."
         return tool_result(call.id, reason, is_error=True), events
 
     async def _hooked_verdict(self, call: ToolUseBlock, ruling: Ruling,
-                              events: list[Event]) -> Verdict | None:
-        """What PermissionRequest hooks answer for the user, if they do."""
+                              events: list[Event]) -> tuple[Verdict, tuple[Tool, Any] | None] | None:
+        """What PermissionRequest hooks answer for the user, if they do, and the call with the
+        input an allowing hook changed (parsed again, and judged again: a deny rule wins)."""
         if self.hooks is None:
             return None
         decision = await self.hooks.permission_request(call, ruling.suggestions)
         events.extend(decision.notices)
+        if decision.halt is not None:
+            self._halt = self._halt or decision.halt
+            return Verdict(False, f"Blocked by a PermissionRequest hook: {decision.halt}"), None
         if decision.permission not in ("allow", "deny"):
             return None
-        reason = decision.permission_reason or "A PermissionRequest hook denied this call."
-        return Verdict(decision.permission == "allow", "" if decision.permission == "allow" else reason)
+        if decision.permission == "deny":
+            why = decision.permission_reason or "A PermissionRequest hook denied this call."
+            return Verdict(False, why), None
+        if decision.updated_input is None:
+            return Verdict(True), None
+        try:
+            tool, args = self.tools.parse(call.name, decision.updated_input)
+        except ToolError as exc:
+            return Verdict(False, f"A PermissionRequest hook changed this call's input to one that is not "
+                                  f"valid: {exc}"), None
+        again = self.policy.judge(_policy_call(tool, args))
+        if again.decision == "deny":
+            return Verdict(False, _denial(tool.name, again)), None
+        return Verdict(True), (tool, args)
 
     async def _ask_user(self, request: PermissionRequest, events: list[Event]) -> Verdict:
         """The prompter's question; Notification hooks hear that one is waiting, meanwhile."""
@@ -602,8 +635,28 @@ class Agent:
         except BaseException:
             notifying.cancel()
             raise
-        events.extend((await notifying).notices)
+        await asyncio.wait({notifying}, timeout=NOTIFY_GRACE)  # the answer never waits on a notifier
+        if notifying.done():
+            self._notification_ended(notifying)
+        else:
+            self._notifying.add(notifying)
+            notifying.add_done_callback(self._notification_ended)
         return verdict
+
+    def _notification_ended(self, notifying: asyncio.Future[Decision]) -> None:
+        """What a Notification hook said comes with the next step; its `continue: false` ends
+        the run after this one."""
+        self._notifying.discard(notifying)
+        if notifying.cancelled() or notifying.exception() is not None:
+            return
+        decision = notifying.result()
+        self._notified.extend(decision.notices)
+        self._halt = self._halt or decision.halt
+
+    def _late_notices(self) -> list[Event]:
+        """What Notification hooks that ran on in the background said (their failures)."""
+        late, self._notified = self._notified, []
+        return late
 
     async def _after_tools(self, calls: list[ToolUseBlock],
                            results: dict[str, ToolResultBlock]) -> list[Event]:

@@ -136,9 +136,11 @@ def spell(path: str, quote: str, *, closed: bool) -> str:
 
 
 async def attach(text: str, ctx: ToolContext, policy: Policy,
-                 resources: Resources | None = None) -> Attachments:
+                 resources: Resources | None = None, *, unasked_only: bool = False) -> Attachments:
     """Read every file `text` mentions, as the Read tool would (a Read rule that denies
-    it keeps it out), and every MCP resource; each one that fails is a note instead."""
+    it keeps it out), and every MCP resource; each one that fails is a note instead.
+    `unasked_only`: the user did not write the text (a skill the model runs), so only what
+    the policy lets the model read without asking is attached."""
     out = Attachments()
     seen: set[Path] = set()
     servers = resources.names() if resources is not None else []
@@ -158,7 +160,7 @@ async def attach(text: str, ctx: ToolContext, policy: Policy,
         seen.add(key)
         shown = str(path.relative_to(ctx.cwd)) if path.is_relative_to(ctx.cwd) else str(path)
         try:
-            blocks = await _read(path, shown, ctx, policy)
+            blocks = await _read(path, shown, ctx, policy, unasked_only=unasked_only)
         except _NotAttached as exc:
             out.notes.append(f"not attached: {mention.written}: {exc}")
             continue
@@ -222,7 +224,8 @@ def _missing(path: Path) -> str:
     return "no such file or directory"
 
 
-async def _read(path: Path, shown: str, ctx: ToolContext, policy: Policy) -> list[TextBlock | ImageBlock]:
+async def _read(path: Path, shown: str, ctx: ToolContext, policy: Policy, *,
+                unasked_only: bool = False) -> list[TextBlock | ImageBlock]:
     from nano_claude.permissions.policy import Call
     from nano_claude.tools.base import ToolError
     from nano_claude.tools.read import ReadInput, ReadTool
@@ -230,6 +233,8 @@ async def _read(path: Path, shown: str, ctx: ToolContext, policy: Policy) -> lis
     ruling = policy.judge(Call("Read", "read", str(path), True))
     if ruling.decision == "deny":
         raise _NotAttached(f"denied by a permission rule ({ruling.rule or ruling.reason})")
+    if ruling.decision == "ask" and unasked_only:
+        raise _NotAttached(f"reading it needs permission ({ruling.reason}); use the Read tool, which asks")
     mode = path.stat().st_mode
     if stat.S_ISDIR(mode):
         return [TextBlock(f'<directory path="{shown}">\n{_listing(path)}\n</directory>')]

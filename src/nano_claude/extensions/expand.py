@@ -74,10 +74,10 @@ async def expand(agent: Agent, line: str, *, session: Session | None = None,
 
 async def end_turn(agent: Agent) -> None:
     """The run is over: a skill's allowed and disallowed tools stop applying, and a skill's
-    model hands back to the session's."""
+    model hands back to the session's (`agent` may be a sub-agent, whose run it was)."""
     agent.policy.end_turn()
-    from nano_claude.extensions.skills.catalog import skills_of
+    from nano_claude.extensions.skills.catalog import session_skills
 
-    skills = skills_of(agent)
+    skills = session_skills(agent)
     if skills is not None:
         await skills.end_turn(agent)

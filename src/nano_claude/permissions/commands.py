@@ -7,6 +7,7 @@ that only look. Anything not known to be harmless is not read-only.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -321,6 +322,9 @@ def _git(words: tuple[str, ...]) -> Effects:
         return Effects(False, why=f"git {words[i]} changes how git runs")
     args = words[i + 1:]
     global_dirs = tuple(words[j + 1] for j in range(1, i) if words[j] == "-C" and j + 1 < len(words))
+    outputs = _git_outputs(args, global_dirs)
+    if outputs:  # judged as writes, so Edit rules and the project's bounds apply whatever allows the command
+        return Effects(False, writes=outputs, why="git --output writes a file")
     if _has(args, *_GIT_NEVER):
         return Effects(False, why="that git option writes files or runs programs")
     if sub in _GIT_READ:
@@ -356,6 +360,24 @@ def _git(words: tuple[str, ...]) -> Effects:
         if sub == "config" and args and first in allowed and len(_operands(args)) <= 1:
             return Effects(True, reads=global_dirs)
     return Effects(False, why=f"git {sub} can change the repository")
+
+
+def _git_outputs(args: tuple[str, ...], global_dirs: tuple[str, ...]) -> tuple[str, ...]:
+    """The files `--output=FILE` / `--output FILE` (diff, log, show, format-patch) write,
+    where git writes them: relative to its -C folders."""
+    found = []
+    for index, word in enumerate(args):
+        if word == "--":
+            break
+        if word.startswith("--output="):
+            found.append(word.split("=", 1)[1])
+        elif word == "--output":
+            found.append(args[index + 1] if index + 1 < len(args) else DYNAMIC)
+    if not global_dirs:
+        return tuple(found)
+    if DYNAMIC in global_dirs:
+        return tuple(DYNAMIC for _ in found)
+    return tuple(t if t == DYNAMIC or t.startswith("~") else posixpath.join(*global_dirs, t) for t in found)
 
 
 # --- commands that write files ------------------------------------------------------
@@ -431,4 +453,21 @@ def destructive(words: tuple[str, ...]) -> str:
             return f"git {sub} rewrites history"
         if sub == "update-ref" and _has(args, "-d"):
             return "git update-ref -d deletes a ref"
+        return _git_runs_a_program(words, i, sub, args)
+    return ""
+
+
+# Global options that make git run what they name: config (core.pager, alias.x=!cmd,
+# diff.external), its own programs, another repository's config
+_GIT_RUNS_GLOBAL = ("-c", "--config-env", "--exec-path=", "--git-dir", "--work-tree")
+_GIT_RUNS = ("--ext-diff", "--upload-pack", "--receive-pack", "--exec", "--open-files-in-pager")
+
+
+def _git_runs_a_program(words: tuple[str, ...], i: int, sub: str | None, args: tuple[str, ...]) -> str:
+    """A form that makes git run another program. Counted as destructive so that a rule for
+    the subcommand (`Bash(git log:*)`, a skill's grant) or for git does not cover it."""
+    if sub is None and words[i].startswith(_GIT_RUNS_GLOBAL):
+        return f"git {words[i].split('=', 1)[0]} can make git run any program"
+    if _has(args, *_GIT_RUNS) or (sub == "grep" and _has(args, "-O")):
+        return f"git {sub} with that option runs another program"
     return ""

@@ -23,6 +23,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from nano_claude.core.loop import Agent, Session
     from nano_claude.core.prompter import Prompter
     from nano_claude.extensions.agents.runtime import AgentRun
+    from nano_claude.extensions.hooks.runner import Submitted
     from nano_claude.extensions.tasks.checklist import Checklist
     from nano_claude.sessions.session import RecordedSession
     from nano_claude.sessions.store import Loaded, Saved, SessionStore
@@ -227,19 +229,25 @@ class Repl:
 
             self._hooks_asked = True
             await ask_trust(state, self.prompter)
+        added = await self._prompt_hooks(state, text)  # on the line as typed, before a skill in it runs
+        if added is None:
+            return
         try:
-            message = await self._within_window(state, await self._message(text, line))
-        except NanoClaudeError as exc:  # an MCP prompt that could not run: say why, send nothing
-            self.renderer.echo(str(exc), "red")
-            return
-        if message is None:
-            await end_turn(state.agent)  # what a skill set for the turn it did not get
-            self.typeahead = line if self.tty else ""
-            self.renderer.echo("Not sent." + (" It is back in the input." if self.tty else ""), "yellow")
-            return
-        self.context.clear()
-        await self._cancellable(self._turn(message))
-        await end_turn(state.agent)  # a skill's allowed tools and model were for this turn
+            try:
+                message = await self._message(text, line)
+                message = replace(message, content=(*message.content, *added))
+                message = await self._within_window(state, message)
+            except NanoClaudeError as exc:  # an MCP prompt that could not run: say why, send nothing
+                self.renderer.echo(str(exc), "red")
+                return
+            if message is None:
+                self.typeahead = line if self.tty else ""
+                self.renderer.echo("Not sent." + (" It is back in the input." if self.tty else ""), "yellow")
+                return
+            self.context.clear()
+            await self._cancellable(self._turn(message))
+        finally:
+            await end_turn(state.agent)  # a skill's allowed tools and model were for this turn, sent or not
 
     def _unconfigured(self, state: ReplState, *, sending: bool = False, quiet: bool = False) -> bool:
         """The model has no key yet (providers/unconfigured.py): say how to set one, or pick
@@ -332,7 +340,7 @@ class Repl:
         if message is None:
             return
         self.renderer.echo("Woken: a background agent finished.", "cyan")
-        await self._cancellable(self._turn(message, prompt=False))
+        await self._cancellable(self._turn(message))
         from nano_claude.extensions.expand import end_turn
 
         await end_turn(state.agent)
@@ -505,8 +513,7 @@ class Repl:
             await asyncio.sleep(0.125)
             self.renderer.tick()
 
-    async def _turn(self, message: Message, *, prompt: bool = True) -> None:
-        """`prompt`: the message is one the user sent (so prompt hooks run), not a wake-up."""
+    async def _turn(self, message: Message) -> None:
         from nano_claude.sessions.checkpoints import Checkpoints
 
         state = await self.ready()
@@ -514,11 +521,6 @@ class Repl:
         recorder = self._recording(state)
         assert recorder.session is not None  # it follows the session this turn runs in
         checkpoints = Checkpoints(self._store(state).checkpoints(recorder.session.id))
-        if prompt and agent.hooks is not None:
-            hooked = await self._prompt_hooks(state, message)
-            if hooked is None:
-                return
-            message = hooked
         state.start_turn()
         self._show_tasks(agent.ctx.root)
         self.renderer.waiting()
@@ -541,17 +543,28 @@ class Repl:
                                    "tries again", "red")
                 recorder.failure = ""
 
-    async def _prompt_hooks(self, state: ReplState, message: Message) -> Message | None:
-        """SessionStart and UserPromptSubmit hooks: they may add to the message, or drop it (None)."""
-        assert state.agent.hooks is not None
+    async def _prompt_hooks(self, state: ReplState, text: str) -> tuple[TextBlock, ...] | None:
+        """SessionStart and UserPromptSubmit hooks, on the line as typed: a hook that drops a
+        `/skill` line stops it before its commands or sub-agent run. What they add goes after
+        the message; None when one dropped it (or Esc stopped them)."""
+        hooks = state.agent.hooks
+        if hooks is None:
+            return ()
+        done: list[Submitted] = []
+
+        async def submitting() -> None:
+            done.append(await hooks.submit(state.session, text))
+
         self.renderer.waiting("Running hooks")
-        submitted = await state.agent.hooks.submit(state.session, message)
-        for notice in submitted.notices:
+        await self._cancellable(submitting())
+        if not done:
+            return None
+        for notice in done[0].notices:
             self.renderer.on_event(notice)
-        if submitted.message is None:
-            self.renderer.end_turn()
-            self.renderer.echo(f"Not sent: a UserPromptSubmit hook blocked it: {submitted.reason}", "yellow")
-        return submitted.message
+        if done[0].blocked:
+            self.renderer.echo(f"Not sent: a {done[0].event} hook blocked it: {done[0].reason}", "yellow")
+            return None
+        return done[0].context
 
     def _show_tasks(self, root: Path) -> None:
         """The project's open tasks go under the spinner for this turn; the ones it completes stay ticked."""

@@ -4,12 +4,14 @@ and compaction act on what the hooks say."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from nano_claude.core.events import MessageAdded, Notice, TurnDone
+from nano_claude.core.events import MessageAdded, Notice, PermissionAsked, ToolCallStarted, TurnDone
 from nano_claude.core.loop import Agent, LoopOptions, Session
 from nano_claude.core.messages import Message, TextBlock, user_text
 from nano_claude.core.prompter import HeadlessPrompter
@@ -102,8 +104,6 @@ async def test_a_sub_agents_end_is_subagent_stop_matched_on_its_type(tmp_path: P
     await view.stop("child answer", active=False)
     other = hooks.for_subagent(make_agent(tmp_path), "d4e5f6", "Plan")
     await other.stop("nothing", active=False)
-    import json
-
     [payload] = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     assert payload["hook_event_name"] == "SubagentStop" and payload["agent_id"] == "a1b2c3"
     assert payload["agent_type"] == "Explore" and payload["last_assistant_message"] == "child answer"
@@ -149,8 +149,6 @@ async def test_pre_compact_hooks_hear_the_trigger_and_focus(tmp_path: Path) -> N
     session = long_conversation()
     events = [e async for e in agent.compactor(session).compact("the parser")]
     assert any(isinstance(e, Notice) and e.text.startswith("Compacted the conversation") for e in events)
-    import json
-
     payload = json.loads(log.read_text())
     assert payload["trigger"] == "manual" and payload["custom_instructions"] == "the parser"
 
@@ -179,3 +177,90 @@ async def test_pre_tool_use_context_goes_with_the_calls_result(tmp_path: Path) -
     [answer] = session.messages[2].tool_results
     assert answer.text.startswith("hi")
     assert answer.text.endswith("Context from a PreToolUse hook:\nthis repo uses zsh")
+
+
+ASK = ("grep -q ask-me && echo '{\"hookSpecificOutput\": {\"hookEventName\": \"PreToolUse\", "
+       "\"permissionDecision\": \"ask\"}}'; exit 0")
+
+
+async def test_a_notification_hook_does_not_hold_up_the_answered_call(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    agent = make_agent(tmp_path, call("Bash", {"command": "echo ask-me"}), say("done"))
+    with_hooks(agent, {"PreToolUse": [command(ASK, "Bash")],
+                       "Notification": [command(f"echo $$ > {pid_file}; exec sleep 30", timeout=60)]})
+    started = time.monotonic()
+    events = [e async for e in agent.run(Session(), user_text("go"))]
+    assert time.monotonic() - started < 10
+    [asked] = [e for e in events if isinstance(e, PermissionAsked)]
+    assert not asked.allowed and isinstance(events[-1], TurnDone)
+    await agent.aclose()  # a notifier still running when the session ends is stopped
+    assert not alive(int(pid_file.read_text()))
+
+
+async def test_a_notification_hook_that_fails_later_is_reported_at_the_next_step(tmp_path: Path) -> None:
+    # The hook fails only once the second call has started, and that call waits for it to be done
+    waits = "until [ -f hook-done ]; do sleep 0.05; done; sleep 0.5"
+    agent = make_agent(tmp_path, call("Bash", {"command": "echo ask-me"}, id="c1"),
+                       call("Bash", {"command": f"touch go; {waits}"}, id="c2"), say("done"))
+    late = "until [ -f go ]; do sleep 0.05; done; touch hook-done; echo 'no notifier here' >&2; exit 1"
+    with_hooks(agent, {"PreToolUse": [command(ASK, "Bash")], "Notification": [command(late, timeout=30)]})
+    events = [e async for e in agent.run(Session(), user_text("go"))]
+    [failed] = [e for e in events if isinstance(e, HookFailed)]
+    assert failed.event == "Notification" and failed.text.endswith("failed: exit 1: no notifier here")
+    second = next(i for i, e in enumerate(events) if isinstance(e, ToolCallStarted) and e.id == "c2")
+    assert events.index(failed) > second
+
+
+def halting(reason: str) -> str:
+    return "echo '" + json.dumps({"continue": False, "stopReason": reason}) + "'"
+
+
+async def test_a_stop_hooks_continue_false_ends_the_turn_saying_why(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, say("finished"))
+    with_hooks(agent, {"Stop": [command(halting("the budget is spent"))]})
+    events = [e async for e in agent.run(Session(), user_text("go"))]
+    assert Notice("A hook stopped the run: the budget is spent") in events
+    assert isinstance(events[-1], TurnDone) and events[-1].text == "finished"
+
+
+async def test_a_permission_request_hooks_continue_false_refuses_the_call_and_ends_the_run(
+        tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, call("Bash", {"command": f"echo ask-me > {tmp_path}/ran"}), say("unreached"))
+    with_hooks(agent, {"PreToolUse": [command(ASK, "Bash")],
+                       "PermissionRequest": [command(halting("nobody may approve now"), "Bash")]})
+    session = Session()
+    events = [e async for e in agent.run(session, user_text("go"))]
+    assert not (tmp_path / "ran").exists()
+    [answer] = session.messages[-1].tool_results
+    assert answer.text == "Blocked by a PermissionRequest hook: nobody may approve now"
+    assert Notice("A hook stopped the run: nobody may approve now") in events
+    done = events[-1]
+    assert isinstance(done, TurnDone) and done.turns == 1
+
+
+async def test_a_notification_hooks_continue_false_ends_the_run_after_the_call(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, call("Bash", {"command": "echo ask-me"}), say("unreached"))
+    with_hooks(agent, {"PreToolUse": [command(ASK, "Bash")],
+                       "Notification": [command(halting("quiet hours"))]})
+    events = [e async for e in agent.run(Session(), user_text("go"))]
+    assert Notice("A hook stopped the run: quiet hours") in events
+    done = events[-1]
+    assert isinstance(done, TurnDone) and done.turns == 1
+
+
+async def test_a_pre_compact_hooks_continue_false_stops_the_compaction(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path)  # no turn scripted: a summary request would fail the test
+    with_hooks(agent, {"PreCompact": [command(halting("compact later"))]})
+    session = long_conversation()
+    before = list(session.messages)
+    events = [e async for e in agent.compactor(session).compact()]
+    assert Notice("A PreCompact hook stopped the compaction: compact later") in events
+    assert session.messages == before
+
+
+async def test_a_session_start_hooks_continue_false_drops_the_prompt(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path)
+    hooks = with_hooks(agent, {"SessionStart": [command(halting("maintenance window"))]})
+    submitted = await hooks.submit(Session(), "hello")
+    assert submitted.blocked and submitted.reason == "maintenance window"
+    assert submitted.event == "SessionStart"

@@ -55,3 +55,21 @@ def test_an_unclosed_quote_splits_on_spaces_instead_of_failing() -> None:
 
 def test_output_is_not_scanned_twice() -> None:
     assert substitute("$0 $1", "$1 two") == "$1 two"
+
+
+def test_commands_are_found_in_the_body_as_written_so_arguments_cannot_add_one() -> None:
+    from nano_claude.extensions.skills.run import Filled
+
+    filled = Filled.of("Status: !`git status $0`\nFor: $ARGUMENTS", "src !`curl x | sh`", (), Places())
+    assert filled.commands == ["git status src"]
+    assert filled.text(["ok"]) == "Status: ok\nFor: src !`curl x | sh`"
+    plain = Filled.of("Explain it.", "!`curl x | sh`", (), Places())
+    assert plain.commands == [] and plain.text() == "Explain it.\n\nARGUMENTS: !`curl x | sh`"
+
+
+def test_fill_says_whether_an_argument_placeholder_was_used() -> None:
+    from nano_claude.extensions.skills.substitute import fill
+
+    assert fill("a $0 b", "x") == ("a x b", True)
+    assert fill("no placeholder ${CLAUDE_SKILL_DIR}", "x", places=Places(skill_dir="/s")) == (
+        "no placeholder /s", False)

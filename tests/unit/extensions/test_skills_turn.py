@@ -54,3 +54,11 @@ def test_a_turn_deny_rule_refuses_a_tool_for_the_turn(tmp_path: Path) -> None:
 ])
 def test_split_reads_a_slash_line_once_for_every_caller(line: str, expected: tuple[str, str] | None) -> None:
     assert split(line) == expected
+
+
+def test_the_builtins_grant_only_the_exact_read_only_commands_they_run(tmp_path: Path) -> None:
+    from nano_claude.extensions.skills.loader import load_skills
+
+    found = load_skills(tmp_path, tmp_path / "home")
+    granted = {rule for name in ("commit", "review") for rule in found.get(name).allowed_tools}  # type: ignore[union-attr]
+    assert not [rule for rule in granted if rule.startswith("Bash(git") and rule.endswith(":*)")], granted

@@ -236,3 +236,37 @@ def test_a_symlink_cannot_lead_a_read_past_a_deny_rule(tmp_path: Path) -> None:
 
 def test_table_has_at_least_150_commands() -> None:
     assert len(NO_RULES) + len(WITH_RULES) >= 150
+
+
+# --- git options that write a file or run a program, under a rule for the subcommand ----------
+
+
+def test_git_output_is_a_write_that_edit_rules_judge_whatever_allows_the_command(tmp_path: Path) -> None:
+    target = tmp_path / "home" / ".bashrc"
+    p = policy(tmp_path, allow=["Bash(git log:*)", "Bash(git diff:*)"], deny=[f"Edit(/{target})"])
+    for command in (f"git log -1 --format=%B --output={target}", f"git diff --output {target}",
+                    f"git -C {tmp_path / 'home'} log --output=.bashrc"):
+        ruling = p.judge_command(command)
+        assert ruling.decision == "deny" and f"Edit(/{target})" in ruling.rule, (command, ruling)
+    elsewhere = p.judge_command(f"git log --output={tmp_path / 'home' / 'notes.txt'}")
+    assert elsewhere.decision == "ask" and "writes outside the project" in elsewhere.reason
+    assert p.judge_command("git log --output=log.txt").decision == "allow"  # inside the project
+    assert p.judge_command("git log --oneline -10").decision == "allow"
+
+
+@pytest.mark.parametrize("command", [
+    "git diff --ext-diff", "git log -p --ext-diff HEAD~1", "git -c core.pager=evil log",
+    "git -c diff.external=/tmp/x diff", "git --exec-path=/tmp log", "git --git-dir=vendor/evil.git log",
+    "git --config-env=core.pager=X log", "git grep -O'touch x' foo", "git grep --open-files-in-pager=x a",
+    "git ls-remote --upload-pack='touch x' origin", "git push --receive-pack=x origin",
+])
+def test_git_options_that_run_a_program_are_not_covered_by_a_broad_rule(tmp_path: Path, command: str) -> None:
+    p = policy(tmp_path, allow=["Bash(git:*)", "Bash(git diff:*)", "Bash(git log:*)", "Bash(git grep:*)",
+                                "Bash(git ls-remote:*)", "Bash(git push:*)"])
+    ruling = p.judge_command(command)
+    assert ruling.decision == "ask" and "program" in ruling.reason, (command, ruling)
+
+
+def test_a_rule_naming_the_option_allows_it(tmp_path: Path) -> None:
+    p = policy(tmp_path, allow=["Bash(git diff --ext-diff:*)"])
+    assert p.judge_command("git diff --ext-diff HEAD").decision == "allow"

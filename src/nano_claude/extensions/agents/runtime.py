@@ -255,7 +255,9 @@ class Subagents:
     # --- starting ---------------------------------------------------------------------
 
     async def start(self, *, prompt: str, kind_name: str | None, description: str | None, name: str | None,
-                    model: str | None, background: bool, isolation: str | None, call_id: str) -> ToolOutput:
+                    model: str | None, background: bool, isolation: str | None, call_id: str,
+                    turn: tuple[Rule, ...] = ()) -> ToolOutput:
+        """`turn`: rules for the sub-agent's own run only (a forked skill's allowed-tools)."""
         if self.depth >= MAX_DEPTH:
             raise ToolError(f"Sub-agents may nest {MAX_DEPTH} levels deep, and this agent is at level "
                             f"{self.depth}: it cannot start another. Do this part yourself, or finish and "
@@ -275,6 +277,7 @@ class Subagents:
                        call_id, _session_for(self.agent, run_id), self, worktree=worktree, prompt=prompt)
         try:
             run.agent = self._child(run, model)
+            run.agent.policy.turn.rules.extend(turn)
         except BaseException:
             if worktree is not None:
                 await self._finish_tree(run)
@@ -411,6 +414,9 @@ class Subagents:
         finally:
             if status == "running":
                 status = "completed" if run.stop_reason == "end_turn" else "failed"
+            from nano_claude.extensions.expand import end_turn
+
+            await _uncancelled(end_turn(agent))  # what a skill set for its run (rules, a model) ends with it
             if run.recorder is not None:
                 run.recorder.sync()
             if run.worktree is not None:  # before it counts as done: its result names the branch

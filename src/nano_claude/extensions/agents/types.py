@@ -17,12 +17,12 @@ Folders are scanned recursively. A malformed file is one error line and is skipp
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nano_claude.extensions import frontmatter
+from nano_claude.extensions import frontmatter, walk
 
 # Claude Code's tool names, as ours.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -228,31 +228,14 @@ def load_types(cwd: Path, home: Path, *, agents_json: str | None = None,
 def agent_folders(cwd: Path, home: Path, repo_root: Path | None = None) -> list[Path]:
     """The folders agent files are read from, highest precedence first."""
     cwd = cwd.resolve()
-    top = (repo_root or _repo_root(cwd)).resolve()
+    top = (repo_root or walk.repo_root(cwd)).resolve()
     folders = [cwd / ".nano_claude" / "agents"]
-    folders += [level / ".claude" / "agents" for level in _levels(cwd, top)]
+    folders += [level / ".claude" / "agents" for level in walk.levels(cwd, top)]
     folders += [home / ".nano_claude" / "agents", home / ".claude" / "agents"]
     unique: dict[Path, Path] = {}
     for folder in folders:
         unique.setdefault(folder.resolve(), folder)  # home inside the repository: read it once
     return list(unique.values())
-
-
-def _repo_root(cwd: Path) -> Path:
-    return next((level for level in (cwd, *cwd.parents) if (level / ".git").exists()), cwd)
-
-
-def _levels(cwd: Path, top: Path) -> Iterator[Path]:
-    """cwd and its parents up to `top`; cwd alone when `top` is not above it."""
-    if top != cwd and top not in cwd.parents:
-        yield cwd
-        return
-    level = cwd
-    while True:
-        yield level
-        if level == top:
-            return
-        level = level.parent
 
 
 def _from_folder(folder: Path, errors: list[str]) -> list[AgentType]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nano_claude.core.events import Notice
-from nano_claude.core.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
+from nano_claude.core.messages import TextBlock, ToolResultBlock, ToolUseBlock
 from nano_claude.extensions.hooks.config import Found, Hook
 from nano_claude.extensions.hooks.handlers import Ran, run_command, run_http
 from nano_claude.extensions.hooks.output import Permission, Said, interpret
@@ -80,12 +80,15 @@ class Decision:
 
 @dataclass
 class Submitted:
-    """A prompt after SessionStart and UserPromptSubmit: the message to send, or None when a
-    hook dropped it (`reason` says why)."""
+    """What SessionStart and UserPromptSubmit made of a prompt: context to send after the
+    message (after what a skill in it expanded to), or `blocked` (`reason` says why) when a
+    hook dropped it."""
 
-    message: Message | None
+    context: tuple[TextBlock, ...] = ()
     notices: list[Notice] = field(default_factory=list)
+    blocked: bool = False
     reason: str = ""
+    event: str = "UserPromptSubmit"  # the hook's event that dropped it
 
 
 @dataclass
@@ -251,9 +254,10 @@ class HookRunner:
         fields = {"trigger": trigger, "custom_instructions": instructions}
         return await self.run("PreCompact", fields, trigger)
 
-    async def submit(self, session: Session, message: Message) -> Submitted:
-        """Before a prompt is sent: SessionStart once for each session (its context goes with
-        this first message), then UserPromptSubmit, which may add context or drop the prompt."""
+    async def submit(self, session: Session, prompt: str) -> Submitted:
+        """Before a prompt is sent, on the line as the user typed it (before a skill in it runs
+        its commands): SessionStart once for each session (its context goes with this first
+        message), then UserPromptSubmit, which may add context or drop the prompt."""
         notices: list[Notice] = []
         context: list[tuple[str, str]] = []
         if self._started is not session:
@@ -265,17 +269,18 @@ class HookRunner:
             model = self.agent.model.id if self.agent is not None else ""
             start = await self.run("SessionStart", {"source": source, "model": model}, source)
             notices += start.notices
+            if start.halt is not None:  # `continue: false`: nothing goes; the next prompt starts again
+                self._started = None
+                return Submitted(notices=notices, blocked=True, reason=start.halt, event="SessionStart")
             context += [("SessionStart", c) for c in start.context]
-        said = await self.run("UserPromptSubmit", {"prompt": message.text})
+        said = await self.run("UserPromptSubmit", {"prompt": prompt})
         notices += said.notices
         if said.blocked or said.halt is not None:
             reason = said.reason or said.halt or "a UserPromptSubmit hook blocked it"
-            return Submitted(None, notices, reason)
+            return Submitted(notices=notices, blocked=True, reason=reason)
         context += [("UserPromptSubmit", c) for c in said.context]
-        if not context:
-            return Submitted(message, notices)
         added = tuple(TextBlock(f"Context from a {event} hook:\n{text}") for event, text in context)
-        return Submitted(Message(message.role, (*message.content, *added), message.meta), notices)
+        return Submitted(added, notices)
 
     async def end(self, reason: str) -> Decision:
         """SessionEnd, for a session that started (its first prompt ran SessionStart)."""

@@ -23,21 +23,21 @@ def _file(paths: Paths) -> Path:
     return user_file(paths)
 
 
-def decision(paths: Paths, project: Path, digest: str) -> Trust:
+def decision(paths: Paths, project: Path, digest: str, key: str = KEY) -> Trust:
     try:
         approvals = read_json(_file(paths)).get("projectApprovals")
     except ConfigError:
         return "pending"
     mine: Any = approvals.get(str(project)) if isinstance(approvals, dict) else None
-    entry = mine.get(KEY) if isinstance(mine, dict) else None
+    entry = mine.get(key) if isinstance(mine, dict) else None
     if not isinstance(entry, dict) or entry.get("digest") != digest:
         return "pending"
     return "approved" if entry.get("trusted") is True else "denied"
 
 
-def remember(paths: Paths, project: Path, digest: str, trusted: bool) -> None:
-    """Keep the answer for this exact set of hooks. Raises ConfigError when the file is
-    broken (it is never overwritten)."""
+def remember(paths: Paths, project: Path, digest: str, trusted: bool, key: str = KEY) -> None:
+    """Keep the answer for this exact set of hooks (`key`: or of skills). Raises ConfigError
+    when the file is broken (it is never overwritten)."""
     path = _file(paths)
     data = read_json(path)
     approvals = data.setdefault("projectApprovals", {})
@@ -48,5 +48,5 @@ def remember(paths: Paths, project: Path, digest: str, trusted: bool) -> None:
     if not isinstance(mine, dict):
         raise ConfigError(f"{path}: projectApprovals[{str(project)!r}] is not an object; fix the file "
                           "(nothing was changed)")
-    mine[KEY] = {"digest": digest, "trusted": trusted}
+    mine[key] = {"digest": digest, "trusted": trusted}
     atomic_write(path, json.dumps(data, indent=2) + "\n", mode=0o600)

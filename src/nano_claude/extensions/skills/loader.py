@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nano_claude.core.errors import ConfigError
-from nano_claude.extensions import frontmatter
+from nano_claude.extensions import frontmatter, walk
 
 Level = Literal["project", "user", "built-in"]
 Kind = Literal["skill", "command"]
@@ -142,8 +142,8 @@ def locations(cwd: Path, home: Path, *, repo_root: Path | None = None,
               builtin: Path | None = BUILTIN) -> list[Location]:
     """Where skills are read from, highest precedence first (each folder once)."""
     cwd = cwd.resolve()
-    top = (repo_root or _repo_root(cwd)).resolve()
-    levels = list(_levels(cwd, top))
+    top = (repo_root or walk.repo_root(cwd)).resolve()
+    levels = list(walk.levels(cwd, top))
     wanted = [Location(cwd / ".nano_claude" / "skills", "ours", "project")]
     wanted += [Location(level / ".claude" / "skills", "folders", "project") for level in levels]
     wanted += [Location(level / ".agents" / "skills", "folders", "project") for level in levels]
@@ -158,23 +158,6 @@ def locations(cwd: Path, home: Path, *, repo_root: Path | None = None,
     for location in wanted:  # the home folder inside the repository: read once, as the project's
         unique.setdefault(Path(os.path.realpath(location.folder)), location)
     return list(unique.values())
-
-
-def _repo_root(cwd: Path) -> Path:
-    return next((level for level in (cwd, *cwd.parents) if (level / ".git").exists()), cwd)
-
-
-def _levels(cwd: Path, top: Path) -> Iterator[Path]:
-    """cwd and its parents up to `top`; cwd alone when `top` is not above it."""
-    if top != cwd and top not in cwd.parents:
-        yield cwd
-        return
-    level = cwd
-    while True:
-        yield level
-        if level == top:
-            return
-        level = level.parent
 
 
 # --- one folder ---------------------------------------------------------------------------------

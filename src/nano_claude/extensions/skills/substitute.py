@@ -59,13 +59,23 @@ def split_arguments(text: str) -> list[str]:
 
 def substitute(body: str, arguments: str, names: tuple[str, ...] = (), places: Places | None = None) -> str:
     """`body` with its placeholders filled from `arguments` (the text after /name)."""
+    text, used = fill(body, arguments, names, places)
+    if not used and arguments.strip():
+        text = f"{text.rstrip()}\n\nARGUMENTS: {arguments.strip()}"
+    return text
+
+
+def fill(body: str, arguments: str, names: tuple[str, ...] = (),
+         places: Places | None = None) -> tuple[str, bool]:
+    """`body` with its placeholders filled, and whether it used an argument placeholder (a
+    body filled piece by piece appends `ARGUMENTS:` once, after the last piece)."""
     places = places or Places()
     words = split_arguments(arguments)
     named = {name: words[i] if i < len(words) else "" for i, name in enumerate(names)}
     upper = {name.upper(): value for name, value in named.items()}
     used = False
 
-    def fill(match: re.Match[str]) -> str:
+    def one(match: re.Match[str]) -> str:
         nonlocal used
         if match.group(0) == "\\$":
             return "$"
@@ -89,7 +99,4 @@ def substitute(body: str, arguments: str, names: tuple[str, ...] = (), places: P
             return upper[word]
         return match.group(0)
 
-    text = _TOKEN.sub(fill, body)
-    if not used and arguments.strip():
-        text = f"{text.rstrip()}\n\nARGUMENTS: {arguments.strip()}"
-    return text
+    return _TOKEN.sub(one, body), used
