@@ -19,7 +19,8 @@ from tests.fakes.openai_wire import llamacpp_models, llamacpp_props, lmstudio_mo
 from tests.fakes.script import Usage, text, tool_call
 from tests.fakes.server import FakeModelServer
 
-FULL = sorted(t.name for t in [*builtin_tools(), *agent_tools()])  # assemble adds the sub-agent tools
+# assemble adds the sub-agent tools, and the skill tools (the built-in /commit and /review are always there)
+FULL = sorted([*(t.name for t in [*builtin_tools(), *agent_tools()]), "Skill", "SkillList"])
 CODER = "Qwen/Qwen2.5-Coder-32B-Instruct"
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens
 
