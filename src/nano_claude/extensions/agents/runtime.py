@@ -58,6 +58,17 @@ CLAUDE_ALIASES = {"sonnet": "anthropic/claude-sonnet-4-6", "opus": "anthropic/cl
 FINAL_STATES = ("completed", "failed", "cancelled")
 
 
+def model_meant(wanted: str | None, current: ModelInfo) -> str | None:
+    """The model an agent or skill file's `model:` names here, or None: stay on `current`.
+    Claude Code's aliases name a tier of Anthropic's models; on any other provider the
+    session's own model runs the file."""
+    if wanted in CLAUDE_ALIASES:
+        wanted = CLAUDE_ALIASES[wanted] if current.provider == "anthropic" else None
+    if not wanted or wanted == "inherit" or wanted in (current.qualified, current.id):
+        return None
+    return wanted
+
+
 def narrower(parent: Mode, wanted: str | None) -> Mode:
     """The mode a sub-agent runs in: its type's, unless that is wider than its parent's."""
     if wanted is None or wanted not in _WIDTH or _WIDTH[wanted] > _WIDTH[parent]:
@@ -348,14 +359,11 @@ class Subagents:
                   run=run)
         return child
 
-    def _model(self, wanted: str | None) -> tuple[ModelInfo, Provider]:
+    def _model(self, named: str | None) -> tuple[ModelInfo, Provider]:
         parent = self.agent
-        if not wanted or wanted == "inherit" or wanted == parent.model.qualified:
+        wanted = model_meant(named, parent.model)
+        if wanted is None:
             return parent.model, parent.provider
-        if wanted in CLAUDE_ALIASES:  # written for Claude Code: there, a tier; here, any model runs it
-            if parent.model.provider != "anthropic":
-                return parent.model, parent.provider
-            wanted = CLAUDE_ALIASES[wanted]
         from nano_claude.core.errors import NanoClaudeError
         from nano_claude.providers.unconfigured import connect
 

@@ -153,13 +153,11 @@ class Skills:
 
     def use_model(self, agent: Agent, skill: Skill) -> None:
         """The rest of this turn runs on the skill's model; end_turn() switches back."""
-        from nano_claude.extensions.agents.runtime import CLAUDE_ALIASES
+        from nano_claude.extensions.agents.runtime import model_meant
         from nano_claude.providers.unconfigured import connect
 
-        wanted = skill.model
-        if wanted in CLAUDE_ALIASES:  # written for Claude Code: a tier there, any model runs it here
-            wanted = CLAUDE_ALIASES[wanted] if agent.model.provider == "anthropic" else None
-        if not wanted or wanted in (agent.model.qualified, agent.model.id):
+        wanted = model_meant(skill.model, agent.model)
+        if wanted is None:
             return
         try:
             info, provider = connect(wanted, self.settings, unconfigured_ok=False)
