@@ -104,7 +104,7 @@ def build_agent(
         permission_mode=settings.permission_mode,
         compaction=CompactionPolicy.from_settings(settings),
         max_calls_without_progress=settings.max_calls_without_progress,
-        wait_for_background=not unconfigured_ok,  # the REPL gives the prompt back and wakes the model later
+        wait_for_wakeups=not unconfigured_ok,  # the REPL gives the prompt back and wakes the model later
     )
     options.policy = Policy(settings.permission_mode, rules or RuleSet(), cwd, user_home(environ), cwd=cwd,
                             extra_dirs=tuple(add_dirs or ()),

@@ -53,6 +53,15 @@ exit codes: 0 success, 1 the run failed, 2 bad usage or configuration.
 """
 
 
+def _duration(text: str) -> float:
+    from nano_claude.core.schedule import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -92,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "read-only, no network (default: setting sandbox)")
     p.add_argument("--max-turns", type=_positive, metavar="N",
                    help="stop after N model requests (default: setting max_turns, 100)")
+    p.add_argument("--proactive", type=_duration, metavar="DURATION",
+                   help="wake the agent after DURATION (30s, 5m, 1h) without activity, to carry on "
+                        "watching or working; with -p the run waits for these wake-ups")
+    p.add_argument("--max-wakeups", type=_positive, metavar="N",
+                   help="with --proactive: stop after N wake-ups (default: until --max-turns)")
     p.add_argument("--verbose", action="store_true",
                    help="show tool calls, thinking and token counts (on stderr)")
     p.add_argument("--thinking", action="store_true",
@@ -142,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.output_format and not args.print_mode:
         parser.error("--output-format works with -p/--print")
+    if args.max_wakeups and not args.proactive:
+        parser.error("--max-wakeups works with --proactive: --proactive 5m --max-wakeups 3")
     if not args.print_mode:
         return _interactive(args)
     return _headless(args, parser)
@@ -268,6 +284,8 @@ def build(args: argparse.Namespace, prompter: Prompter, environ: dict[str, str],
     for value in args.disallowed_tools or ():
         for rule in split_rules(value):
             agent.tools.remove(rule)
+    if args.proactive:
+        agent.schedule.proactive(args.proactive, args.max_wakeups)
     return agent, paths, settings
 
 

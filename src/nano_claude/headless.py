@@ -195,10 +195,14 @@ class StreamJsonWriter:
             self.on_event(event.event, event.parent_tool_use_id)
         elif isinstance(event, MessageAdded) and event.message.role == "assistant":
             self.emit(self._assistant(event.message, parent))
-        elif isinstance(event, MessageAdded) and (event.message.tool_results or parent is not None):
+        elif isinstance(event, MessageAdded) and (event.message.tool_results or parent is not None
+                                                  or "wakeup" in event.message.meta):
+            # tool results, a sub-agent's prompt, and wake-ups (a timer, /proactive, a background
+            # agent's result): what the model was told that the caller did not write
             content = [block_to_dict(b) for b in event.message.content]
+            wakeup = {"wakeup": event.message.meta["wakeup"]} if "wakeup" in event.message.meta else {}
             self.emit({"type": "user", "message": {"role": "user", "content": content},
-                       "parent_tool_use_id": parent, "session_id": self.session_id})
+                       "parent_tool_use_id": parent, **wakeup, "session_id": self.session_id})
         elif isinstance(event, Notice) and (parent is None or hasattr(event, "subtype")):
             # a hook's failure has a subtype of its own (extensions/hooks/runner.HookFailed), and
             # is written for a sub-agent too

@@ -8,7 +8,6 @@ tool_use is answered by a tool_result.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from nano_claude.core.messages import (
     tool_result,
 )
 from nano_claude.core.prompter import PermissionRequest, Prompter, Verdict, go_on
+from nano_claude.core.schedule import Schedule
 from nano_claude.permissions.policy import Call, Mode, Policy, Ruling
 from nano_claude.permissions.rules import RuleSet
 from nano_claude.providers.base import ProbesWindow, Provider, Request
@@ -71,10 +71,10 @@ class LoopOptions:
     policy: Policy | None = None  # rules and mode; None: the mode alone, no rules
     compaction: CompactionPolicy = field(default_factory=CompactionPolicy)
     max_calls_without_progress: int = 25  # the loop guard's patience (core/guard.py)
-    # When the model ends its turn while background work it started (sub-agents) still runs:
-    # wait for it and wake the model with the result (headless runs, sub-agents), or end the
-    # turn and let the UI wake it once it is idle (the REPL)
-    wait_for_background: bool = True
+    # When the model ends its turn while a wake-up is pending (a background sub-agent, a
+    # SleepTimer, the proactive idle timer): wait for it and wake the model (headless runs,
+    # sub-agents), or end the turn and let the UI wake it once it is idle (the REPL)
+    wait_for_wakeups: bool = True
 
 
 @dataclass
@@ -100,7 +100,8 @@ class Extension(Protocol):
 
 
 class Waker(Protocol):
-    """Something that wakes the model after it ended its turn: finished background agents."""
+    """Something that wakes the model after it ended its turn: finished background agents,
+    timers (core/schedule.py)."""
 
     def due(self) -> Message | None:
         """The wake-up message, if one is ready now (taking it marks it delivered)."""
@@ -132,7 +133,8 @@ class Agent:
         self.extensions: list[Extension] = []
         self.notes: list[str] = []  # what the user should hear about the setup (assemble.py)
         self.mcp: Any = None  # the session's MCP servers, for /mcp (extensions/mcp/manager.py)
-        self.wakers: list[Waker] = []
+        self.schedule = Schedule(ctx.wakeups)  # SleepTimer's timers and /proactive's idle timer
+        self.wakers: list[Waker] = [self.schedule]
         # The system prompt as it would be for another folder (assemble.py): a sub-agent in a
         # git worktree is told where it works, not where its parent does
         self.system_for: Callable[[Path], str] | None = None
@@ -361,14 +363,14 @@ class Agent:
 
     async def _wakeup(self, session: Session) -> Message | None:
         """The model ended its turn: wake it at once with what is ready (a background agent's
-        result), or wait for what it is waiting on (a SleepTimer; background agents, when
-        `wait_for_background`), or None: the turn ends. Ctrl+C cancels the wait like any turn."""
+        result, a timer that fired), or, when `wait_for_wakeups`, wait for what is pending;
+        else None: the turn ends. Ctrl+C cancels the wait like any turn."""
+        self.schedule.active()
         message = self._due()
         if message is None:
-            background = self.options.wait_for_background and any(w.pending() for w in self.wakers)
-            if not self.ctx.wakeups and not background:
+            if not self.options.wait_for_wakeups or not any(w.pending() for w in self.wakers):
                 return None
-            message = await self._wait_for_wakeup(background)
+            message = await self._wait_for_wakeup()
         session.messages.append(message)
         return message
 
@@ -383,32 +385,20 @@ class Agent:
                 return message
         return None
 
-    async def _wait_for_wakeup(self, background: bool) -> Message:
-        waits: list[asyncio.Future[Any]] = []
-        timer = min(self.ctx.wakeups, key=lambda w: w.due) if self.ctx.wakeups else None
-        if timer is not None:
-            waits.append(asyncio.ensure_future(asyncio.sleep(max(0.0, timer.due - time.monotonic()))))
-        if background:
-            waits.extend(asyncio.ensure_future(w.wait()) for w in self.wakers if w.pending())
-        try:
-            while True:
-                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                message = self._due()
-                if message is not None:
-                    return message
-                if timer is not None and waits[0] in done:
-                    self.ctx.wakeups.remove(timer)
-                    note = f": {timer.note}" if timer.note else ""
-                    return Message("user", (TextBlock(f"[Wake-up] The {timer.seconds:g}s timer you set "
-                                                      f"has fired{note}"),))
-                waits = [w for w in waits if w not in done]
-                if not waits:  # a waker returned with nothing due: look again
-                    waits.extend(asyncio.ensure_future(w.wait()) for w in self.wakers if w.pending())
-                    if not waits:
-                        raise RuntimeError("woken with nothing to wait for")  # a Waker bug
-        finally:
-            for wait in waits:
-                wait.cancel()
+    async def _wait_for_wakeup(self) -> Message:
+        while True:
+            waiting = [w for w in self.wakers if w.pending()]
+            if not waiting:
+                raise RuntimeError("woken with nothing to wait for")  # a Waker bug
+            waits = [asyncio.ensure_future(w.wait()) for w in waiting]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+            message = self._due()
+            if message is not None:
+                return message
 
     def _keep_partial(self, session: Session, shown: list[str]) -> Message | None:
         """Text the user already saw stays in the history (without unfinished tool calls)."""

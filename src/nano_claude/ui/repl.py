@@ -58,6 +58,11 @@ if TYPE_CHECKING:
 
 WAKE = "\x00wake"  # what the prompt returns when a background agent's result should wake the model
 ASK = "\x00ask"  # ... and when a background agent's permission question needs the terminal
+WOKEN = {  # what the REPL says above a wake-up turn, by the wake-up message's meta
+    "agent": "Woken: a background agent finished.",
+    "timer": "Woken: the timer the model set has fired.",
+    "proactive": "⏰ Proactive wake-up: the session was quiet (/proactive off stops these).",
+}
 
 
 class Repl:
@@ -89,7 +94,10 @@ class Repl:
         self.resumed: Loaded | None = None  # set by start() when it continues a saved session
         self._mcp_asked = False  # the project's MCP servers were put to the user (once a session)
         self._hooks_asked = False  # ... and the project's hooks
-        self._wake = asyncio.Event()  # a background agent finished: wake the model once the prompt is idle
+        # A wake-up is due (a background agent finished, a timer fired, the proactive idle timer):
+        # wake the model once the prompt is idle
+        self._wake = asyncio.Event()
+        self._watching: asyncio.Task[None] | None = None  # the schedule's watcher (_watch)
         # A background agent's question takes the terminal from the idle prompt: wanted, taken, given back
         self._floor_lock = asyncio.Lock()
         self._floor_wanted, self._floor_taken = asyncio.Event(), asyncio.Event()
@@ -121,11 +129,15 @@ class Repl:
                 agents = self.state.agent.ctx.agents if self.state is not None else None
                 if agents is not None and agents.has_due():  # one finished during a command
                     self._wake.set()
+                if self.state is not None:
+                    self.state.agent.schedule.active()  # the idle timer counts from the user's last line
             await self.ready()  # input ended before the session was used: a failed setup still says why
         except NanoClaudeError as exc:
             self.renderer.echo(f"nano_claude: {exc}", "red")
             return 2
         finally:
+            if self._watching is not None:  # proactive wake-ups stop when the user leaves
+                self._watching.cancel()
             if self.keys is not None:
                 self.keys.stop()
             if self.state is not None:
@@ -163,6 +175,7 @@ class Repl:
             if self.state.agent.ctx.agents is not None:
                 self.state.agent.ctx.agents.pool.listeners.append(self._on_agent)
                 self.state.agent.ctx.agents.pool.gate = self._floor
+            self._watching = asyncio.get_running_loop().create_task(self._watch(self.state))
         app = self._session.app if self._session is not None else None
         if building.exception() is None:
             self._above_prompt(self.banner)
@@ -213,7 +226,12 @@ class Repl:
             session, before = state.session, list(state.session.messages)
             if await commands.dispatch(state, text.strip()):
                 self._offer_rewound(state, session, before)
-                return
+                if state.draft is not None:
+                    self.typeahead, state.draft = state.draft, None
+                if state.send is None:
+                    return
+                text = line = state.send  # a command's message (/voice): sent as if typed
+                state.send = None
         if text.startswith("!"):
             await self._cancellable(self._shell(text[1:].strip()))
             return
@@ -335,11 +353,21 @@ class Repl:
                     self.keys.stop()
                 self._floor_back.set()
 
+    async def _watch(self, state: ReplState) -> None:
+        """Timers (SleepTimer, /proactive) fire while the prompt is up: wake the model then. A
+        wake-up due during a turn is taken when that turn ends (the loop looks first)."""
+        schedule = state.agent.schedule
+        while True:
+            await schedule.wait()
+            if schedule.ready():
+                self._wake.set()
+                await asyncio.sleep(0.5)  # until it is taken (the prompt may wait for a typed line)
+
     async def _woken(self, state: ReplState) -> None:
         message = state.agent.due_wakeup()
         if message is None:
             return
-        self.renderer.echo("Woken: a background agent finished.", "cyan")
+        self.renderer.echo(WOKEN.get(message.meta.get("wakeup", ""), "Woken."), "cyan")
         await self._cancellable(self._turn(message))
         from nano_claude.extensions.expand import end_turn
 

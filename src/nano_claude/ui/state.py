@@ -59,6 +59,10 @@ class ReplState:
     turns: list[TurnRecord] = field(default_factory=list)  # finished turns, oldest first
     context_tokens: int = 0  # the newest response's prompt + output tokens: the context in use
     running: bool = True  # False: leave the REPL after this command
+    # What a command hands back to the REPL (/voice): a message to send as if typed, or text
+    # to put into the input for editing first
+    send: str | None = None
+    draft: str | None = None
 
     def echo(self, text: str = "", style: str | None = None) -> None:
         self.output.echo(text, style)

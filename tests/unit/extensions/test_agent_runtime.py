@@ -128,7 +128,7 @@ class Approving:
 
 
 def make_agent(project: Path, model: Routed, *, mode: Mode = "auto", rules: RuleSet | None = None,
-               limit: int = 4, wait_for_background: bool = True, prompter: Prompter | None = None,
+               limit: int = 4, wait_for_wakeups: bool = True, prompter: Prompter | None = None,
                transcripts: Path | None = None) -> Agent:
     """The session's own agent as assemble.py builds it, with the Agent tools and a Pool; the
     user's data folder (worktrees) and home are beside the project."""
@@ -140,7 +140,7 @@ def make_agent(project: Path, model: Routed, *, mode: Mode = "auto", rules: Rule
         tools.register_tool(tool)
     policy = Policy(mode, rules or RuleSet(), project, home, cwd=project)
     options = LoopOptions(system="You are the parent.", permission_mode=mode, policy=policy,
-                          wait_for_background=wait_for_background)
+                          wait_for_wakeups=wait_for_wakeups)
     agent = Agent(model, MODEL, tools, ctx, prompter or HeadlessPrompter(), options)
     Subagents(agent, Found(dict(BUILTIN)), Settings(), Pool(limit, transcripts),
               data_dir=project.parent / "data")
@@ -456,7 +456,7 @@ async def ended_session(project: Path, transcripts: Path) -> RecordedSession:
         "CHILD-A": [HANG],
         "CHILD-B": [],
     })
-    agent = make_agent(project, model, limit=1, wait_for_background=False, transcripts=transcripts)
+    agent = make_agent(project, model, limit=1, wait_for_wakeups=False, transcripts=transcripts)
     session = RecordedSession.new(project)
     await finished(asyncio.ensure_future(collect(agent, session, "PARENT job")), "the first session's turn")
     await until(lambda: model.count("CHILD-A") == 1, "a running")

@@ -348,7 +348,7 @@ class Subagents:
             base = parent.system_for(cwd)
         options = replace(parent.options, system=_system(base, run),
                           max_turns=kind.max_turns or parent.options.max_turns,
-                          permission_mode=policy.mode, policy=policy, wait_for_background=True)
+                          permission_mode=policy.mode, policy=policy, wait_for_wakeups=True)
         tools = ToolView(parent.tools, lambda n: kind.allows(n) and n not in NOT_FOR_SUBAGENTS, kind.name)
         child = Agent(provider, info, tools, ctx, prompter, options)  # type: ignore[arg-type]
         child._probed = True  # the parent learned the window already (same model) or need not
@@ -563,7 +563,7 @@ class Subagents:
             text, _ = report(run)
             parts.append(f"[Background agent finished] {run.id} {run.label}: {run.status} after "
                          f"{run.elapsed:.0f}s.\n{text}")
-        return Message("user", (TextBlock("\n\n".join(parts)),))
+        return Message("user", (TextBlock("\n\n".join(parts)),), {"wakeup": "agent"})
 
     def pending(self) -> bool:
         return any(r.owner is self and r.background and (not r.done or _running(r.task))
