@@ -68,6 +68,10 @@ def test_tab_completes_a_skill_name_and_shows_its_argument_hint(term: Terminal, 
     term.wait_for(r"/deploy \[env\] \[version\]\s+Deploy to an environment")  # the menu as you type
     term.send("Tab")
     term.wait_for(r"❯ /deploy\s*$")
+    term.type(" ")  # after the name: what its arguments are
+    term.wait_for(r"❯ /deploy \[env\] \[version\]\s*$")  # shown dim, not inserted
+    term.type("prod")
+    term.wait_for(r"❯ /deploy prod\s*$")
 
 
 def test_running_a_skill_in_the_repl_sends_its_filled_in_body(

@@ -59,6 +59,19 @@ class ReplCompleter(Completer):
                 yield Completion(value, start_position=-len(argument))
 
 
+    def hint(self, text: str) -> str:
+        """What follows `/skill ` while no argument is typed: its argument hint, shown dim after
+        the cursor and never inserted (Claude Code shows it the same way)."""
+        name, space, argument = text[1:].partition(" ") if text.startswith("/") else ("", "", "")
+        state = self.state()
+        if not space or argument.strip() or state is None or commands.find(name) is not None:
+            return ""
+        skills = skills_of(state.agent)
+        skill = skills.found.by_name.get(name) if skills is not None else None
+        if skill is None or not skill.user_invocable or not skill.argument_hint:
+            return ""
+        return ("" if text.endswith(" ") else " ") + skill.argument_hint
+
     def _skills(self, name: str) -> Iterator[Completion]:
         """Skills and custom commands the user may run (a REPL command of the same name wins,
         so it is not offered twice), with their argument hints."""

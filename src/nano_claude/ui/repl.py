@@ -428,6 +428,7 @@ class Repl:
         from prompt_toolkit.history import FileHistory
         from prompt_toolkit.key_binding import KeyBindings
         from prompt_toolkit.keys import Keys
+        from prompt_toolkit.layout.processors import AfterInput
 
         from nano_claude.ui.completion import ReplCompleter
 
@@ -492,10 +493,15 @@ class Repl:
                 if not commands.is_secret(string):
                     super().store_string(string)
 
+        def hint() -> list[tuple[str, str]]:  # a skill's argument hint after `/name `
+            text = self._session.default_buffer.text if self._session is not None else ""
+            return [("fg:ansibrightblack", completer.hint(text))]
+
         self._session = PromptSession(
             history=PrivateHistory(str(history)), completer=completer,
             complete_while_typing=True, key_bindings=bindings, multiline=False,
             prompt_continuation=lambda width, *_: "… ".rjust(width),
+            input_processors=[AfterInput(hint)],
         )
         self._session.app.after_render += self._begin
         return self._session
