@@ -13,7 +13,7 @@ from nano_claude.core.schedule import parse_duration, say_duration
 from nano_claude.ui.commands import Command
 from nano_claude.ui.state import ReplState
 
-USAGE = "/proactive [DURATION | off]   (DURATION: 30s, 5m, 1h or seconds)"
+USAGE = "/proactive [DURATION | off]"
 
 
 def status(state: ReplState) -> str:
@@ -38,7 +38,7 @@ async def run(state: ReplState, args: str) -> None:
         try:
             seconds = parse_duration(args)
         except ValueError as exc:
-            raise UsageError(f"{exc}; usage: {USAGE}") from None
+            raise UsageError(f"{exc}; usage: {USAGE}, e.g. /proactive 5m") from None
         schedule.proactive(seconds)
         state.echo(f"Proactive wake-ups: on. After {say_duration(seconds)} without activity from you or the "
                    "agent, the agent is woken to carry on (never during a turn or while you type).", "green")
@@ -48,5 +48,5 @@ def _complete(state: ReplState, typed: str) -> list[str]:
     return [w for w in ("off", "30s", "5m", "15m", "1h") if w.startswith(typed.lower())]
 
 
-COMMAND = Command("proactive", "wake the agent after a stretch of quiet: /proactive 5m, off, or its state",
+COMMAND = Command("proactive", "wake the agent after a stretch of quiet (30s, 5m, 1h); off; or its state",
                   run, usage=USAGE, complete=_complete)
