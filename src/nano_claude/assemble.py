@@ -86,12 +86,14 @@ def build_agent(
     info, provider = connect(model, settings, unconfigured_ok=unconfigured_ok)
     info = with_server_window(info, settings, environ)  # before the prompt: it picks the profile
     profile = tool_profile(settings.override_for(info.qualified).tool_profile or settings.tool_profile, info)
+    memory, memory_notes = memory_index(paths, cwd) if profile == "full" else (None, [])
+
     def system_for(where: Path) -> SystemPrompt:
         return build_system_prompt(where, today or date.today(), home=user_home(environ),
                                    environ=tool_environment(environ),
                                    user_instructions=paths.home / "CLAUDE.md" if paths else None,
                                    override=system_prompt, append=append_system_prompt,
-                                   compact=profile == "compact")
+                                   compact=profile == "compact", memory=memory)
 
     prompt = system_for(cwd)
     options = LoopOptions(
@@ -116,6 +118,7 @@ def build_agent(
     registry = Registry(builtin_tools(profile), profile=profile)
     agent = Agent(provider, info, registry, ctx, prompter, options)
     agent.context_sources = prompt.sources  # what /context lists; the loop does not need them
+    agent.notes.extend(memory_notes)
     agent.system_for = lambda where: system_for(where).text  # a sub-agent working elsewhere (a worktree)
     if profile == "full":  # a small local model cannot use sub-agents well: compact leaves them out
         attach_agents(agent, settings, paths, cwd, environ, agents_json)
@@ -128,6 +131,18 @@ def build_agent(
                                strict=strict_mcp_config, interactive=unconfigured_ok, found=found,
                                accept_all_flag=accept_all_flag)
     return agent
+
+
+def memory_index(paths: Paths | None, cwd: Path) -> tuple[str | None, list[str]]:
+    """The memory part of the system prompt (extensions/memory) and what the user should hear
+    about a memory folder that cannot be used. Full profile only: the compact one has no memory
+    tools, and its small model pays for every token of the first request. A sub-agent in a
+    worktree gets the same index: its memories are its parent's project's."""
+    if paths is None:
+        return None, []
+    from nano_claude.extensions.memory import memory_prompt
+
+    return memory_prompt(paths.home, cwd)
 
 
 def attach_skills(agent: Agent, settings: Settings, paths: Paths | None, cwd: Path,

@@ -11,29 +11,46 @@ The parts, in order (where instructions disagree, the later, more specific one w
 2. the environment: working directory, platform, date;
 3. git (skipped outside a repository): branch, a status summary ("3 modified,
    1 untracked") and the last 5 commit subjects, as they were at the start;
-4. the user's instructions for every project: `~/.nano_claude/CLAUDE.md`;
+4. the user's instructions for every project: `~/.nano_claude/CLAUDE.md`, then the rules
+   files in `~/.nano_claude/rules/`;
 5. the project's instructions, from the outermost folder down to the working
-   directory; in each folder `AGENTS.md`, `CLAUDE.md`, `.nano_claude/CLAUDE.md`,
+   directory; in each folder `AGENTS.md`, `CLAUDE.md`, `.claude/CLAUDE.md`,
+   `.nano_claude/CLAUDE.md`, the rules files in `.claude/rules/` and `.nano_claude/rules/`,
    `CLAUDE.local.md`. The outermost folder is the repository's root; outside a
    repository it is the user's home when the working directory lies under it, else
    the working directory alone. The walk never goes above the home folder, so a
    repository that spans it (a home inside a repository at `/`) does not pull in
    files from above it;
-6. `--append-system-prompt`.
+6. the memory index (extensions/memory): the user's `MEMORY.md`, then the project's, when
+   there are memories (full tool profile only: the compact one has no memory tools);
+7. `--append-system-prompt`.
 
-Which files: Claude Code reads `CLAUDE.md`, `.claude/CLAUDE.md` and `CLAUDE.local.md`
-in each folder from the working directory up; Codex reads `AGENTS.md` from the
-repository root down. We read both families, AGENTS.md first (shared by every agent,
-so the broader) and CLAUDE.local.md last (the user's own, kept out of git). Our
-per-project folder is `.nano_claude/` (DESIGN.md), so `.nano_claude/CLAUDE.md` stands
-in for Claude Code's `.claude/CLAUDE.md`; `.claude/` belongs to Claude Code and is not
-read. A file reached twice (a CLAUDE.md that links to AGENTS.md, the home folder's
-`.nano_claude/CLAUDE.md` that is also the user's file) is included once. Each file is
-capped at INSTRUCTIONS_CAP characters, with a note saying the rest was cut.
+Which files: Claude Code reads `CLAUDE.md`, `.claude/CLAUDE.md`, `.claude/rules/` and
+`CLAUDE.local.md` in each folder from the working directory up; Codex reads `AGENTS.md`
+from the repository root down. We read both families as they are, so a Claude Code
+user's files work unchanged (DESIGN.md: read Claude Code's files, never write them):
+AGENTS.md first (shared by every agent, so the broader), then Claude Code's files, then
+ours in `.nano_claude/` (so ours win where they disagree), and CLAUDE.local.md last (the
+user's own, kept out of git). In the home folder `.claude/` belongs to no project: it is
+Claude Code's settings folder and `~/.claude/CLAUDE.md` its user file, which is not read
+(`@~/.claude/CLAUDE.md` in `~/.nano_claude/CLAUDE.md` brings it in for those who want it).
+
+Rules files are every `*.md` in a rules folder and its subfolders (links followed, each
+folder once), sorted by path, read like CLAUDE.md. Claude Code loads a rule whose front
+matter has `paths:` only once a matching file is touched; this prompt is built once (so
+providers can cache it), so such a rule is in it from the start, under a line naming the
+files it is for. A rule's front matter is not part of the prompt.
+
+`@path` in any of these files imports another file (core/imports.py). A file reached
+twice (a CLAUDE.md that links to or imports AGENTS.md, the home folder's
+`.nano_claude/CLAUDE.md` that is also the user's file) is included once. Each file on the
+walk, together with all it imports, is capped at INSTRUCTIONS_CAP characters, with a
+note saying the rest was cut.
 
 The compact tool profile (tools/registry.py), for small local models whose every prompt
 token costs time, gets COMPACT_BASE_PROMPT, no list of recent commits, and instructions
-files capped at COMPACT_INSTRUCTIONS_CAP characters each: the same parts, said shorter.
+files (each with its imports) capped at COMPACT_INSTRUCTIONS_CAP characters: the same parts,
+said shorter.
 
 Git runs with a 2 s timeout and with settings given on its command line, which
 outrank the repository's own config, so that opening someone else's repository
@@ -47,13 +64,16 @@ branch from `.git/HEAD`.
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from nano_claude.core.imports import Expansion
 
 BASE_PROMPT = """\
 You are nano-claude, a coding agent working in the user's terminal. You help with \
@@ -76,7 +96,9 @@ files below; where they disagree, the later one wins."""
 
 INSTRUCTIONS_CAP = 40_000  # characters kept from each instructions file
 COMPACT_INSTRUCTIONS_CAP = 2_000  # the same for the compact profile (about 500 tokens)
-PROJECT_FILES = ("AGENTS.md", "CLAUDE.md", ".nano_claude/CLAUDE.md", "CLAUDE.local.md")
+PROJECT_FILES = ("AGENTS.md", "CLAUDE.md", ".claude/CLAUDE.md", ".nano_claude/CLAUDE.md")  # then rules
+RULES_FOLDERS = (".claude/rules", ".nano_claude/rules")
+LOCAL_FILE = "CLAUDE.local.md"  # last in each folder
 GIT_TIMEOUT = 2.0  # seconds per git command
 RECENT_COMMITS = 5
 SUBJECT_CAP = 200  # characters of a commit subject
@@ -93,7 +115,7 @@ SAFE_GIT_CONFIG = (
 )
 FILTER_KEYS = ("clean", "smudge", "process")
 
-SourceKind = Literal["base", "override", "environment", "git", "user", "project", "append"]
+SourceKind = Literal["base", "override", "environment", "git", "user", "project", "memory", "append"]
 
 
 @dataclass(frozen=True)
@@ -264,12 +286,62 @@ def walk_top(cwd: Path, home: Path, repo: Path | None) -> Path:
     return repo or cwd
 
 
-def project_files(cwd: Path, home: Path, repo: Path | None) -> list[Path]:
-    """Instructions files from the outermost folder down to cwd, nearest last."""
+@dataclass(frozen=True)
+class InstructionsFile:
+    """A file on the walk: whose it is, and for a project's file, the folder it may import
+    from (core/imports.py); None for the user's own files, which import from anywhere."""
+
+    kind: SourceKind
+    path: Path
+    within: Path | None = None
+    rule: bool = False  # from a rules folder: front matter taken off, `paths:` shown
+    folder: Path | None = None  # where the walk found it: what a rule's `paths:` are relative to
+
+
+def rules_files(folder: Path) -> list[Path]:
+    """Every `*.md` under a rules folder, subfolders too, sorted: links are followed (a
+    shared rule set linked into many projects) and each real folder walked once, so a
+    link back up is no loop."""
+    found: list[Path] = []
+    walked: set[str] = set()
+    for top, subfolders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in walked:
+            subfolders.clear()
+            continue
+        walked.add(real)
+        found += [Path(top, name) for name in names if name.endswith(".md") and Path(top, name).is_file()]
+    return sorted(found)
+
+
+def user_files(user_instructions: Path | None) -> list[InstructionsFile]:
+    """The user's CLAUDE.md and the rules folder beside it (`~/.nano_claude/rules/`)."""
+    if user_instructions is None:
+        return []
+    files = [InstructionsFile("user", user_instructions)] if user_instructions.is_file() else []
+    return files + [InstructionsFile("user", path, rule=True)
+                    for path in rules_files(user_instructions.parent / "rules")]
+
+
+def project_files(cwd: Path, home: Path, repo: Path | None) -> list[InstructionsFile]:
+    """Instructions files from the outermost folder down to cwd, nearest last. Inside a
+    repository its files import from anywhere in it; outside one, each folder's files
+    import only from that folder down."""
     top = walk_top(cwd, home, repo)
     folders = [cwd, *(p for p in cwd.parents if top == p or top in p.parents)]
-    return [folder / name for folder in reversed(folders) for name in PROJECT_FILES
-            if (folder / name).is_file()]
+    found: list[InstructionsFile] = []
+    for folder in reversed(folders):
+        within = repo if repo is not None and top == repo else folder
+        names = [n for n in PROJECT_FILES if folder != home or not n.startswith(".claude/")]
+        found += [InstructionsFile("project", folder / name, within, folder=folder)
+                  for name in names if (folder / name).is_file()]
+        for rules in RULES_FOLDERS:
+            if folder != home or not rules.startswith(".claude/"):
+                found += [InstructionsFile("project", path, within, rule=True, folder=folder)
+                          for path in rules_files(folder / rules)]
+        if (folder / LOCAL_FILE).is_file():
+            found.append(InstructionsFile("project", folder / LOCAL_FILE, within, folder=folder))
+    return found
 
 
 def read_instructions(path: Path, cap: int = INSTRUCTIONS_CAP) -> tuple[str, str]:
@@ -284,33 +356,92 @@ def read_instructions(path: Path, cap: int = INSTRUCTIONS_CAP) -> tuple[str, str
             f"{cap:,} characters of {size:,} bytes are shown. Read {path} for the rest.]"), note
 
 
-def instructions(files: list[tuple[SourceKind, Path]],
+def split_globs(value: str) -> list[str]:
+    """`src/**/*.{ts,tsx}, docs/*.md`: commas inside braces belong to the glob."""
+    globs: list[str] = []
+    depth = start = 0
+    for i, char in enumerate(value):
+        depth += (char == "{") - (char == "}")
+        if char == "," and depth <= 0:
+            globs.append(value[start:i])
+            start = i + 1
+    return [g.strip() for g in [*globs, value[start:]] if g.strip()]
+
+
+def rule_scope(text: str, path: Path) -> tuple[str, list[str], str]:
+    """A rules file's body, the globs its `paths:` front matter limits it to, and a note
+    when the front matter cannot be read (the file then goes in whole: better read than
+    lost)."""
+    if not text.removeprefix("\ufeff").startswith("---"):
+        return text, [], ""
+    from nano_claude.extensions.frontmatter import FrontMatterError, parse
+
+    try:
+        data, body = parse(text, path.name)
+    except FrontMatterError as exc:
+        return text, [], f"front matter not read ({exc})"
+    paths: Any = data.get("paths")
+    if isinstance(paths, str):
+        return body.strip(), split_globs(paths), ""
+    if isinstance(paths, list):
+        return body.strip(), [str(p).strip() for p in paths if str(p).strip()], ""
+    return body.strip(), [], "" if paths is None else "paths: is not a glob or a list of globs; ignored"
+
+
+def heading(file: InstructionsFile, globs: list[str]) -> str:
+    whose = "the user's, for every project" if file.kind == "user" else "the project's"
+    head = f"# Instructions from {file.path} ({whose})"
+    if globs:
+        relative = f" (paths relative to {file.folder})" if file.folder else ""
+        head += f"\n\nThese apply only when working on files matching {', '.join(globs)}{relative}."
+    return head
+
+
+def instructions(files: list[InstructionsFile], home: Path,
                  cap: int = INSTRUCTIONS_CAP) -> list[tuple[str, ContextSource]]:
-    """Each readable, non-empty file once, as a prompt section with its source."""
+    """Each readable, non-empty file once, as a prompt section with its source, each
+    followed by the files it imports. `home` is what `@~/` means."""
     seen: set[Path] = set()
     sections: list[tuple[str, ContextSource]] = []
-    for kind, path in files:
-        if path.resolve() in seen:
+    for file in files:
+        real = file.path.resolve()
+        if real in seen:
             continue
-        seen.add(path.resolve())
+        seen.add(real)
         try:
-            text, note = read_instructions(path, cap)
+            text, note = read_instructions(file.path, cap)
         except OSError as exc:
-            sections.append(("", ContextSource(kind, path, 0, f"not read: {exc.strerror or exc}")))
+            sections.append(("", ContextSource(file.kind, file.path, 0, f"not read: {exc.strerror or exc}")))
             continue
-        if text:
-            whose = "the user's, for every project" if kind == "user" else "the project's"
-            section = f"# Instructions from {path} ({whose})\n\n{text}"
-            sections.append((section, ContextSource(kind, path, len(section), note)))
+        globs: list[str] = []
+        if file.rule:
+            text, globs, unread = rule_scope(text, file.path)
+            scope = f"for {', '.join(globs)}" if globs else ""
+            note = "; ".join(filter(None, [note, unread, scope]))
+        if not text:
+            continue
+        within = None if file.within is None else (file.within.resolve(), real.parent)
+        imports = Expansion(home, seen, cap - len(text), read_instructions, within)
+        left_out = imports.expand(file.path, text)
+        section = f"{heading(file, globs)}\n\n{text}"
+        sections.append((section, ContextSource(file.kind, file.path, len(section),
+                                                "; ".join(filter(None, [note, *left_out])))))
+        for part in imports.files:
+            section = f"# Instructions from {part.path} (imported by {part.by})\n\n{part.text}"
+            sections.append((section, ContextSource(file.kind, part.path, len(section),
+                                                    "; ".join(filter(None, [f"imported by {part.by}",
+                                                                            part.note])))))
     return sections
 
 
 def build_system_prompt(cwd: Path, today: date, *, home: Path, environ: Mapping[str, str],
                         user_instructions: Path | None = None, override: str | None = None,
-                        append: str | None = None, compact: bool = False) -> SystemPrompt:
+                        append: str | None = None, compact: bool = False,
+                        memory: str | None = None) -> SystemPrompt:
     """--system-prompt replaces the built-in instructions; --append-system-prompt adds to
     the end. `home` bounds the walk for instructions files; `environ` is what git runs with;
-    `compact` says every part shorter, for the compact tool profile."""
+    `compact` says every part shorter, for the compact tool profile; `memory` is the
+    memory index (extensions/memory), after the instructions files."""
     cwd, home = cwd.resolve(), home.resolve()
     root = git_root(cwd)
     sections: list[tuple[str, ContextSource]] = []
@@ -325,11 +456,10 @@ def build_system_prompt(cwd: Path, today: date, *, home: Path, environ: Mapping[
         state = git_state(root, cwd, environ)
         git = git_section(root, state, 0 if compact else RECENT_COMMITS)
         sections.append((git, ContextSource("git", root, len(git), state.unavailable)))
-    files: list[tuple[SourceKind, Path]] = []
-    if user_instructions is not None and user_instructions.is_file():
-        files.append(("user", user_instructions))
-    files += [("project", path) for path in project_files(cwd, home, root)]
-    sections += instructions(files, COMPACT_INSTRUCTIONS_CAP if compact else INSTRUCTIONS_CAP)
+    files = user_files(user_instructions) + project_files(cwd, home, root)
+    sections += instructions(files, home, COMPACT_INSTRUCTIONS_CAP if compact else INSTRUCTIONS_CAP)
+    if memory:
+        sections.append((memory, ContextSource("memory", None, len(memory))))
     if append:
         sections.append((append, ContextSource("append", None, len(append))))
     text = "\n\n".join(section for section, _ in sections if section)

@@ -56,7 +56,7 @@ class Ruling:
 @dataclass(frozen=True)
 class Call:
     tool: str
-    kind: str  # read | edit | shell | fetch | other
+    kind: str  # read | edit | shell | fetch | memory | other
     target: str | None  # the path, command or URL the rules match
     read_only: bool
 
@@ -127,6 +127,8 @@ class Policy:
             return Ruling("ask", "reaches the network", suggestions=(host,))
         if call.read_only:
             return Ruling("allow", "read-only tool")
+        if call.kind == "memory":  # the agent's own notes, in its own folders (extensions/memory)
+            return Ruling("allow", "writes only the memory folders")
         return Ruling("ask", f"{call.tool} changes things", suggestions=(call.tool,))
 
     def judge_command(self, command: str) -> Ruling:

@@ -198,6 +198,7 @@ class Registry:
 
 def builtin_tools(profile: ToolProfile = "full") -> list[Tool]:
     """The profile's built-in tools (compact: those in COMPACT), in the order the model sees them."""
+    from nano_claude.extensions.memory import memory_tools
     from nano_claude.extensions.tasks import task_tools
     from nano_claude.tools.bash import BashTool
     from nano_claude.tools.diagnostics import GetDiagnosticsTool
@@ -214,4 +215,6 @@ def builtin_tools(profile: ToolProfile = "full") -> list[Tool]:
         BashTool(), BashOutputTool(), KillShellTool(), WebFetchTool(), WebSearchTool(),
         GetDiagnosticsTool(), AskUserQuestionTool(), SleepTimerTool(),
     ]
-    return [t for t in tools if t.name in COMPACT] if profile == "compact" else [*tools, *task_tools()]
+    if profile == "compact":
+        return [t for t in tools if t.name in COMPACT]
+    return [*tools, *task_tools(), *memory_tools()]

@@ -213,6 +213,7 @@ def test_instructions_from_user_then_repo_root_down_to_cwd(home: Path, environ: 
     files = [
         write(repo / "AGENTS.md", "root agents"),
         write(repo / "CLAUDE.md", "root claude"),
+        write(repo / ".claude" / "CLAUDE.md", "root claude code folder"),
         write(repo / "pkg" / "CLAUDE.md", "pkg claude"),
         write(cwd / "AGENTS.md", "sub agents"),
         write(cwd / "CLAUDE.md", "sub claude"),
@@ -220,19 +221,18 @@ def test_instructions_from_user_then_repo_root_down_to_cwd(home: Path, environ: 
         write(cwd / "CLAUDE.local.md", "sub local"),
     ]
     write(repo / "pkg" / "sub" / "deeper" / "CLAUDE.md", "below cwd: not read")
-    write(repo / ".claude" / "CLAUDE.md", "Claude Code's folder: not read")
 
     result = prompt(cwd, home, environ, user_instructions=user)
 
     found = [(s.kind, s.path) for s in result.sources if s.kind in ("user", "project")]
     assert found == [("user", user), *(("project", path) for path in files)]
-    texts = ["user: tabs please", "root agents", "root claude", "pkg claude", "sub agents", "sub claude",
-             "sub nano_claude folder", "sub local"]
+    texts = ["user: tabs please", "root agents", "root claude", "root claude code folder", "pkg claude",
+             "sub agents", "sub claude", "sub nano_claude folder", "sub local"]
     positions = [result.text.index(text) for text in texts]
     assert positions == sorted(positions)
     assert f"# Instructions from {files[-1]} (the project's)\n\nsub local" in result.text
     assert f"# Instructions from {user} (the user's, for every project)" in result.text
-    for absent in ("outside the repo", "above the repo root", "below cwd", "Claude Code's folder"):
+    for absent in ("outside the repo", "above the repo root", "below cwd"):
         assert absent not in result.text
 
 

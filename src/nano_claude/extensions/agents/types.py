@@ -33,7 +33,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "TodoWrite": ("TaskCreate", "TaskUpdate", "TaskGet", "TaskList"),
     "TodoRead": ("TaskCreate", "TaskUpdate", "TaskGet", "TaskList"),
 }
-WRITE_TOOLS = ("Edit", "Write", "NotebookEdit")  # what a read-only type never has
+WRITE_TOOLS = ("Edit", "Write", "NotebookEdit", "MemorySave", "MemoryDelete")  # never in a read-only type
 
 # permissionMode as written -> (our mode, dont_ask). Ours are accepted as written.
 PERMISSION_MODES: dict[str, tuple[str, bool]] = {

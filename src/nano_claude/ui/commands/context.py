@@ -27,7 +27,7 @@ CHARS_PER_TOKEN = 4  # the usual estimate for English and code
 IMAGE_TOKENS = 1600  # about what a full-size image costs on the big providers
 LABELS = {"base": "built-in instructions", "override": "--system-prompt", "environment": "environment",
           "git": "git", "user": "user instructions", "project": "project instructions",
-          "append": "--append-system-prompt"}
+          "memory": "memory index", "append": "--append-system-prompt"}
 
 
 def bar(used: int, window: int) -> str:
