@@ -319,7 +319,7 @@ def _run(args: argparse.Namespace, prompt: str) -> int:
     fmt = args.output_format or "text"
     writer: headless.TextWriter | headless.JsonWriter | headless.StreamJsonWriter
     if fmt == "json":
-        writer = headless.JsonWriter(sys.stdout)
+        writer = headless.JsonWriter(sys.stdout, sys.stderr)
     elif fmt == "stream-json":
         writer = headless.StreamJsonWriter(sys.stdout, session_id, agent.model.qualified,
                                            args.include_partial_messages)

@@ -201,9 +201,12 @@ def _check_project_safe(data: Mapping[str, Any], path: Path) -> None:
         unsafe = (key.endswith(("_api_key", "_base_url")) or key == "local_model_path"
                   or (key == "permission_mode" and value == "accept-all")
                   # uploads the user's sessions; runs what a cloned repository's .mcp.json names
-                  or (key in GRANTS and _truthy(value)))
+                  or (key in GRANTS and _truthy(value))
+                  # would switch off the user's own Claude Code hooks (guards) and MCP servers
+                  or (key == "read_claude_config" and not _truthy(value)))
         if unsafe:
-            shown = value if key == "permission_mode" or key in GRANTS else "..."  # never echo a key
+            shown = (value if key in ("permission_mode", "read_claude_config") or key in GRANTS
+                     else "...")  # never echo a key
             raise ConfigError(
                 f"{path}: a project's settings cannot set {key}={shown} "
                 "(a repository you clone could send your keys elsewhere or run commands unasked); "

@@ -160,11 +160,22 @@ class TextWriter:
 
 
 class JsonWriter:
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
+    """One result object on stdout at the end; what the user should hear meanwhile (a hook
+    that failed, a server skipped, an error) goes to stderr as in text mode."""
+
+    def __init__(self, out: TextIO, err: TextIO | None = None) -> None:
+        self.out, self.err = out, err
 
     def on_event(self, event: Event) -> None:
-        pass
+        if self.err is None:
+            return
+        if isinstance(event, Notice):
+            self.err.write(f"note: {event.text}\n")
+        elif isinstance(event, Error):
+            self.err.write(f"error: {event.message}\n")
+        else:
+            return
+        self.err.flush()
 
     def finish(self, outcome: Outcome, model: str) -> None:
         self.out.write(json.dumps(outcome.result(model), ensure_ascii=False) + "\n")

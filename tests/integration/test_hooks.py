@@ -573,3 +573,51 @@ def test_a_run_without_hooks_never_imports_the_runner(cli: Cli, fake_server: Ser
                           env=env, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "no hooks\n['nano_claude.extensions.hooks.config'] 0\n"
+
+
+def test_after_clear_hooks_see_the_new_sessions_id_and_one_start(cli: Cli, fake_server: Server,
+                                                                  tmp_path: Path) -> None:
+    """The REPL (stdin piped): /clear starts a session with an id and a transcript path from
+    its first prompt on, and the next prompt does not end and start it again."""
+    log_command, log = logger(tmp_path)
+    user_hooks(cli, {event: [{"hooks": [{"type": "command", "command": log_command}]}]
+                     for event in ("SessionStart", "SessionEnd", "UserPromptSubmit")})
+    (cli.home / "skills").mkdir(parents=True, exist_ok=True)
+    (cli.home / "skills" / "sid.md").write_text("SID=[${CLAUDE_SESSION_ID}]\n")
+    fake_server.script(text("a"), text("b"), text("c"))
+    out = cli.run("-m", MODEL, input="hello\n/clear\n/sid\nagain\n",
+                  env={"ANTHROPIC_BASE_URL": fake_server.url, "ANTHROPIC_API_KEY": "sk-test"})
+    assert out.returncode == 0, out.stderr
+    events = [(e["hook_event_name"], e.get("source") or e.get("reason") or e.get("prompt"), e["session_id"],
+               e["transcript_path"]) for e in seen(log)]
+    assert [e[:2] for e in events] == [
+        ("SessionStart", "startup"), ("UserPromptSubmit", "hello"), ("SessionEnd", "clear"),
+        ("SessionStart", "clear"), ("UserPromptSubmit", "/sid"), ("UserPromptSubmit", "again"),
+        ("SessionEnd", "prompt_input_exit")]
+    first, second = events[0][2], events[3][2]
+    assert first and second and first != second
+    assert all(e[2] == second and e[3].endswith(f"{second}.jsonl") for e in events[3:])
+    assert f"SID=[{second}]" in last_text(fake_server.model_requests[1].body)
+
+
+def test_a_failing_hook_says_why_by_its_last_line_even_in_json_mode(cli: Cli, fake_server: Server,
+                                                                    tmp_path: Path) -> None:
+    crash = script(tmp_path, "crash.py", "event['missing']\n")  # a Python traceback on stderr
+    user_hooks(cli, on("PreToolUse", crash, "Bash"))
+    fake_server.script(tool_call("Bash", {"command": "echo hi"}), text("Done."))
+    out = run(cli, fake_server, "say hi", "--allowedTools", "Bash", "--verbose")
+    assert out.returncode == 0, out.stderr
+    assert out.json()["result"] == "Done."
+    assert "PreToolUse hook" in out.stderr and "KeyError: 'missing'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_project_cannot_switch_off_the_users_claude_code_hooks(cli: Cli, fake_server: Server,
+                                                                 tmp_path: Path) -> None:
+    guard = script(tmp_path, "guard.py", "print('no shell here', file=sys.stderr)\nsys.exit(2)\n")
+    hooks_file(cli.home.parent / ".claude" / "settings.json", on("PreToolUse", guard, "Bash"))
+    (cli.project / ".nano_claude").mkdir(exist_ok=True)
+    (cli.project / ".nano_claude" / "settings.json").write_text(json.dumps({"read_claude_config": False}))
+    out = run(cli, fake_server, "make a file", "--allowedTools", "Bash")  # refused before any request
+    assert not (cli.project / "made.txt").exists()
+    assert out.returncode == 2 and "a project's settings cannot set read_claude_config=False" in out.stderr

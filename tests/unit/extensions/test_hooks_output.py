@@ -18,9 +18,9 @@ def test_exit_2_blocks_with_stderr_as_the_reason() -> None:
     assert one.block and one.reason == "no force pushes" and not one.failure
 
 
-def test_other_exit_codes_are_non_blocking_errors_with_the_first_line_of_stderr() -> None:
-    one = said("PreToolUse", 1, "", "boom\nTraceback...")
-    assert not one.block and one.failure == "exit 1: boom"
+def test_other_exit_codes_are_non_blocking_errors_with_the_last_line_of_stderr() -> None:
+    one = said("PreToolUse", 1, "", "Traceback (most recent call last):\n  ...\nKeyError: 'x'\n\n")
+    assert not one.block and one.failure == "exit 1: KeyError: 'x'"
     assert said("Stop", 127, "", "").failure == "exit 127: no error output"
 
 

@@ -45,8 +45,9 @@ def interpret(event: str, ran: Ran) -> Said:
     if ran.code == 2:
         return Said(block=True, reason=clip(ran.stderr.strip()))
     if ran.code != 0:
-        first = ran.stderr.strip().splitlines()[0] if ran.stderr.strip() else "no error output"
-        return Said(failure=f"exit {ran.code}: {first}")
+        # the last line says why: a traceback's first is always "Traceback (most recent call last):"
+        lines = [line.strip() for line in ran.stderr.splitlines() if line.strip()]
+        return Said(failure=f"exit {ran.code}: {lines[-1][:300] if lines else 'no error output'}")
     text = ran.stdout.strip()
     if text.startswith("{"):
         try:
