@@ -103,6 +103,18 @@ class Settings(BaseModel):
                                      "Claude Code in ~/.claude.json and the hooks in its settings.json "
                                      "files (read only)")
 
+    # Voice input (extensions/voice, the [voice] extra)
+    voice_auto_submit: bool = Field(True, description="/voice sends the transcript at once (off: it is "
+                                    "put into the input to edit first)")
+    voice_language: str = Field("auto", description="language spoken to /voice: a code such as en or de, "
+                                "or auto (/voice lang)")
+    # "_base_url": a project's settings may not send the user's voice elsewhere
+    voice_base_url: str | None = Field(None, description="an OpenAI-compatible transcription server "
+                                       "(POST /audio/transcriptions); used first when set")
+    voice_api_key: str | None = Field(None, description="the key voice_base_url wants, if any (the "
+                                      "OpenAI key is never sent there)")
+    voice_model: str = Field("whisper-1", description="the model name sent to the transcription server")
+
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
     openai_api_key: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -281,3 +282,32 @@ def test_a_setup_error_is_reported_even_when_no_line_arrives(cli: Cli) -> None:
     result = cli.run(input="", env={"NANO_CLAUDE_MODEL": "claude-sonnet-4-6"})
     assert result.returncode == 2
     assert "ANTHROPIC_API_KEY" in result.stdout + result.stderr
+
+
+def test_ctrl_c_stops_a_long_command_and_the_repl_stays(term: Terminal, cli: Cli,
+                                                      fake_server: Server) -> None:
+    """/compact waiting on a slow model: Ctrl+C stops the command, not the REPL, and the
+    conversation is as it was."""
+    cli.write_config(preserve_last_n_turns=1)
+    long = "first answer " + "with many words " * 6000  # an older turn worth summarising
+    fake_server.script(text(long), text("second answer"), text("A recap.", delay=30), text("still here"))
+    term.start().wait_prompt()
+    for n, (said, answer) in enumerate((("hello", "first answer"), ("more", "second answer")), 2):
+        term.type(said)
+        term.send("Enter")
+        term.wait_for(answer)
+        term.wait_prompt(n)
+    term.type("/compact")
+    term.send("Enter")
+    deadline = time.monotonic() + 20
+    while len(fake_server.model_requests) < 3:  # the summary request is out
+        assert time.monotonic() < deadline, term.screen()
+        time.sleep(0.05)
+    term.send("C-c")
+    term.wait_for(r"/compact stopped\.")
+    term.wait_prompt(4)
+    term.type("go on")
+    term.send("Enter")
+    term.wait_for("still here")
+    messages = fake_server.model_requests[-1].body["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"] * 2 + ["user"]  # not compacted

@@ -87,6 +87,9 @@ class Repl:
         self.context: list[str] = []  # `!command` output, sent with the next message
         self._building: asyncio.Future[ReplState] | None = None
         self._task: asyncio.Future[None] | None = None
+        # A slash command running (Ctrl+C stops it, not the REPL), and whether Ctrl+C did
+        self._command: asyncio.Future[bool] | None = None
+        self._command_stopped = False
         self._cancelled = False
         self._session: PromptSession[str] | None = None
         self.recording = recording  # the prompter the agent asks through: it notes open questions
@@ -224,7 +227,7 @@ class Repl:
         # a skill or an MCP prompt goes to the model; the REPL's own command wins a name
         if text.startswith("/") and (commands.is_builtin(text) or not handles(state.agent, text)):
             session, before = state.session, list(state.session.messages)
-            if await commands.dispatch(state, text.strip()):
+            if await self._command_run(state, text.strip()):
                 self._offer_rewound(state, session, before)
                 if state.draft is not None:
                     self.typeahead, state.draft = state.draft, None
@@ -266,6 +269,23 @@ class Repl:
             await self._cancellable(self._turn(message))
         finally:
             await end_turn(state.agent)  # a skill's allowed tools and model were for this turn, sent or not
+
+    async def _command_run(self, state: ReplState, line: str) -> bool:
+        """A slash command, which Ctrl+C stops (the REPL stays): whether it was one. The
+        prompt took SIGINT over while it was up and left it ignored: take it back."""
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._signal, signal.SIGINT)
+        self._command_stopped = False
+        self._command = asyncio.ensure_future(commands.dispatch(state, line))
+        try:
+            return await self._command
+        except asyncio.CancelledError:
+            if not self._command_stopped:
+                raise  # the REPL itself is being stopped
+            self.renderer.echo(f"{line.split()[0]} stopped.", "yellow")
+            return True
+        finally:
+            self._command = None
 
     def _unconfigured(self, state: ReplState, *, sending: bool = False, quiet: bool = False) -> bool:
         """The model has no key yet (providers/unconfigured.py): say how to set one, or pick
@@ -800,6 +820,10 @@ class Repl:
     def _signal(self, sig: int) -> None:
         if sig == signal.SIGINT and self._task is not None:
             self._cancel()
+            return
+        if sig == signal.SIGINT and self._command is not None and not self._command.done():
+            self._command_stopped = True  # a long command (/compact, /doctor): stop it, stay
+            self._command.cancel()
             return
         if self.state is not None:
             self.state.running = False

@@ -20,7 +20,7 @@ from nano_claude.ui.state import ReplState
 MODULES: tuple[str, ...] = (
     "agents", "clear", "cloudsave", "compact", "config", "context", "cost", "cwd", "doctor", "exit", "help",
     "history", "hooks", "load", "mcp", "memory", "model", "permissions", "proactive", "resume", "rewind",
-    "save", "skills", "tasks", "thinking", "verbose",
+    "save", "skills", "tasks", "thinking", "verbose", "voice",
 )
 
 
