@@ -17,7 +17,7 @@ from tests.fakes.server import FakeModelServer
 # Variables that would leak the developer's real setup into a test.
 _SCRUBBED_PREFIXES = ("ANTHROPIC_", "OPENAI_", "GEMINI_", "MOONSHOT_", "KIMI_", "DASHSCOPE_",
                       "QWEN_", "ZHIPU_", "DEEPSEEK_", "OLLAMA_", "LMSTUDIO_", "CUSTOM_",
-                      "NANO_CLAUDE_")
+                      "NANO_CLAUDE_", "HF_")  # HF_: a real Hub token, endpoint or offline switch
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,6 +1,6 @@
 """Instructions files through the real CLI against the fake model server: what CLAUDE.md
 imports and the rules files reach the model, and are still there, unchanged, after the
-conversation was compacted on its own (users of other agents report their CLAUDE.md
+conversation was compacted on its own, with the memory index (users of other agents report their CLAUDE.md
 "forgotten" after a compaction)."""
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ def test_imports_and_rules_reach_the_model_and_outlive_an_automatic_compaction(
     write(project / "docs" / "example.md", "EXAMPLE-0000: inside a fence, never imported")
     write(project / ".claude" / "rules" / "testing" / "pytest.md",
           '---\npaths:\n  - "tests/**/*.py"\n---\nRULE-2207: one behaviour per test.')
+    write(project / ".nano_claude" / "memory" / "MEMORY.md",  # the memory index rides along too
+          "- [deploy day](deploy-day.md) (project) — MEMORY-5150 deploys happen on Tuesdays\n")
     for n in range(1, PARTS + 1):  # about 7,000 tokens each: the window fills after a few
         write(project / f"part{n}.txt", "".join(f"part {n} line {i:03}: {'x' * 60}\n" for i in range(400)))
     fake_server.route("GET", "/v1/models", vllm_models((MODEL, WINDOW)))
@@ -65,6 +67,7 @@ def test_imports_and_rules_reach_the_model_and_outlive_an_automatic_compaction(
     assert f"(imported by {project / 'CLAUDE.md'})" in first
     assert "These apply only when working on files matching tests/**/*.py" in first
     assert "RULE-2207: one behaviour per test." in first and "EXAMPLE-0000" not in first
+    assert "MEMORY-5150 deploys happen on Tuesdays" in first
 
     summary = next(i for i, body in enumerate(requests) if is_summary(body))
     after = requests[summary + 1:]
