@@ -87,10 +87,12 @@ def run(cli: Cli, base_url: str, *args: str, profile: str = "auto") -> CliResult
 
 
 def test_an_answer_is_never_an_empty_success(cli: Cli, llama_server: str) -> None:
-    """With every tool offered, this 135M model often keeps calling tools until the turn
-    limit; what must hold either way is that success means an answer was given."""
+    """With the full tool set offered, this 135M model often keeps calling tools until the
+    turn limit; what must hold either way is that success means an answer was given. (The
+    memory tools stay out: with them the first request no longer fits the 4,096-token window,
+    and a bigger one lets the model write for minutes.)"""
     result = run(cli, llama_server, "What is the capital of France?", "--output-format", "json",
-                 profile="full")
+                 "--disallowedTools", "MemorySave,MemoryDelete,MemorySearch,MemoryList", profile="full")
     data = result.json()
     assert data["usage"]["input_tokens"] > 0
     if data["is_error"]:
