@@ -5,13 +5,14 @@ listed, deleted; names and links that would lead out of the memory folders refus
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from nano_claude.extensions.memory.search import RANK_SYSTEM
 from nano_claude.extensions.memory.store import MemoryStore
 from tests.conftest import Cli
-from tests.fakes.script import Step, text, tool_call
+from tests.fakes.script import Step, mentions, text, tool_call
 from tests.fakes.server import FakeModelServer
 
 MODEL = "claude-sonnet-4-6"
@@ -189,3 +190,28 @@ def test_plan_mode_refuses_memory_writes_but_lets_the_model_read_them(cli: Cli,
     assert listed == ("- kept (project, project, updated just now) — already here", False)
     assert sorted(p.name for p in project_memory(cli).glob("*.md")) == ["MEMORY.md", "kept.md"]
     assert json.loads(result.stdout)["result"] == "Planned."
+
+
+def test_two_sessions_saving_at_once_lose_nothing(cli: Cli, fake_server: FakeModelServer) -> None:
+    """Two `nano_claude -p` runs in one project, each saving 12 memories while the other does."""
+    import subprocess
+
+    from tests.fakes.script import Call, tool_calls
+
+    count = 12
+    for writer in ("A", "B"):
+        saves = [Call("MemorySave", {"name": f"note {writer}{i}", "type": "project",
+                                     "description": f"fact {writer}{i}", "content": f"body {writer}{i}"},
+                      f"call_{writer}{i}") for i in range(count)]
+        fake_server.script(tool_calls(*saves, when=mentions(f"writer {writer}")),
+                           text(f"Writer {writer} done.", when=mentions(f"writer {writer}")))
+    env = {**cli.env, "ANTHROPIC_BASE_URL": fake_server.url, "ANTHROPIC_API_KEY": "sk-test"}
+    runs = [subprocess.Popen([sys.executable, "-m", "nano_claude", "-p", f"writer {w}: save your notes",
+                              "-m", MODEL], cwd=cli.project, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for w in ("A", "B")]
+    outs = [p.communicate(timeout=120) for p in runs]
+    assert [p.returncode for p in runs] == [0, 0], outs
+    saved = sorted(path.stem for path in project_memory(cli).glob("*.md") if path.name != "MEMORY.md")
+    assert saved == sorted(f"note-{w.lower()}{i}" for w in "AB" for i in range(count))
+    index = (project_memory(cli) / "MEMORY.md").read_text()
+    assert all(f"fact {w}{i}" in index for w in "AB" for i in range(count))
