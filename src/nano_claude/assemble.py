@@ -31,19 +31,24 @@ SMALL_WINDOW = 8192  # a local model served with at most this many tokens gets t
 
 
 def tool_profile(setting: Literal["auto", "full", "compact"], info: ModelInfo) -> ToolProfile:
-    """`full` or `compact` as set; `auto` picks compact for the embedded model and for a
-    local server's model that runs with at most SMALL_WINDOW tokens, full otherwise.
+    """`full` or `compact` as set; `auto` picks compact for a local model (embedded or
+    served) that runs with at most SMALL_WINDOW tokens, and for a small embedded model;
+    full otherwise.
 
     Why: on a CPU a local model reads about 170 prompt tokens/s, so the full first request
     (about 3,600 tokens) costs 20 s before the first word, and a small window leaves little
     room after it; hosted models read fast and use every tool well. A local server's window
     is asked before the prompt is built (providers/window.py: the prompt must stay the same
     all session, for prefix caching); a server that cannot be asked leaves the catalog's
-    guess of 8,192 tokens, so compact. `tool_profile: full` brings the whole tool set back,
-    for every model or (in `model_overrides`) for one.
+    guess of 8,192 tokens, so compact. An embedded model's window is fitted to the memory
+    at start: a 4B model that gets 5,000 tokens cannot hold the full tools (about 5,000
+    tokens) and a request, whatever its size says. `tool_profile: full` brings the whole
+    tool set back, for every model or (in `model_overrides`) for one.
     """
     if setting == "full" or setting == "compact":
         return setting
+    if info.tool_profile is not None:  # an embedded model: providers/embedded.py says what suits it
+        return "compact" if info.context_window <= SMALL_WINDOW else info.tool_profile
     small = info.provider == "local" or (PROVIDERS[info.provider].local
                                          and info.context_window <= SMALL_WINDOW)
     return "compact" if small else "full"

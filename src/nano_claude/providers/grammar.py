@@ -51,22 +51,30 @@ _NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def call_json(name: str, arguments: dict[str, Any]) -> str:
+def call_json(name: str, arguments: dict[str, Any], key: str = "arguments") -> str:
     """A tool call exactly as the grammar makes the model write it."""
-    return json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
+    return json.dumps({"name": name, key: arguments}, ensure_ascii=False)
 
 
-def tool_call_grammar(tools: Sequence[ToolSpec]) -> str:
-    """root ::= call | text, where call is one JSON call of one of `tools`."""
+def tool_call_grammar(tools: Sequence[ToolSpec], *, wrap: tuple[str, str] = ("", ""),
+                      key: str = "arguments") -> str:
+    """root ::= call | text, where call is one JSON call of one of `tools`.
+
+    `wrap` is the text a model family puts around a call (Qwen's `<tool_call>\\n` …
+    `\\n</tool_call>`), `key` the name it gives the arguments (Llama 3.2: "parameters").
+    Text may not start with the wrapper's first character either: the first token decides
+    between a call and text (providers/local.py)."""
+    opening, closing = wrap
     rules = _Rules()
     rules.reserve(ROOT)
-    rules.add("text", TEXT_RULE)
+    first = opening[:1] if opening[:1] not in ("", "{") else ""
+    rules.add("text", TEXT_RULE if not first else TEXT_RULE.replace("[^{", "[^{" + _class_char(first), 1))
     call = rules.reserve("call")
     alternatives = []
     for i, tool in enumerate(tools):
         args = _SchemaGrammar(rules, tool.input_schema, f"t{i}").arguments()
-        head = literal('{"name": ' + json.dumps(tool.name, ensure_ascii=False) + ', "arguments": ')
-        alternatives.append(rules.add(f"call-{tool.name}", f'{head} {args} "}}"'))
+        head = literal(opening + '{"name": ' + json.dumps(tool.name, ensure_ascii=False) + f', "{key}": ')
+        alternatives.append(rules.add(f"call-{tool.name}", f"{head} {args} {literal('}' + closing)}"))
     rules.define(call, " | ".join(alternatives) or '"{}"')
     rules.define(ROOT, "call | text" if alternatives else "text")
     return rules.text()
@@ -89,6 +97,11 @@ def literal(text: str) -> str:
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
+
+
+def _class_char(ch: str) -> str:
+    """`ch` as it is written inside a GBNF character class."""
+    return "\\" + ch if ch in "]^-\\" else ch
 
 
 def drop_null(schema: Any) -> Any:

@@ -1,10 +1,13 @@
-"""The embedded model: SmolLM2-135M-Instruct run in-process by llama.cpp, no key, no network.
+"""The embedded model: a GGUF run in-process by llama.cpp, no key, no network.
+
+Which GGUF, and the context this machine gives it, comes from providers/embedded.py (the
+shipped SmolLM2-135M, a curated model pulled from the Hub, or any file); how it sees the
+conversation and writes a call, from providers/chat_format.py.
 
 One llama.cpp context per provider, kept for the whole session and never reset:
 every request of a session extends the previous prompt, and llama.cpp keeps the
 longest common token prefix in its KV cache, so a follow-up only evaluates what
-was added since. The prompt is rendered with the GGUF's own chat template, so a
-user's local_model_path to another instruct model gets its proper format.
+was added since. The prompt is rendered with the GGUF's own chat template.
 
 Generation is blocking C code: it runs in a worker thread that hands each piece
 of text to the event loop, and checks a stop flag between tokens, so a cancelled
@@ -18,17 +21,16 @@ from __future__ import annotations
 import asyncio
 import codecs
 import ctypes
+import importlib.util
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nano_claude.config import Settings
@@ -40,37 +42,28 @@ from nano_claude.core.errors import (
     UsageError,
 )
 from nano_claude.core.events import ProviderEvent, Response, TextDelta, TokenUsage
-from nano_claude.core.messages import (
-    INVALID_JSON_KEY,
-    JSON_ERROR_KEY,
-    Block,
-    ImageBlock,
-    Message,
-    TextBlock,
-    ToolResultBlock,
-    ToolUseBlock,
-)
+from nano_claude.core.messages import Block, Message, TextBlock, user_text
 from nano_claude.providers.base import Request, ToolSpec
-from nano_claude.providers.grammar import ROOT, call_json, drop_null, tool_call_grammar
+from nano_claude.providers.chat_format import FORMATS, ToolFormat, call_block, detect, render_args
+from nano_claude.providers.embedded import (
+    SHIPPED,
+    check_room,
+    context_for,
+    install_hint,
+    model_path,
+    source_of,
+    user_n_ctx,
+)
+from nano_claude.providers.grammar import ROOT
 from nano_claude.providers.prefix_cache import ModelIdentity, common_prefix, user_cache
 
 if TYPE_CHECKING:
     from llama_cpp import Llama, LlamaGrammar
 
-
-
-def install_hint() -> str:
-    from nano_claude.install import install_command
-
-    return (f"install the embedded model with `{install_command('local')}` "
-            "(or set local_model_path to a GGUF file)")
-
-
 DEFAULT_TEMPERATURE = 0.2  # SmolLM2's model card suggests low temperatures
 TOP_P = 0.9
 REPEAT_PENALTY = 1.1  # 1.0 let SmolLM2 repeat one sentence until max_tokens
 SEED = 1234  # fixed (0 would mean random to llama-cpp-python): same conversation, same answer
-DEFAULT_SYSTEM = "You are a helpful AI assistant."
 MIN_PREFIX = 32  # tokens: a shorter fixed prefix is not worth a file
 # ChatML, for a GGUF that carries no chat template of its own.
 CHATML = (
@@ -85,12 +78,18 @@ Item = ProviderEvent | BaseException  # what the worker hands to the event loop
 class LocalProvider:
     name = "local"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, model: str = SHIPPED) -> None:
         self._settings = settings
-        self._path = model_file(settings)
+        self._source = source_of(model, settings)
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise UsageError(f"the embedded model needs llama-cpp-python: {install_hint()}")
+        self.path = model_path(self._source)
+        self.window = context_for(self.path, settings)  # tokens: fitted to this machine (embedded.py)
+        check_room(self._source.model, self.path, self.window, settings)
+        self._format: ToolFormat | None = None
         self._llm: Llama | None = None
         self._template: Any = None  # the compiled jinja2 chat template
-        self._grammar: tuple[str, LlamaGrammar] | None = None
+        self._grammar: tuple[str, LlamaGrammar, LlamaGrammar | None] | None = None
         self._lock = threading.Lock()  # one generation at a time on the one context
         self._running: set[threading.Event] = set()  # stop flags of live generations
         self._cache = user_cache(settings.local_prefix_cache_mb)
@@ -136,6 +135,26 @@ class LocalProvider:
             llm.eval(tokens)
             return len(tokens), time.perf_counter() - start, loaded
 
+    def generation_speed(self, prompt: str, tokens: int = 64) -> tuple[float, int, float]:
+        """Answer `prompt` (a chat turn, no tools), for `doctor`: (seconds to the first
+        token, tokens generated after it, seconds they took)."""
+        request = Request(model=self._source.model, system="", messages=(user_text(prompt),),
+                          max_tokens=tokens)
+        with self._lock:
+            llm = self._load()
+            prompt_tokens = llm.tokenize(self._render(llm, request).encode("utf-8"), add_bos=False,
+                                         special=True)
+            llm.reset()
+            start = time.perf_counter()
+            first, count = 0.0, 0
+            for token in llm.generate(prompt_tokens, temp=0.0, top_k=1, repeat_penalty=REPEAT_PENALTY):
+                count += 1
+                if count == 1:
+                    first = time.perf_counter() - start
+                if count > tokens or llama_eog(llm, token):
+                    break
+            return first, count - 1, time.perf_counter() - start - first
+
     async def aclose(self) -> None:
         for stop in list(self._running):
             stop.set()
@@ -173,18 +192,21 @@ class LocalProvider:
         tokens = llm.tokenize(self._render(llm, request).encode("utf-8"), add_bos=False, special=True)
         window = llm.n_ctx()
         if len(tokens) >= window:
+            why = "local_n_ctx" if user_n_ctx(self._settings) is not None else \
+                "fitted to the memory available when it started"
             raise ContextTooLong(
                 f"the conversation needs {len(tokens)} tokens but the embedded model's context "
-                f"window is {window} (local_n_ctx); start a new session or compact it",
+                f"window is {window} ({why}); start a new session or compact it",
                 provider=self.name)
         written = self._warm(llm, request, tokens)
         reused = _cached_prefix(llm, tokens)  # before generating: that moves the cache on
-        grammar = self._grammar_for(llm, request.tools) if request.tools else None
+        fmt = self.tool_format(llm)
+        grammars = self._grammars_for(llm, fmt, request.tools) if request.tools else None
         temperature = DEFAULT_TEMPERATURE if request.temperature is None else request.temperature
-        sampled = _sample(llm, tokens, grammar, {"temp": temperature, "top_p": TOP_P, "top_k": 40})
+        sampled = _sample(llm, tokens, grammars, {"temp": temperature, "top_p": TOP_P, "top_k": 40}, fmt)
         budget = min(request.max_tokens, window - len(tokens))
         with closing(sampled):
-            out = _decode(llm, sampled, budget, stop, emit, calls_possible=grammar is not None)
+            out = _decode(llm, sampled, budget, stop, emit, calls=fmt if grammars is not None else None)
         if out is None:
             return None
         usage = TokenUsage(input_tokens=len(tokens) - reused, output_tokens=out.tokens,
@@ -192,7 +214,7 @@ class LocalProvider:
         stop_reason = out.stop_reason
         blocks: tuple[Block, ...] = (TextBlock(out.text),) if out.text else ()  # no empty blocks
         if out.is_call:
-            call, stop_reason = _parse_call(out.text, request, stop_reason)
+            call, stop_reason = call_block(fmt, out.text, request, stop_reason)
             blocks = (call,)
         meta = {"provider": self.name, "model": request.model, "stop_reason": stop_reason}
         return Response(Message("assistant", blocks, meta), usage, stop_reason)
@@ -209,10 +231,10 @@ class LocalProvider:
             # when anything else runs: its threads spin-wait on each other. On a busy two-core
             # machine one thread evaluated 160 tok/s where two managed 42.
             threads = max(1, (os.cpu_count() or 2) // 2)
-            llm = Llama(model_path=str(self._path), n_ctx=self._settings.local_n_ctx, seed=SEED,
+            llm = Llama(model_path=str(self.path), n_ctx=self.window, seed=SEED,
                         n_threads=threads, n_threads_batch=threads, verbose=False)
         except (ValueError, RuntimeError) as exc:
-            raise UsageError(f"cannot load the embedded model {self._path}: {exc}; {install_hint()}") from exc
+            raise UsageError(f"cannot load the embedded model {self.path}: {exc}; {install_hint()}") from exc
         # llama.cpp logs through this logger to stderr; the terminal is ours.
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL + 1)
         self._llm = llm
@@ -236,7 +258,7 @@ class LocalProvider:
             return 0
         import llama_cpp
 
-        identity = ModelIdentity.of(self._path, llm.n_ctx(), llama_cpp.__version__)
+        identity = ModelIdentity.of(self.path, llm.n_ctx(), llama_cpp.__version__)
         entry = self._cache.find(identity, fixed, minimum=max(MIN_PREFIX, held + 1))
         if entry is not None and not _set_state(llm, entry.tokens, entry.state):
             self._cache.discard(entry.path)
@@ -248,60 +270,70 @@ class LocalProvider:
         self._cache.save(identity, fixed, _get_state(llm))
         return len(fixed) - held
 
+    def tool_format(self, llm: Llama) -> ToolFormat:
+        """The curated list's format for its models; any other GGUF's from its template."""
+        if self._format is None:
+            curated = self._source.curated
+            if curated is not None and self._source.kind != "path":
+                self._format = FORMATS[curated.tool_format]
+            else:
+                self._format = detect(llm.metadata.get("tokenizer.chat_template"))
+        return self._format
+
     def _render(self, llm: Llama, request: Request, *, system_only: bool = False) -> str:
         if self._template is None:
             self._template = _compile_template(llm.metadata.get("tokenizer.chat_template") or CHATML)
         bos, eos = llm.token_bos(), llm.token_eos()
-        messages = chat_messages(request)
+        args = render_args(self.tool_format(llm), request)
+        if system_only:
+            args["messages"] = args["messages"][:1]
         try:
             return self._template.render(
-                messages=messages[:1] if system_only else messages,
-                add_generation_prompt=not system_only,
+                **args, add_generation_prompt=not system_only,
                 bos_token=_token_text(llm, bos), eos_token=_token_text(llm, eos),
             )
         except Exception as exc:  # a template may raise_exception() on a shape it rejects
             raise ProviderError(f"the embedded model's chat template failed: {exc}",
                                 provider=self.name) from exc
 
-    def _grammar_for(self, llm: Llama, tools: Sequence[ToolSpec]) -> LlamaGrammar:
-        """The tools' grammar, checked by llama.cpp's own parser before use: a grammar it
-        rejects would otherwise reach the sampler chain as a null pointer."""
+    def _grammars_for(self, llm: Llama, fmt: ToolFormat,
+                      tools: Sequence[ToolSpec]) -> tuple[LlamaGrammar, LlamaGrammar | None]:
+        """The tools' grammar (a call or text) and, for a format whose calls may open with a
+        special token (`call_prefix`), the one that holds what follows that token to a call.
+        Each is checked by llama.cpp's own parser before use: a grammar it rejects would
+        otherwise reach the sampler chain as a null pointer."""
         import llama_cpp
 
-        text = tool_call_grammar(tools)
+        text = fmt.grammar(tools)
         if self._grammar is None or self._grammar[0] != text:
-            sampler = llama_cpp.llama_sampler_init_grammar(_vocab(llm), text.encode("utf-8"),
-                                                           ROOT.encode())
-            if not sampler:
-                raise ProviderError("llama.cpp rejected the tool-call grammar built from the tools' "
-                                    "input schemas", provider=self.name)
-            llama_cpp.llama_sampler_free(sampler)
-            self._grammar = (text, llama_cpp.LlamaGrammar.from_string(text, verbose=False))
-        return self._grammar[1]
+            calls = fmt.call_grammar(tools) if fmt.call_prefix else None
+            for source in (text, calls):
+                if source is None:
+                    continue
+                sampler = llama_cpp.llama_sampler_init_grammar(_vocab(llm), source.encode("utf-8"),
+                                                               ROOT.encode())
+                if not sampler:
+                    raise ProviderError("llama.cpp rejected the tool-call grammar built from the tools' "
+                                        "input schemas", provider=self.name)
+                llama_cpp.llama_sampler_free(sampler)
+            self._grammar = (text, llama_cpp.LlamaGrammar.from_string(text, verbose=False),
+                             llama_cpp.LlamaGrammar.from_string(calls, verbose=False) if calls else None)
+        return self._grammar[1], self._grammar[2]
 
 
-def model_file(settings: Settings) -> Path:
-    """The GGUF to load, or a UsageError saying how to get one."""
-    from nano_claude.providers.factory import embedded_model_path
-
-    path = embedded_model_path(settings)
-    if path is not None:
-        return path
-    if settings.local_model_path and not Path(settings.local_model_path).expanduser().is_file():
-        raise UsageError(f"local_model_path {settings.local_model_path!r} is not a file; "
-                         "point it at a GGUF model or unset it")
-    raise UsageError(f"the embedded model is not installed: {install_hint()}")
-
-
-def _sample(llm: Llama, tokens: list[int], grammar: LlamaGrammar | None,
-            params: dict[str, Any]) -> Iterator[int]:
+def _sample(llm: Llama, tokens: list[int], grammars: tuple[LlamaGrammar, LlamaGrammar | None] | None,
+            params: dict[str, Any], fmt: ToolFormat) -> Iterator[int]:
     """Sampled tokens. The grammar only decides between text and a call at the first
-    token: text admits anything after its first character, and applying the grammar to
+    token (a call starts with `fmt.call_start`, text never does): text admits anything after
+    its first character, and applying the grammar to
     the whole vocabulary costs ~45% more per token, so text continues without it (llama.cpp
-    reuses the cache and evaluates just that first token again). Text gets a repetition
-    penalty, which keeps this small model out of loops; a call does not, since JSON
-    repeats its punctuation by design."""
+    reuses the cache and evaluates just that first token again). A first token that is the
+    format's `call_prefix` (which the grammar admits as text) starts a call too: what
+    follows is held to the call-only grammar. Text gets a repetition penalty, which keeps
+    this small model out of loops; a call does not, since JSON repeats its punctuation by
+    design."""
     text_params = {**params, "repeat_penalty": REPEAT_PENALTY}
+    grammar, calls = grammars if grammars is not None else (None, None)
     if grammar is None:
         generated = llm.generate(tokens, **text_params)
     else:
@@ -309,9 +341,13 @@ def _sample(llm: Llama, tokens: list[int], grammar: LlamaGrammar | None,
     try:
         first = next(generated)
         yield first
-        if grammar is not None and not llm.detokenize([first]).startswith(b"{"):
+        piece = _piece(llm, first)
+        if grammar is not None and not fmt.starts_call(piece):
             generated.close()
             generated = llm.generate([*tokens, first], **text_params)
+        elif calls is not None and not piece.startswith(fmt.call_start.encode()):  # the call prefix
+            generated.close()
+            generated = llm.generate([*tokens, first], grammar=calls, **params)
         yield from generated
     finally:
         generated.close()
@@ -326,9 +362,11 @@ class _Output:
 
 
 def _decode(llm: Llama, sampled: Iterator[int], budget: int, stop: threading.Event,
-            emit: Callable[[Item], None], *, calls_possible: bool) -> _Output | None:
+            emit: Callable[[Item], None], *, calls: ToolFormat | None) -> _Output | None:
     """Turn tokens into text until end of turn, the budget or a stop (None). Text streams
-    as it comes; a call (its first character is "{") is held back: raw JSON is no answer."""
+    as it comes, without special tokens (`<|im_start|>` is no answer); a call (its first
+    token starts one in format `calls`; None: no tools, no calls) is held back, special
+    tokens included (they may be its markers): raw JSON is no answer either."""
     import llama_cpp
 
     vocab = _vocab(llm)
@@ -342,9 +380,10 @@ def _decode(llm: Llama, sampled: Iterator[int], budget: int, stop: threading.Eve
         if llama_cpp.llama_vocab_is_eog(vocab, token):
             break
         count += 1
-        piece = decoder.decode(llm.detokenize([token]))
-        if is_call is None and piece:
-            is_call = calls_possible and piece.startswith("{")
+        raw = _piece(llm, token)
+        if is_call is None and raw:
+            is_call = calls is not None and calls.starts_call(raw)
+        piece = decoder.decode(raw if is_call else llm.detokenize([token], special=False))
         pieces.append(piece)
         if piece and not is_call:
             emit(TextDelta(piece))
@@ -386,10 +425,23 @@ def _set_state(llm: Llama, tokens: Sequence[int], state: bytes) -> bool:
     return True
 
 
+def llama_eog(llm: Llama, token: int) -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_vocab_is_eog(_vocab(llm), token))
+
+
 def _vocab(llm: Llama) -> Any:
     import llama_cpp
 
     return llama_cpp.llama_model_get_vocab(llm.model)
+
+
+def _piece(llm: Llama, token: int) -> bytes:
+    """A token's text, special tokens included, to recognise a call by: Qwen's
+    `<tool_call>` is one token, and a call must be seen as a call whether the GGUF marks
+    it special or not. Text shown to the user leaves special tokens out (_decode)."""
+    return llm.detokenize([token], special=True)
 
 
 def _token_text(llm: Llama, token: int) -> str:
@@ -412,123 +464,3 @@ def _compile_template(source: str) -> Any:
     env.globals.update(raise_exception=raise_exception,
                        strftime_now=lambda fmt: datetime.now().strftime(fmt))
     return env.from_string(source)
-
-
-# --- the conversation as chat messages ------------------------------------------
-
-
-def chat_messages(request: Request) -> list[dict[str, str]]:
-    """The request as the plain role/content messages a chat template takes.
-
-    Calls are written as the JSON the model itself writes, results as user text
-    that names the call; thinking from other providers is dropped.
-    """
-    names: dict[str, str] = {}
-    messages = [{"role": "system", "content": system_text(request)}]
-    for message in request.messages:
-        parts: list[str] = []
-        for block in message.content:
-            if isinstance(block, TextBlock):
-                parts.append(block.text)
-            elif isinstance(block, ToolUseBlock):
-                names[block.id] = block.name
-                parts.append(_call_text(block))
-            elif isinstance(block, ToolResultBlock):
-                parts.append(_result_text(block, names.get(block.tool_use_id, "tool")))
-            elif isinstance(block, ImageBlock):
-                parts.append("[an image was attached; this model cannot see images]")
-        messages.append({"role": message.role, "content": "\n\n".join(parts)})
-    return messages
-
-
-def _call_text(block: ToolUseBlock) -> str:
-    raw = block.input.get(INVALID_JSON_KEY)
-    return raw if isinstance(raw, str) else call_json(block.name, block.input)
-
-
-def _result_text(block: ToolResultBlock, name: str) -> str:
-    label = "Error from" if block.is_error else "Result of"
-    images = sum(isinstance(b, ImageBlock) for b in block.content)
-    text = block.text + (f"\n[{images} image(s) omitted]" if images else "")
-    return f"{label} {name} call {block.tool_use_id}:\n{text}"
-
-
-def system_text(request: Request) -> str:
-    """The system message. The tools come first: they change least, so the prefix
-    cache keeps them when the prompt's date or git status has changed."""
-    base = request.system.strip() or DEFAULT_SYSTEM
-    return f"{describe_tools(request.tools)}\n\n{base}" if request.tools else base
-
-
-def describe_tools(tools: Sequence[ToolSpec]) -> str:
-    lines = [
-        "# Tools",
-        "To use a tool, reply with only a JSON object, nothing before or after it:",
-        '{"name": "<tool name>", "arguments": {<arguments>}}',
-        f"For example: {call_json(tools[0].name, _example_arguments(tools[0].input_schema))}",
-        "You then get the tool's result and may use another tool or answer. "
-        "To answer, reply in plain text.",
-        "",
-        "Available tools:",
-    ]
-    for tool in tools:
-        summary = tool.description.strip().split("\n", 1)[0]
-        lines.append(f"- {tool.name}: {summary}")
-        args = _describe_arguments(tool.input_schema)
-        if args:
-            lines.append(f"  arguments: {args}")
-    return "\n".join(lines)
-
-
-def _describe_arguments(schema: dict[str, Any]) -> str:
-    required = set(schema.get("required") or ())
-    defs = schema.get("$defs") or schema.get("definitions") or {}
-    out = []
-    for name, sub in (schema.get("properties") or {}).items():
-        kind = _type_name(drop_null(sub) if name not in required else sub, defs)
-        out.append(f"{name} ({kind}{', required' if name in required else ''})")
-    return ", ".join(out)
-
-
-def _type_name(schema: Any, defs: dict[str, Any], depth: int = 0) -> str:
-    if not isinstance(schema, dict) or depth > 3:
-        return "any"
-    if isinstance(schema.get("$ref"), str):
-        return _type_name(defs.get(schema["$ref"].rsplit("/", 1)[-1]), defs, depth + 1)
-    if isinstance(schema.get("enum"), list):
-        return "one of " + " | ".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
-    if "const" in schema:
-        return json.dumps(schema["const"], ensure_ascii=False)
-    for key in ("anyOf", "oneOf"):
-        if isinstance(schema.get(key), list):
-            return " or ".join(_type_name(s, defs, depth + 1) for s in schema[key])
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        return " or ".join(str(k) for k in kind)
-    if kind == "array":
-        return f"array of {_type_name(schema.get('items'), defs, depth + 1)}"
-    return str(kind or ("object" if "properties" in schema else "any"))
-
-
-def _example_arguments(schema: dict[str, Any]) -> dict[str, Any]:
-    samples = {"string": "...", "integer": 1, "number": 1, "boolean": True, "array": [], "object": {}}
-    properties = schema.get("properties") or {}
-    return {name: samples.get(str(properties[name].get("type")), "...")
-            for name in schema.get("required") or () if isinstance(properties.get(name), dict)}
-
-
-def _parse_call(text: str, request: Request, stop_reason: str) -> tuple[Block, str]:
-    """The model's JSON call as a ToolUseBlock. Ids count the calls in the history, so they
-    stay unique across a resumed session. A call cut off by max_tokens goes to the
-    registry as invalid JSON, which answers with an error the model can act on."""
-    call_id = f"call_{sum(len(m.tool_uses) for m in request.messages) + 1}"
-    try:
-        data = json.loads(text)
-        return ToolUseBlock(call_id, data["name"], dict(data["arguments"])), "tool_use"
-    except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
-        found = re.match(r'\{"name": ("(?:[^"\\]|\\.)*")', text)
-        name = json.loads(found.group(1)) if found else None
-        if name not in {t.name for t in request.tools}:
-            return TextBlock(text), stop_reason
-        problem = f"the call was cut off by the output token limit ({exc})"
-        return ToolUseBlock(call_id, name, {INVALID_JSON_KEY: text, JSON_ERROR_KEY: problem}), stop_reason

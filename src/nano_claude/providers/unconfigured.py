@@ -16,6 +16,7 @@ from nano_claude.core.errors import MissingKeyError, ProviderError, UsageError
 from nano_claude.core.events import ProviderEvent
 from nano_claude.providers.base import Provider, Request
 from nano_claude.providers.catalog import PROVIDERS, ModelInfo, model_info
+from nano_claude.providers.embedded import NotDownloaded
 from nano_claude.providers.factory import DEFAULT_MODELS, create_provider, default_model
 
 
@@ -52,10 +53,30 @@ class Unconfigured:
         return None
 
 
+class NotPulled:
+    """An embedded model on the Hub that is not downloaded yet (providers/embedded.py), in
+    the REPL: before the first message is sent, the user is asked whether to pull it
+    (ui/pull.py), which swaps the real provider in. Until then a request fails saying how."""
+
+    name = "local"
+
+    def __init__(self, missing: NotDownloaded) -> None:
+        self.source = missing.source
+        self.reason = str(missing)
+
+    async def stream(self, request: Request) -> AsyncIterator[ProviderEvent]:
+        raise ProviderError(self.reason, provider=self.name)
+        yield  # an async generator, as the protocol's callers expect
+
+    async def aclose(self) -> None:
+        return None
+
+
 def connect(model: str | None, settings: Settings, *, unconfigured_ok: bool) -> tuple[ModelInfo, Provider]:
     """The model to use and its provider. With `unconfigured_ok` (the REPL), a missing key,
-    or no model available at all, gives an Unconfigured provider instead of an error; an
-    unknown model name is still an error."""
+    or no model available at all, gives an Unconfigured provider instead of an error, and
+    an embedded model not downloaded yet a NotPulled one; an unknown model name is still
+    an error."""
     try:
         name = model or default_model(settings)
     except UsageError as exc:  # no key, no local server, no embedded model
@@ -70,3 +91,7 @@ def connect(model: str | None, settings: Settings, *, unconfigured_ok: bool) -> 
         if not unconfigured_ok:
             raise
         return info, Unconfigured(info.provider, str(exc))
+    except NotDownloaded as exc:
+        if not unconfigured_ok:
+            raise
+        return info, NotPulled(exc)

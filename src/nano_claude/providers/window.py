@@ -81,8 +81,10 @@ def with_server_window(info: ModelInfo, settings: Settings, environ: Mapping[str
     (then remembered); unchanged for other models. Either way a local server's model is
     marked as asked: once per start is enough, and a server that did not answer in time
     (down, busy) is not waited for again at the first request."""
-    from nano_claude.providers.factory import endpoint_for
+    from nano_claude.providers.factory import embedded_info, endpoint_for
 
+    if PROVIDERS[info.provider].protocol == "local":  # in-process: its context is fitted, not asked
+        return embedded_info(info, settings)
     if not serves_locally(info):
         return info
     try:

@@ -240,6 +240,11 @@ class Repl:
             return
         if self._unconfigured(state, sending=True):
             return
+        from nano_claude.ui.pull import needs_pull, offer_pull
+
+        if needs_pull(state) and not await offer_pull(state, self.prompter):  # asked before the first message
+            self.typeahead = line if self.tty else ""  # the message is kept, back in the input
+            return
         if not self._mcp_asked and state.agent.mcp is not None and state.agent.mcp.pending:
             from nano_claude.ui.commands.mcp import ask_approval
 

