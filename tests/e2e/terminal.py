@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 TMUX = shutil.which("tmux")
+LAUNCH = Path(__file__).with_name("launch.py")
 
 
 class Terminal:
@@ -20,6 +21,7 @@ class Terminal:
         assert TMUX is not None, "tmux is needed for terminal tests"
         self.socket = workdir / "tmux.sock"
         self.workdir, self.env, self.cwd = workdir, env, cwd
+        self.status_file = workdir / "exit.status"  # written by launch.py when the program ends
         self.width, self.height = width, height
 
     def _tmux(self, *args: str, check: bool = True) -> str:
@@ -32,6 +34,9 @@ class Terminal:
     def start(self, *args: str, program: str | None = None) -> Terminal:
         """Run `python -m nano_claude ARGS` (or `program`, a shell command line)."""
         command = program or shlex.join([sys.executable, "-m", "nano_claude", *args])
+        self.status_file.unlink(missing_ok=True)
+        command = shlex.join([sys.executable, str(LAUNCH), str(self.status_file),
+                              "sh", "-c", f"exec {command}"])
         script = self.workdir / "run.sh"
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.env.items()
                           if k not in ("COLUMNS", "LINES"))
@@ -88,17 +93,16 @@ class Terminal:
         return self._tmux("display-message", "-p", "-t", "t", "#{pane_dead}", check=False).strip() == "1"
 
     def wait_exit(self, timeout: float = 40) -> int:
-        """The program's exit code. tmux may mark the pane dead a moment before it has the
-        status: an empty status is waited for, never read as 0."""
+        """The program's exit code, as launch.py wrote it (tmux 3.3 may mark a pane dead and
+        never give its status)."""
         deadline = time.monotonic() + timeout
         while True:
-            status = self._tmux("display-message", "-p", "-t", "t", "#{pane_dead_status}:#{pane_dead_signal}",
-                                check=False).strip() if self.exited else ":"
-            code, _, signal = status.partition(":")
-            if code:
-                return int(code)
-            if signal:
-                raise AssertionError(f"the program was killed by signal {signal}; screen:\n{self.screen()}")
+            written = self.status_file.read_text().strip() if self.status_file.exists() else ""
+            if written and int(written) >= 0:
+                return int(written)
+            if written:
+                raise AssertionError(f"the program was killed by signal {-int(written)}; screen:\n"
+                                     f"{self.screen()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"the program did not exit; screen:\n{self.screen()}")
             time.sleep(0.05)

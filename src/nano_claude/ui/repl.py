@@ -90,6 +90,7 @@ class Repl:
         # A slash command running (Ctrl+C stops it, not the REPL), and whether Ctrl+C did
         self._command: asyncio.Future[bool] | None = None
         self._command_stopped = False
+        self._leaving = False  # a second Ctrl+C came while the prompt was being put back: leave
         self._cancelled = False
         self._session: PromptSession[str] | None = None
         self.recording = recording  # the prompter the agent asks through: it notes open questions
@@ -430,8 +431,10 @@ class Repl:
         if not self.tty:
             return await self.read_line("")
         session = self._session or self._make_session()
-        interrupted = False
+        interrupted = self._leaving = False
         while True:
+            if self._leaving:
+                return None
             default, self.typeahead = self.typeahead, ""
             try:
                 return await session.prompt_async(self._prompt_text(), default=default)
@@ -439,9 +442,19 @@ class Repl:
                 if interrupted:
                     return None
                 interrupted = True
+                # Until the prompt is back and reads Ctrl+C as a key, a second one is a signal,
+                # which the prompt left ignored: it must still leave
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._interrupted_again)
                 self.renderer.echo("(Ctrl+C again to exit, or type a message)", "dim")
             except EOFError:
                 return None
+
+    def _interrupted_again(self) -> None:
+        self._leaving = True
+        app = self._session.app if self._session is not None else None
+        if app is not None and app.is_running:
+            app.exit(exception=KeyboardInterrupt())
 
     def _prompt_text(self) -> str:
         cwd = self.state.agent.ctx.cwd if self.state is not None else self.cwd
