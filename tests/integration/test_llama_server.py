@@ -82,8 +82,11 @@ def llama_server() -> Iterator[str]:
 
 
 def run(cli: Cli, base_url: str, *args: str, profile: str = "auto") -> CliResult:
+    # 256 output tokens: what is under test is the protocol, and a 135M model left to write
+    # fills whatever room the window leaves, a minute a request on 2 cores
     return cli.run("-p", *args, "-m", "custom/smollm2", "--max-turns", "3",
-                   env={"CUSTOM_BASE_URL": base_url, "NANO_CLAUDE_TOOL_PROFILE": profile}, timeout=300)
+                   env={"CUSTOM_BASE_URL": base_url, "NANO_CLAUDE_TOOL_PROFILE": profile,
+                        "NANO_CLAUDE_MAX_TOKENS": "256"}, timeout=300)
 
 
 def test_an_answer_is_never_an_empty_success(cli: Cli, llama_server: str) -> None:
