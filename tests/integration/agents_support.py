@@ -47,6 +47,11 @@ def results(body: dict[str, Any]) -> list[tuple[str, bool]]:
             for b in (last if isinstance(last, list) else []) if b.get("type") == "tool_result"]
 
 
+def every_result(server: FakeModelServer) -> list[tuple[str, bool]]:
+    """Every tool result the model was sent, in order: (text, is_error)."""
+    return [found for request in server.model_requests for found in results(request.body or {})]
+
+
 def result(body: dict[str, Any]) -> tuple[str, bool]:
     found = results(body)
     assert len(found) == 1, f"expected one tool result in the last message, got {found}"

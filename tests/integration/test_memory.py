@@ -14,6 +14,7 @@ from nano_claude.extensions.memory.store import MemoryStore
 from tests.conftest import Cli
 from tests.fakes.script import Step, mentions, text, tool_call
 from tests.fakes.server import FakeModelServer
+from tests.integration.agents_support import every_result as results
 
 MODEL = "claude-sonnet-4-6"
 
@@ -25,18 +26,6 @@ def run(cli: Cli, server: FakeModelServer, *args: str) -> Any:
 
 def call(name: str, args: dict[str, Any], n: int) -> Step:
     return tool_call(name, args, id=f"call_{n}")
-
-
-def results(server: FakeModelServer) -> list[tuple[str, bool]]:
-    """Every tool result the model was sent, in order: (text, is_error)."""
-    found = []
-    for request in server.model_requests:
-        last = request.body["messages"][-1]
-        for block in last["content"] if isinstance(last["content"], list) else []:
-            if block.get("type") == "tool_result":
-                said = "".join(part.get("text", "") for part in block.get("content", []))
-                found.append((said, bool(block.get("is_error"))))
-    return found
 
 
 def system(body: dict[str, Any]) -> str:
