@@ -279,8 +279,7 @@ class Repl:
     async def _command_run(self, state: ReplState, line: str) -> bool:
         """A slash command, which Ctrl+C stops (the REPL stays): whether it was one. The
         prompt took SIGINT over while it was up and left it ignored: take it back."""
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._signal, signal.SIGINT)
+        _on_sigint(self._signal, signal.SIGINT)
         self._command_stopped = False
         self._command = asyncio.ensure_future(commands.dispatch(state, line))
         try:
@@ -444,8 +443,7 @@ class Repl:
                 interrupted = True
                 # Until the prompt is back and reads Ctrl+C as a key, a second one is a signal,
                 # which the prompt left ignored: it must still leave
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._interrupted_again)
+                _on_sigint(self._interrupted_again)
                 self.renderer.echo("(Ctrl+C again to exit, or type a message)", "dim")
             except EOFError:
                 return None
@@ -851,6 +849,12 @@ class Repl:
             self._session.app.exit(exception=EOFError())
         elif sig != signal.SIGINT:
             raise SystemExit(128 + sig)
+
+
+def _on_sigint(handler: Callable[..., None], *args: object) -> None:
+    """Take SIGINT (back) for `handler`: each prompt leaves it ignored when it ends."""
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, handler, *args)
 
 
 def _home_short(path: Path) -> str:
