@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -18,11 +18,12 @@ from nano_claude.providers.catalog import PROVIDERS, ModelInfo
 from nano_claude.providers.unconfigured import connect
 from nano_claude.providers.window import with_server_window
 from nano_claude.tools.base import ToolContext
-from nano_claude.tools.registry import Registry, ToolProfile, builtin_tools
+from nano_claude.tools.registry import Registry, ToolProfile
 
 if TYPE_CHECKING:
     from nano_claude.extensions.mcp.config import Found
     from nano_claude.extensions.mcp.manager import McpManager
+    from nano_claude.extensions.plugins import Active, Loaded
 
 # Providers whose models take images in tool results (Read of a PNG); for the others Read
 # says so instead of sending bytes the model cannot see or a server would refuse.
@@ -80,14 +81,16 @@ def build_agent(
     strict_mcp_config: bool = False,
     accept_all_flag: bool = False,
     agents_json: str | None = None,
+    plugin_dirs: tuple[Path, ...] = (),
 ) -> Agent:
     """`unconfigured_ok` (the REPL): a missing key gives an agent whose provider says how to
     set it (providers/unconfigured.py), so the user can fix it without leaving. What the
     user should know about the setup (an MCP entry skipped, say) is in `agent.notes`."""
+    plugins = load_plugins(settings, paths, cwd, accept_all=accept_all_flag, extra=plugin_dirs)
     # MCP servers first: with some configured, the SDK's import (about 0.7 s) starts now, beside
     # the rest of the setup, rather than when the first request needs it
     found = find_mcp(settings, paths, cwd, environ, flags=mcp_configs, strict=strict_mcp_config,
-                     interactive=unconfigured_ok) if paths is not None else None
+                     interactive=unconfigured_ok, plugins=plugins.active) if paths is not None else None
     info, provider = connect(model, settings, unconfigured_ok=unconfigured_ok)
     info = with_server_window(info, settings, environ)  # before the prompt: it picks the profile
     profile = tool_profile(settings.override_for(info.qualified).tool_profile or settings.tool_profile, info)
@@ -120,10 +123,14 @@ def build_agent(
                       sandbox=settings.sandbox, images=info.provider in IMAGE_PROVIDERS)
     if paths is not None:
         ctx.output_dir = paths.home / "sessions" / "tool-output"
-    registry = Registry(builtin_tools(profile), profile=profile)
+    from nano_claude.extensions.plugins.python import tools_for
+
+    # the built-in tools, then the entry-point plugins' and the plugins' Python tools (pluggy)
+    registry = Registry(tools_for(profile, plugins.active, plugins.notes, environ=environ), profile=profile)
     agent = Agent(provider, info, registry, ctx, prompter, options)
     agent.context_sources = prompt.sources  # what /context lists; the loop does not need them
-    agent.notes.extend(memory_notes)
+    agent.notes.extend(memory_notes + plugins.notes)
+    agent.plugins = plugins.active
     agent.system_for = lambda where: system_for(where).text  # a sub-agent working elsewhere (a worktree)
     if profile == "full":  # a small local model cannot use sub-agents well: compact leaves them out
         attach_agents(agent, settings, paths, cwd, environ, agents_json)
@@ -136,6 +143,16 @@ def build_agent(
                                strict=strict_mcp_config, interactive=unconfigured_ok, found=found,
                                accept_all_flag=accept_all_flag)
     return agent
+
+
+def load_plugins(settings: Settings, paths: Paths | None, cwd: Path, *, accept_all: bool,
+                 extra: tuple[Path, ...]) -> Loaded:
+    """The plugins this session uses (extensions/plugins): with none installed, two stats."""
+    from nano_claude.extensions.plugins import Loaded, load
+
+    if paths is None:
+        return Loaded()
+    return load(paths, cwd, settings, accept_all=accept_all, extra=extra)
 
 
 def memory_index(paths: Paths | None, cwd: Path) -> tuple[str | None, list[str]]:
@@ -159,7 +176,7 @@ def attach_skills(agent: Agent, settings: Settings, paths: Paths | None, cwd: Pa
     --accept-all, or setting trust_project_skills."""
     from nano_claude.extensions.skills.loader import load_skills
 
-    found = load_skills(cwd, user_home(environ))
+    found = load_skills(cwd, user_home(environ), plugins=agent.plugins)
     agent.notes.extend(found.errors)
     if not found.by_name:
         return
@@ -191,7 +208,7 @@ def attach_agents(agent: Agent, settings: Settings, paths: Paths | None, cwd: Pa
     from nano_claude.extensions.agents.tools import agent_tools
     from nano_claude.extensions.agents.types import load_types
 
-    found = load_types(cwd, user_home(environ), agents_json=agents_json)
+    found = load_types(cwd, user_home(environ), agents_json=agents_json, plugins=agent.plugins)
     agent.notes.extend(found.errors)
     transcripts = None
     if paths is not None:
@@ -212,7 +229,8 @@ def attach_hooks(agent: Agent, settings: Settings, paths: Paths, cwd: Path, envi
     setting trust_project_hooks."""
     from nano_claude.extensions.hooks import config as hooks_config
 
-    found = hooks_config.load(paths, cwd, user_home(environ), read_claude=settings.read_claude_config)
+    found = hooks_config.load(paths, cwd, user_home(environ), read_claude=settings.read_claude_config,
+                              plugins=agent.plugins)
     agent.notes.extend(found.errors)
     if not found.hooks:
         return
@@ -234,13 +252,14 @@ def attach_hooks(agent: Agent, settings: Settings, paths: Paths, cwd: Path, envi
 
 
 def find_mcp(settings: Settings, paths: Paths, cwd: Path, environ: Mapping[str, str], *,
-             flags: tuple[str, ...], strict: bool, interactive: bool) -> Found:
-    """The servers the files and flags name; with any, the SDK starts loading: in a thread
-    for a headless run, here (the REPL's builder thread) for the REPL."""
+             flags: tuple[str, ...], strict: bool, interactive: bool,
+             plugins: Sequence[Active] = ()) -> Found:
+    """The servers the files, plugins and flags name; with any, the SDK starts loading: in a
+    thread for a headless run, here (the REPL's builder thread) for the REPL."""
     from nano_claude.extensions.mcp import config as mcp_config
 
     found = mcp_config.load(paths, cwd, user_home(environ), environ, flags=flags, strict=strict,
-                            read_claude=settings.read_claude_config)
+                            read_claude=settings.read_claude_config, plugins=plugins)
     if found.servers:
         from nano_claude.extensions.mcp.connection import preload
 
@@ -255,7 +274,8 @@ def attach_mcp(agent: Agent, settings: Settings, paths: Paths, cwd: Path, enviro
     (None: there are none, and the SDK is never imported). Servers start once a loop runs
     (`start()`, or the first request)."""
     if found is None:
-        found = find_mcp(settings, paths, cwd, environ, flags=flags, strict=strict, interactive=interactive)
+        found = find_mcp(settings, paths, cwd, environ, flags=flags, strict=strict, interactive=interactive,
+                         plugins=agent.plugins)
     agent.notes.extend(found.errors + found.warnings)
     if not found.servers:
         return None

@@ -46,6 +46,11 @@ MCP servers (.mcp.json, ~/.nano_claude/mcp.json, and Claude Code's ~/.claude.jso
   nano_claude mcp add NAME -- CMD ARGS  add a stdio server (--transport http NAME URL: a remote one)
   nano_claude mcp --help              get, add-json, remove, login
 
+plugins (skills, commands, agents, hooks, MCP servers, Python tools; Claude Code's too):
+  nano_claude plugin install NAME@SOURCE  from a folder, a git URL (#ref), owner/repo or a marketplace
+  nano_claude plugin list             installed plugins; recommend: ones that suit this project
+  nano_claude plugin --help           info, enable, disable, update, uninstall, validate, marketplace
+
 embedded models (run in-process by llama.cpp; files in the Hugging Face Hub's cache):
   nano_claude models                  the shipped SmolLM2 and the curated models, downloaded or not
   nano_claude models pull NAME        download one (resumable, sha256-checked); rm NAME removes it
@@ -136,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agents", metavar="JSON",
                    help="sub-agent types for this run, as Claude Code takes them: "
                         "'{\"NAME\": {\"description\": \"...\", \"prompt\": \"...\", \"tools\": [...]}}'")
+    p.add_argument("--plugin-dir", action="append", metavar="PATH", dest="plugin_dirs",
+                   help="use the plugin in this folder for this run, as if installed (repeatable)")
     p.add_argument("--system-prompt", metavar="TEXT", help="replace the built-in system prompt")
     p.add_argument("--append-system-prompt", metavar="TEXT",
                    help="add TEXT to the end of the system prompt")
@@ -159,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         from nano_claude.extensions.mcp.command import main as mcp_main
 
         return mcp_main(argv[1:])
+    if argv[:1] == ["plugin"] or argv[:1] == ["plugins"]:
+        from nano_claude.extensions.plugins.command import main as plugin_main
+
+        return plugin_main(argv[1:])
     if argv[:1] == ["models"]:
         from nano_claude.providers.models_command import main as models_main
 
@@ -289,6 +300,7 @@ def build(args: argparse.Namespace, prompter: Prompter, environ: dict[str, str],
         mcp_configs=tuple(args.mcp_configs or ()), strict_mcp_config=args.strict_mcp_config,
         accept_all_flag=args.accept_all or args.permission_mode == "accept-all",
         agents_json=args.agents,
+        plugin_dirs=tuple(Path(d).expanduser().resolve() for d in args.plugin_dirs or ()),
     )
     # A bare tool name given to --disallowedTools takes the tool out of the model's view, as
     # in Claude Code; a pattern (`Bash(rm:*)`) only denies the calls it matches.

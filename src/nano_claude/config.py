@@ -103,6 +103,17 @@ class Settings(BaseModel):
                                      "Claude Code in ~/.claude.json and the hooks in its settings.json "
                                      "files (read only)")
 
+    # Plugins (extensions/plugins): installed in ~/.nano_claude/plugins/ and .nano_claude/plugins/
+    enabled_plugins: dict[str, bool] = Field(
+        default_factory=dict, description="plugins on (true) or off (false) by name; an installed plugin "
+        "not named is on (merged by name, project over user)")
+    plugin_marketplaces: dict[str, Any] = Field(
+        default_factory=dict, description="marketplaces by name: a source (owner/repo, a git URL or a "
+        "folder); a project's are offered to its users, never added unasked")
+    recommended_plugins: list[str] = Field(
+        default_factory=list, description="plugins a project recommends, as NAME@MARKETPLACE; installing "
+        "them asks the user")
+
     # Voice input (extensions/voice, the [voice] extra)
     voice_auto_submit: bool = Field(True, description="/voice sends the transcript at once (off: it is "
                                     "put into the input to edit first)")
@@ -191,6 +202,8 @@ def _check_keys(data: Mapping[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: unknown setting {key!r}{hint}")
 
 
+# Settings whose objects merge key by key across the files (a later file wins a key)
+MERGED_BY_KEY = ("model_overrides", "enabled_plugins", "plugin_marketplaces")
 # Settings a project may not turn on
 GRANTS = ("cloudsave_auto", "trust_project_mcp", "trust_project_hooks", "trust_project_skills",
           "mcp_trust_read_only")
@@ -260,11 +273,12 @@ def load_settings(
         _check_keys(data, str(path))
         if paths.is_project_file(path):
             _check_project_safe(data, path)
-        overrides_here = data.pop("model_overrides", None)
-        if isinstance(overrides_here, dict) and isinstance(merged.get("model_overrides"), dict):
-            overrides_here = {**merged["model_overrides"], **overrides_here}  # merged by model
-        if overrides_here is not None:
-            data["model_overrides"] = overrides_here
+        for key in MERGED_BY_KEY:  # merged by model, by plugin, by marketplace
+            here = data.pop(key, None)
+            if isinstance(here, dict) and isinstance(merged.get(key), dict):
+                here = {**merged[key], **here}
+            if here is not None:
+                data[key] = here
         merged.update(data)
     merged.update(_from_environment(environ))
     merged.update({k: v for k, v in (overrides or {}).items() if v is not None})

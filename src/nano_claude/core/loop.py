@@ -133,6 +133,7 @@ class Agent:
         self.extensions: list[Extension] = []
         self.notes: list[str] = []  # what the user should hear about the setup (assemble.py)
         self.mcp: Any = None  # the session's MCP servers, for /mcp (extensions/mcp/manager.py)
+        self.plugins: list[Any] = []  # the plugins this session uses (extensions/plugins.Active)
         self.schedule = Schedule(ctx.wakeups)  # SleepTimer's timers and /proactive's idle timer
         self.wakers: list[Waker] = [self.schedule]
         # The system prompt as it would be for another folder (assemble.py): a sub-agent in a

@@ -1,13 +1,15 @@
 """Providers, models, context sizes and prices; and how a model name resolves.
 
 Pure data and pure functions: nothing here touches the network or imports a
-provider module, so the CLI can resolve a name at start-up for free.
+provider module, so the CLI can resolve a name at start-up for free. Only a name
+that is no built-in provider's asks the installed Python plugins for theirs.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Literal
 
 from nano_claude.core.errors import UnknownModelError
@@ -63,6 +65,28 @@ PROVIDERS: dict[str, ProviderSpec] = {
                      label="embedded llama.cpp model"),
     )
 }
+# The providers above. A Python plugin's providers (register_providers) join PROVIDERS only when
+# a name is none of these (is_provider), so a start-up with a built-in one costs nothing more.
+BUILTIN_PROVIDERS = frozenset(PROVIDERS)
+
+
+def is_provider(name: str) -> bool:
+    """A built-in provider, or one an installed package's plugin registers."""
+    if name in PROVIDERS:
+        return True
+    _join_plugin_providers()
+    return name in PROVIDERS
+
+
+@cache
+def _join_plugin_providers() -> tuple[str, ...]:
+    """Add the plugins' providers to PROVIDERS, once a process; why some could not be added."""
+    from nano_claude.extensions.plugins.python import plugin_providers
+
+    notes: list[str] = []
+    for spec in plugin_providers(notes):
+        PROVIDERS.setdefault(spec.name, spec)
+    return tuple(notes)
 
 
 @dataclass(frozen=True)
@@ -192,7 +216,7 @@ def resolve(name: str) -> tuple[str, str]:
         raise UnknownModelError("empty model name; " + _choices_hint())
     for sep in ("/", ":"):
         head, found, rest = name.partition(sep)
-        if found and head.lower() in PROVIDERS:
+        if found and is_provider(head.lower()):
             if not rest:
                 raise UnknownModelError(
                     f"model name {name!r} names the provider but no model; "
@@ -210,7 +234,7 @@ def resolve(name: str) -> tuple[str, str]:
 
 def lookup(provider: str, model: str) -> ModelInfo:
     """The catalog entry, or sensible defaults for an unlisted model of a known provider."""
-    if provider not in PROVIDERS:
+    if not is_provider(provider):
         raise UnknownModelError(f"unknown provider {provider!r}; " + _choices_hint())
     found = _CATALOG.get((provider, model))
     if found:
@@ -221,7 +245,8 @@ def lookup(provider: str, model: str) -> ModelInfo:
     if candidates:
         base = max(candidates, key=lambda m: len(m.id))
         return replace(base, id=model)
-    window, out = _DEFAULT_WINDOW[provider]
+    window, out = _DEFAULT_WINDOW.get(provider) or _DEFAULT_WINDOW["custom" if PROVIDERS[provider].local
+                                                                   else "openai"]
     reasoning = provider == "openai" and bool(_OPENAI_REASONING.match(model.lower()))
     return ModelInfo(provider, model, window, out, reasoning=reasoning, known=False)
 
@@ -256,8 +281,10 @@ def _example(provider: str) -> str:
 
 
 def _choices_hint() -> str:
+    problems = _join_plugin_providers()  # an error already: the plugins' providers may be the ones meant
     return (
         "name it as provider/model (providers: " + ", ".join(PROVIDERS) + "), "
         "or by a known prefix (claude-, gpt-, o1/o3/o4, gemini-, kimi-/moonshot-, "
         "qwen/qwq-, glm-, deepseek-, llama/mistral/phi/gemma/mixtral/codellama)"
+        + (f" ({'; '.join(problems)})" if problems else "")
     )

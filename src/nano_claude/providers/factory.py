@@ -6,6 +6,8 @@ Provider modules are imported here, lazily, only for the protocol in use.
 from __future__ import annotations
 
 import importlib.util
+import os
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from nano_claude.config import Settings
 from nano_claude.core.errors import MissingKeyError, UsageError
 from nano_claude.install import install_command
 from nano_claude.providers.base import Provider
-from nano_claude.providers.catalog import PROVIDERS, ModelInfo
+from nano_claude.providers.catalog import BUILTIN_PROVIDERS, PROVIDERS, ModelInfo, ProviderSpec
 from nano_claude.providers.embedded import SHIPPED, context_for, locate, profile_for, source_of
 from nano_claude.providers.http import Endpoint, RetryPolicy
 
@@ -32,6 +34,8 @@ EMBEDDED_MODEL = f"local/{SHIPPED}"
 
 def endpoint_for(provider: str, settings: Settings) -> Endpoint:
     spec = PROVIDERS[provider]
+    if provider not in BUILTIN_PROVIDERS:
+        return _plugin_endpoint(spec)
     key = settings.api_key(provider)
     if spec.key_required and not key:
         raise MissingKeyError(
@@ -45,6 +49,23 @@ def endpoint_for(provider: str, settings: Settings) -> Endpoint:
             f"(e.g. http://localhost:8000/v1) or `{provider}_base_url` in ~/.nano_claude/config.json"
         )
     return Endpoint(provider, base_url, key, spec.key_env, spec.local)
+
+
+def _plugin_endpoint(spec: ProviderSpec, environ: Mapping[str, str] = os.environ) -> Endpoint:
+    """A Python plugin's provider (catalog.is_provider): it has no settings of its own, so its
+    key and base URL come from the variables it names, read here."""
+    label = spec.label or spec.name
+    key = environ.get(spec.key_env, "") if spec.key_env else ""
+    if spec.key_required and not key:
+        hint = (f"set {spec.key_env} (export {spec.key_env}=...)" if spec.key_env
+                else "its plugin names no variable for it; fix the plugin")
+        raise MissingKeyError(f"{label} needs an API key: {hint}")
+    base_url = next((environ[v] for v in spec.base_url_envs if environ.get(v)), spec.base_url).rstrip("/")
+    if not base_url:
+        where = (f"set {spec.base_url_envs[0]}" if spec.base_url_envs
+                 else "its plugin gives none; fix the plugin")
+        raise UsageError(f"the {spec.name} provider needs a base URL: {where}")
+    return Endpoint(spec.name, base_url, key, spec.key_env, spec.local)
 
 
 def create_provider(info: ModelInfo, settings: Settings) -> Provider:

@@ -17,12 +17,15 @@ Folders are scanned recursively. A malformed file is one error line and is skipp
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nano_claude.extensions import frontmatter, walk
+
+if TYPE_CHECKING:
+    from nano_claude.extensions.plugins import Active
 
 # Claude Code's tool names, as ours.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -211,18 +214,38 @@ class _Invalid(Exception):
 
 
 def load_types(cwd: Path, home: Path, *, agents_json: str | None = None,
-               repo_root: Path | None = None) -> Found:
-    """Every agent type, the higher source winning a name; `home` is the user's home folder."""
+               repo_root: Path | None = None, plugins: Sequence[Active] = ()) -> Found:
+    """Every agent type, the higher source winning a name; `home` is the user's home folder.
+    A plugin's agents come after the user's, as PLUGIN:NAME."""
     found = Found()
     layers: list[list[AgentType]] = []
     if agents_json is not None:
         layers.append(_from_json(agents_json, found.errors))
     layers += [_from_folder(folder, found.errors) for folder in agent_folders(cwd, home, repo_root)]
+    layers += [plugin_agents(active, found.errors) for active in plugins]
     layers.append(list(BUILTIN.values()))
     for layer in layers:
         for agent in layer:
             found.types.setdefault(agent.name, agent)
     return found
+
+
+def plugin_agents(active: Active, errors: list[str]) -> list[AgentType]:
+    """A plugin's agents, named PLUGIN:NAME, their bodies' ${CLAUDE_PLUGIN_ROOT} filled in. As in
+    Claude Code, a plugin's agent cannot pick its own permission mode: it runs under its parent's."""
+    out = []
+    for entry in active.plugin.agent_dirs:
+        if entry.is_dir():
+            read = _from_folder(entry, errors)
+        else:
+            try:
+                read = [_from_file(entry)]
+            except _Invalid as exc:
+                errors.append(str(exc))
+                continue
+        out += [replace(agent, name=f"{active.name}:{agent.name}", permission_mode=None, dont_ask=False,
+                        instructions=active.fill(agent.instructions)) for agent in read]
+    return out
 
 
 def agent_folders(cwd: Path, home: Path, repo_root: Path | None = None) -> list[Path]:

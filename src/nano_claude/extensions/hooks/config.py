@@ -6,6 +6,9 @@ same event and matcher is kept once, from the first file that has it):
     user     ~/.nano_claude/config.json, ~/.nano_claude/settings.json, ~/.claude/settings.json
     project  .nano_claude/settings.json, .nano_claude/settings.local.json,
              .claude/settings.json, .claude/settings.local.json
+    plugin   each enabled plugin's hooks/hooks.json (and its manifest's `hooks`), once the user
+             allowed the plugin's code (extensions/plugins): they run as the user's own, with
+             ${CLAUDE_PLUGIN_ROOT} and ${CLAUDE_PLUGIN_DATA} filled and exported
 
 Claude Code's files are read unless the setting `read_claude_config` is off. Project hooks
 come with the repository, so they run only once the user trusts them (trust.py). A
@@ -21,14 +24,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nano_claude.config import read_json
 from nano_claude.core.errors import ConfigError
 from nano_claude.paths import Paths
+
+if TYPE_CHECKING:
+    from nano_claude.extensions.plugins import Active
 
 EVENTS = ("SessionStart", "SessionEnd", "UserPromptSubmit", "PreToolUse", "PermissionRequest",
           "PostToolUse", "PostToolUseFailure", "Notification", "Stop", "SubagentStop", "PreCompact")
@@ -51,6 +57,7 @@ class Handler:
     timeout: float | None = None  # seconds; None: the event's default (runner.py)
     headers: tuple[tuple[str, str], ...] = ()
     allowed_env: tuple[str, ...] = ()  # the variables `${VAR}` in headers may read
+    env: tuple[tuple[str, str], ...] = ()  # more variables for the command (a plugin's root and data)
 
     @property
     def target(self) -> str:
@@ -115,21 +122,42 @@ def files(paths: Paths, project: Path, home: Path, read_claude: bool) -> list[tu
     return found
 
 
-def load(paths: Paths, project: Path, home: Path, *, read_claude: bool = True) -> Found:
+def load(paths: Paths, project: Path, home: Path, *, read_claude: bool = True,
+         plugins: Sequence[Active] = ()) -> Found:
     found = Found()
     seen: set[tuple[str, str, tuple[str, str]]] = set()
+
+    def add(hooks: list[Hook]) -> None:
+        for hook in hooks:
+            key = (hook.event, hook.matcher, hook.handler.key)
+            if key not in seen:
+                seen.add(key)
+                found.hooks.append(hook)
+
     for path, scope in files(paths, project, home, read_claude):
         try:
             data = read_json(path)
         except ConfigError as exc:
             found.errors.append(f"{exc} (its hooks were skipped)")
             continue
-        for hook in parse(data.get("hooks"), str(path), scope, found.errors):
-            key = (hook.event, hook.matcher, hook.handler.key)
-            if key not in seen:
-                seen.add(key)
-                found.hooks.append(hook)
+        add(parse(data.get("hooks"), str(path), scope, found.errors))
+    for active in plugins:
+        if active.code:
+            add(plugin_hooks(active, found.errors))
     return found
+
+
+def plugin_hooks(active: Active, errors: list[str]) -> list[Hook]:
+    """A plugin's hooks, its variables filled into each command and exported to it."""
+    env = tuple(active.env.items())
+    out = []
+    for where, events in active.plugin.hooks:
+        for hook in parse(events, where, "user", errors):
+            handler = hook.handler
+            if handler.type == "command":
+                handler = replace(handler, command=active.fill(handler.command), env=env)
+            out.append(replace(hook, handler=handler))
+    return out
 
 
 def parse(hooks: Any, source: str, scope: Scope, errors: list[str]) -> list[Hook]:

@@ -195,7 +195,8 @@ class HookRunner:
         environ = dict(self.agent.ctx.environ) if self.agent is not None else {}
         if handler.type == "command":
             project = str(self._shared.project)
-            env = {**environ, "CLAUDE_PROJECT_DIR": project, "NANO_CLAUDE_PROJECT_DIR": project}
+            env = {**environ, "CLAUDE_PROJECT_DIR": project, "NANO_CLAUDE_PROJECT_DIR": project,
+                   **dict(handler.env)}
             cwd = self.agent.ctx.cwd if self.agent is not None else self._shared.project
             return await run_command(handler, body, cwd=cwd, env=env, timeout=timeout)
         return await run_http(handler, body, environ=environ, timeout=timeout)

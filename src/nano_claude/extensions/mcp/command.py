@@ -201,8 +201,11 @@ class _World:
         self.environ, self.project, self.home = environ, cwd, user_home(environ)
         self.paths = Paths.from_env(environ, cwd)
         self.settings: Settings = load_settings(self.paths, environ)
+        from nano_claude.extensions.plugins import load as load_plugins
+
+        plugins = load_plugins(self.paths, cwd, self.settings).active
         self.found = mcp_config.load(self.paths, cwd, self.home, environ,
-                                     read_claude=self.settings.read_claude_config)
+                                     read_claude=self.settings.read_claude_config, plugins=plugins)
 
     def server(self, name: str) -> ServerConfig:
         server = self.found.servers.get(name)

@@ -3,6 +3,9 @@
 Sources, lowest precedence first (a name defined twice: the higher source's whole entry
 wins, fields are never merged):
 
+    plugin   each enabled plugin's .mcp.json (and its manifest's mcpServers), once the user
+             allowed the plugin's code: named plugin_PLUGIN_SERVER, ${CLAUDE_PLUGIN_ROOT} and
+             ${CLAUDE_PLUGIN_DATA} expanded and exported to the server
     user     ~/.claude.json top-level mcpServers (Claude Code's user scope, read only),
              then ~/.nano_claude/mcp.json
     project  <project>/.mcp.json (committed with the repository: needs approval, see trust)
@@ -19,14 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nano_claude.config import atomic_write, read_json
 from nano_claude.core.errors import ConfigError
 from nano_claude.paths import Paths
+
+if TYPE_CHECKING:
+    from nano_claude.extensions.plugins import Active
 
 Transport = Literal["stdio", "sse", "http"]
 Scope = Literal["user", "project", "local", "flag"]
@@ -92,13 +98,17 @@ def claude_file(home: Path) -> Path:
 
 
 def load(paths: Paths, project: Path, home: Path, environ: Mapping[str, str], *,
-         flags: tuple[str, ...] = (), strict: bool = False, read_claude: bool = True) -> Found:
+         flags: tuple[str, ...] = (), strict: bool = False, read_claude: bool = True,
+         plugins: Sequence[Active] = ()) -> Found:
     """Every configured server, the higher source winning a name. Raises ConfigError only
     for a --mcp-config the user typed that cannot be read (the run should not start)."""
     found = Found()
     expand_env = {**environ, "NANO_CLAUDE_PROJECT_DIR": str(project), "CLAUDE_PROJECT_DIR": str(project)}
     sources: list[tuple[str, Scope, Any]] = []
     if not strict:
+        for active in plugins:
+            if active.code:
+                _plugin_servers(active, expand_env, found)
         claude = _read(claude_file(home), found) if read_claude else {}
         sources.append((str(claude_file(home)), "user", claude.get("mcpServers")))
         sources.append((str(user_file(paths)), "user", _read(user_file(paths), found).get("mcpServers")))
@@ -128,6 +138,19 @@ def load(paths: Paths, project: Path, home: Path, environ: Mapping[str, str], *,
             found.servers.pop(name, None)  # re-inserted: the order shown is the order of precedence
             found.servers[name] = server
     return found
+
+
+def _plugin_servers(active: Active, environ: Mapping[str, str], found: Found) -> None:
+    environ = {**environ, **active.env}
+    for name, (source, entry) in active.plugin.mcp_servers.items():
+        try:
+            server = parse_entry(active.server_name(name), entry, source, "user", environ, found.warnings)
+        except ConfigError as exc:
+            found.errors.append(str(exc))
+            continue
+        if server.transport == "stdio":
+            server = replace(server, env=(*active.env.items(), *server.env))
+        found.servers[server.name] = server
 
 
 def flag_servers(value: str) -> Any:

@@ -9,6 +9,8 @@ Folders, highest precedence first (a name found twice: the higher one takes it):
               .claude/commands/             *.md at any depth (Claude Code's custom commands),
                                             the same walk
     user      ~/.nano_claude/skills/, ~/.claude/skills/, ~/.agents/skills/, ~/.claude/commands/
+    plugin    each enabled plugin's skills/, commands/ and skill files, as /PLUGIN:NAME, and as
+              /NAME too when nothing else has that name (extensions/plugins)
     built-in  the files shipped in builtin/ (/commit, /review)
 
 So within a level a skill beats a command of the same name, and a project's command beats a
@@ -24,13 +26,16 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nano_claude.core.errors import ConfigError
 from nano_claude.extensions import frontmatter, walk
+
+if TYPE_CHECKING:
+    from nano_claude.extensions.plugins import Active
 
 Level = Literal["project", "user", "built-in"]
 Kind = Literal["skill", "command"]
@@ -73,6 +78,7 @@ class Skill:
     disable_model_invocation: bool = False
     user_invocable: bool = True
     own_folder: bool = False  # NAME/SKILL.md: the folder is the skill's, supporting files and all
+    plugin: str = ""  # the plugin it comes with: its names are PLUGIN:NAME
 
     @property
     def model_invocable(self) -> bool:
@@ -126,16 +132,60 @@ class SkillFileError(ConfigError):
 
 
 def load_skills(cwd: Path, home: Path, *, repo_root: Path | None = None,
-                builtin: Path | None = BUILTIN) -> Found:
+                builtin: Path | None = BUILTIN, plugins: Sequence[Active] = ()) -> Found:
     """Every skill and command, the higher location winning each name; `home` is the user's home."""
     found = Found()
-    for location in locations(cwd, home, repo_root=repo_root, builtin=builtin):
-        for skill in _read_location(location, found.errors):
-            for name in skill.commands:
-                winner = found.by_name.setdefault(name, skill)
-                if winner is not skill:
-                    found.shadowed.append((skill, winner))
+    where = locations(cwd, home, repo_root=repo_root, builtin=builtin)
+    shipped = where.pop() if builtin is not None else None
+    layers = [_read_location(location, found.errors) for location in where]
+    layers += [plugin_skills(active, found.errors) for active in plugins]
+    if shipped is not None:
+        layers.append(_read_location(shipped, found.errors))
+    for skill in (skill for layer in layers for skill in layer):
+        for name in skill.commands:
+            winner = found.by_name.setdefault(name, skill)
+            if winner is not skill:
+                found.shadowed.append((skill, winner))
+    for skill in (skill for layer in layers for skill in layer if skill.plugin):
+        for name in skill.commands:  # /NAME as well as /PLUGIN:NAME, while nothing else is /NAME
+            found.by_name.setdefault(name.partition(":")[2], skill)
     return found
+
+
+def plugin_skills(active: Active, errors: list[str]) -> list[Skill]:
+    """A plugin's skills and commands, named PLUGIN:NAME, ${CLAUDE_PLUGIN_ROOT} and
+    ${CLAUDE_PLUGIN_DATA} filled in their bodies."""
+    plugin, level = active.plugin, active.scope
+    read: list[Skill] = []
+    for folder in plugin.skill_dirs:
+        read += _read_location(Location(folder, "folders", level), errors)
+    for path in plugin.skill_files:
+        stem = plugin.name if path.parent == plugin.root else path.parent.name if path.name == SKILL_FILE \
+            else path.stem
+        try:
+            read.append(read_skill(path, stem, level, "skill", own_folder=path.name == SKILL_FILE
+                                   and path.parent != plugin.root))
+        except SkillFileError as exc:
+            errors.append(str(exc))
+    for entry in plugin.command_dirs:
+        if entry.is_dir():
+            read += _read_location(Location(entry, "commands", level), errors)
+            continue
+        try:
+            read.append(read_skill(entry, entry.stem, level, "command"))
+        except SkillFileError as exc:
+            errors.append(str(exc))
+    out, taken = [], set()
+    for skill in read:
+        commands = tuple(f"{plugin.name}:{name}" for name in skill.commands)
+        if any(name in taken for name in commands):
+            errors.append(f"{skill.source}: /{commands[0]} is taken by another of the plugin's skills or "
+                          "commands; rename one (the first one is used)")
+            continue
+        taken.update(commands)
+        out.append(replace(skill, name=commands[0], commands=commands, body=active.fill(skill.body),
+                           plugin=plugin.name))
+    return out
 
 
 def locations(cwd: Path, home: Path, *, repo_root: Path | None = None,

@@ -3,12 +3,13 @@
 Each module in `MODULES` defines `COMMAND = Command(...)`. A later feature adds its
 command the same way: write `ui/commands/<name>.py` with a `COMMAND` and add the name
 to `MODULES`. Modules are imported on the first lookup, not when the REPL starts.
+They register through the `register_commands` hook (nano_claude/builtin_plugin.py), the
+one an installed package's Python plugin implements to add its own (a built-in's name wins).
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +21,7 @@ from nano_claude.ui.state import ReplState
 MODULES: tuple[str, ...] = (
     "agents", "clear", "cloudsave", "compact", "config", "context", "cost", "cwd", "doctor", "exit", "help",
     "history", "hooks", "load", "mcp", "memory", "model", "permissions", "proactive", "resume", "rewind",
-    "save", "skills", "tasks", "thinking", "verbose", "voice",
+    "plugin", "save", "skills", "tasks", "thinking", "verbose", "voice",
 )
 
 
@@ -39,9 +40,34 @@ class Command:
 
 
 @cache
+def _collected() -> tuple[tuple[Command, ...], tuple[str, ...]]:
+    """Every command the register_commands hook returns, and why some were left out."""
+    from nano_claude.extensions.plugins.python import manager, results
+
+    notes: list[str] = []
+    found: list[Command] = []
+    taken: set[str] = set()
+    for who, command in results(manager(notes), "register_commands", notes):
+        names = (command.name, *command.aliases) if isinstance(command, Command) else ()
+        if not names:
+            notes.append(f"{who}: returned {command!r:.60}, not a Command (from nano_claude.plugin import "
+                         "Command); it was left out")
+        elif taken.intersection(names):
+            notes.append(f"{who}: the command /{command.name} has a name already taken "
+                         f"({', '.join(sorted(taken.intersection(names)))}); it was left out")
+        else:
+            taken.update(names)
+            found.append(command)
+    return tuple(sorted(found, key=lambda c: c.name)), tuple(notes)
+
+
 def _registered() -> tuple[Command, ...]:
-    found = [importlib.import_module(f"{__name__}.{module}").COMMAND for module in MODULES]
-    return tuple(sorted(found, key=lambda c: c.name))
+    return _collected()[0]
+
+
+def problems() -> list[str]:
+    """Why a Python plugin's command is missing (for /plugin to show)."""
+    return list(_collected()[1])
 
 
 def commands() -> list[Command]:

@@ -108,7 +108,7 @@ def _reread(state: ReplState, project: Path) -> Found:
     from nano_claude.extensions.mcp import config as mcp_config
 
     return mcp_config.load(state.paths, project, user_home(state.environ), state.environ,
-                           read_claude=state.settings.read_claude_config)
+                           read_claude=state.settings.read_claude_config, plugins=state.agent.plugins)
 
 
 def _wait_for(state: ReplState) -> float:

@@ -1,0 +1,109 @@
+"""Plugins: folders that bundle skills, commands, agents, hooks, MCP servers and Python tools.
+
+manifest.py reads a plugin folder (Claude Code's layout and ours), store.py installs and keeps
+track of them, sources.py fetches them (a folder or git), marketplace.py reads marketplaces,
+python.py loads Python tools and entry-point plugins (pluggy), recommend.py suggests some, and
+command.py is `nano_claude plugin ...` and /plugin. Here: the plugins one session uses, which
+assemble.py hands to the loaders of skills, agents, hooks and MCP servers.
+
+Names: a plugin's skills and commands run as /PLUGIN:NAME (and /NAME when no other skill has
+that name), its agents as PLUGIN:NAME, its MCP tools as mcp__plugin_PLUGIN_SERVER__TOOL.
+${CLAUDE_PLUGIN_ROOT} (also ${NANO_CLAUDE_PLUGIN_ROOT}) and ${CLAUDE_PLUGIN_DATA} are filled
+in skill and agent bodies, hook commands and MCP entries, and exported to hook and MCP
+processes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nano_claude.config import Settings
+    from nano_claude.extensions.plugins.manifest import Plugin
+    from nano_claude.extensions.plugins.store import Scope, Store
+    from nano_claude.paths import Paths
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_VARS = re.compile(r"\$\{(?:NANO_)?CLAUDE_PLUGIN_(ROOT|DATA)\}")
+
+
+@dataclass(frozen=True)
+class Active:
+    """A plugin this session uses."""
+
+    plugin: Plugin
+    scope: Scope
+    data_dir: Path
+    code: bool  # its hooks, MCP servers and Python tools may run (the user allowed them)
+
+    @property
+    def name(self) -> str:
+        return self.plugin.name
+
+    @property
+    def env(self) -> dict[str, str]:
+        root, data = str(self.plugin.root), str(self.data_dir)
+        return {"CLAUDE_PLUGIN_ROOT": root, "NANO_CLAUDE_PLUGIN_ROOT": root,
+                "CLAUDE_PLUGIN_DATA": data, "NANO_CLAUDE_PLUGIN_DATA": data}
+
+    def fill(self, text: str) -> str:
+        """${CLAUDE_PLUGIN_ROOT} and ${CLAUDE_PLUGIN_DATA} (and the NANO_ spellings) filled in."""
+        root, data = str(self.plugin.root), str(self.data_dir)
+        return _VARS.sub(lambda m: root if m.group(1) == "ROOT" else data, text)
+
+    def server_name(self, server: str) -> str:
+        """The MCP server's name in this session: its tools are mcp__plugin_P_S__TOOL."""
+        return f"plugin_{_UNSAFE.sub('_', self.name)}_{_UNSAFE.sub('_', server)}"
+
+
+@dataclass
+class Loaded:
+    active: list[Active] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def store_for(paths: Paths, project: Path, settings: Settings) -> Store:
+    from nano_claude.extensions.plugins.store import Store
+
+    return Store(paths, project, settings.enabled_plugins)
+
+
+def load(paths: Paths, project: Path, settings: Settings, *, accept_all: bool = False,
+         extra: tuple[Path, ...] = ()) -> Loaded:
+    """The enabled plugins of this project and user, plus `extra` folders (--plugin-dir, for
+    this run and trusted as the user's own). A plugin that cannot be read is a note."""
+    store = store_for(paths, project, settings)
+    loaded = Loaded()
+    folders = [paths.home / "plugins", paths.project / "plugins"]
+    if not extra and not any(folder.is_dir() for folder in folders):
+        return loaded  # the usual case: no plugins, a stat or two
+    from nano_claude.extensions.plugins.manifest import PluginError, read_plugin
+
+    taken: set[str] = set()
+    for folder in extra:
+        try:
+            plugin = read_plugin(folder)
+        except PluginError as exc:
+            loaded.notes.append(f"plugin {folder}: {exc} (it was not loaded)")
+            continue
+        taken.add(plugin.name)
+        loaded.active.append(Active(plugin, "user", store.data_dir(plugin.name), code=True))
+    for item in store.installed():
+        if item.name in taken or item.shadowed_by or not item.enabled:
+            if item.error:
+                loaded.notes.append(f"plugin {item.name} ({item.scope}): {item.error} (it was not loaded; "
+                                    f"fix it or run nano_claude plugin uninstall {item.name})")
+            continue
+        assert item.plugin is not None
+        taken.add(item.name)
+        code = not item.plugin.runs_code or accept_all or store.trusted(item)
+        if not code:
+            loaded.notes.append(f"plugin {item.name} ({item.scope}): its {item.plugin.code_parts} were not "
+                                "loaded: you have not allowed this plugin's code (run nano_claude plugin "
+                                f"enable {item.name} or /plugin enable to review and allow it)")
+        loaded.notes.extend(f"plugin {item.name}: {problem}" for problem in item.plugin.problems)
+        loaded.active.append(Active(item.plugin, item.scope, store.data_dir(item.name), code=code))
+    return loaded

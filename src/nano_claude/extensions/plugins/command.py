@@ -1,0 +1,683 @@
+"""`nano_claude plugin ...` and /plugin: one set of actions, from the shell and in the REPL.
+
+The actions print through `Io.say` and ask through `Io.confirm`, so the shell (input() on a
+terminal; --yes otherwise) and the REPL (its prompter) share every line and every check.
+Installing shows what the plugin brings and asks before its hooks, MCP servers or Python
+code may run; refused, the plugin is installed with only its skills, commands and agents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nano_claude.core.errors import ConfigError, NanoClaudeError, UsageError
+from nano_claude.extensions.plugins.store import Installed, InstallError, Store
+
+if TYPE_CHECKING:
+    from nano_claude.config import Settings
+    from nano_claude.extensions.plugins.manifest import Plugin
+    from nano_claude.extensions.plugins.marketplace import Marketplaces
+    from nano_claude.extensions.plugins.sources import Source
+    from nano_claude.paths import Paths
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+HELP = """\
+  install NAME@SOURCE | SOURCE | NAME[@MARKETPLACE] [--scope user|project] [--yes]
+                                  SOURCE: a folder, a git URL (#ref), or owner/repo
+  list                            installed plugins, their scope, state and contents
+  info NAME                       one plugin's manifest, source and everything it brings
+  enable NAME [--yes] | disable NAME | disable-all
+  update [NAME]                   fetch again (all plugins without NAME); a failure keeps the old one
+  uninstall NAME [--keep-data]
+  validate PATH                   check a plugin folder (or a marketplace) without installing it
+  recommend [KEYWORDS...]         plugins from a curated catalog that suit this project
+  marketplace add SOURCE | list | update [NAME] | remove NAME
+                                  SOURCE: owner/repo, a git URL, a folder or a marketplace.json URL
+
+Scopes: user (default) installs into ~/.nano_claude/plugins/, project into .nano_claude/plugins/
+(for everyone working on the project; each of them allows its code once). Which plugins are on
+lives in the settings, enabled_plugins.
+"""
+_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)@(?P<rest>.+)$")
+CODE_KINDS = ("hooks", "MCP servers", "Python tools")
+
+
+@dataclass
+class Io:
+    say: Callable[[str, str | None], None]
+    confirm: Callable[[str, list[str]], bool]  # (question, lines shown before it) -> yes?
+    repl: bool = False
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        self.say(text, style)
+
+
+class World:
+    """Settings, paths, installed plugins and marketplaces, as a session here would see them."""
+
+    def __init__(self, environ: Mapping[str, str], cwd: Path) -> None:
+        from nano_claude.config import load_settings
+        from nano_claude.paths import Paths
+
+        self.environ, self.cwd = environ, cwd
+        self.paths: Paths = Paths.from_env(environ, cwd)
+        self.settings: Settings = load_settings(self.paths, environ)
+        self.store = Store(self.paths, cwd, self.settings.enabled_plugins)
+        self._markets: Marketplaces | None = None
+
+    @property
+    def markets(self) -> Marketplaces:
+        if self._markets is None:
+            from nano_claude.extensions.plugins.marketplace import Marketplaces
+
+            self._markets = Marketplaces(self.paths)
+        return self._markets
+
+    def reload(self) -> None:
+        from nano_claude.config import load_settings
+
+        self.settings = load_settings(self.paths, self.environ)
+        self.store.enabled_setting = dict(self.settings.enabled_plugins)
+
+
+def main(argv: list[str], environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:
+    environ = dict(os.environ) if environ is None else environ
+    cwd = cwd or Path.cwd()
+    io = Io(lambda text, style=None: print(text, flush=True), _ask_on_terminal)
+    try:
+        world = World(environ, cwd)
+    except ConfigError as exc:
+        print(f"nano_claude plugin: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run(argv, world, io, prog="nano_claude plugin")
+
+
+def run(argv: list[str], world: World, io: Io, *, prog: str) -> int:
+    action, rest = (argv[0], argv[1:]) if argv else ("list", [])
+    if action in ("-h", "--help", "help"):
+        io.line(f"usage: {prog} ACTION ...\n\n{HELP}")
+        return EXIT_OK
+    actions: dict[str, Callable[[list[str], World, Io, str], int]] = {
+        "install": _install, "list": _list, "info": _info, "enable": _enable, "disable": _disable,
+        "disable-all": _disable_all, "update": _update, "uninstall": _uninstall, "remove": _uninstall,
+        "validate": _validate, "recommend": _recommend, "marketplace": _marketplace, "market": _marketplace}
+    if action not in actions:
+        near = difflib.get_close_matches(action, actions, n=1)
+        hint = f" Did you mean {near[0]}?" if near else ""
+        io.line(f"{prog}: unknown action {action!r}.{hint} Actions: install, list, info, enable, disable, "
+                "disable-all, update, uninstall, validate, recommend, marketplace", "red")
+        return EXIT_USAGE
+    try:
+        return actions[action](rest, world, io, f"{prog} {action}")
+    except _Exit as done:
+        return done.code
+    except UsageError as exc:
+        io.line(f"{prog} {action}: {exc}", "red")
+        return EXIT_USAGE
+    except NanoClaudeError as exc:
+        io.line(f"{prog} {action}: {exc}", "red")
+        return EXIT_FAILED
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that speaks through Io and never calls sys.exit (the REPL must stay up)."""
+
+    def __init__(self, prog: str, io: Io, description: str) -> None:
+        super().__init__(prog=prog, description=description, add_help=False)
+        self.io = io
+        self.add_argument("-h", "--help", action="store_true", help="show this help")
+
+    def parse(self, argv: list[str]) -> argparse.Namespace:
+        args = self.parse_args(argv)
+        if args.help:
+            self.io.line(self.format_help())
+            raise _Exit(EXIT_OK)
+        return args
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(f"{message} (usage: {self.format_usage().strip().removeprefix('usage: ')})")
+
+
+# --- install ------------------------------------------------------------------------------------
+
+def _install(argv: list[str], world: World, io: Io, prog: str) -> int:
+    p = _Parser(prog, io, "Install a plugin from a folder, a git repository or a marketplace.")
+    p.add_argument("spec", metavar="NAME@SOURCE|SOURCE|NAME@MARKETPLACE")
+    p.add_argument("-s", "--scope", choices=("user", "project"), default="user")
+    p.add_argument("-y", "--yes", "--accept-all", action="store_true", dest="yes",
+                   help="allow the plugin's hooks, MCP servers and Python code without asking")
+    args = p.parse(argv)
+    name, source, marketplace, manifest = resolve(args.spec, world)
+    io.line(f"Installing {name or args.spec} from {source.shown}…", "dim")
+    item, allowed = world.store.install(source, args.scope, name=name, marketplace=marketplace,
+                                        confirm=_confirmer(io, args.yes), manifest=manifest)
+    assert item.plugin is not None
+    io.line(f"Installed {_title(item)} ({item.scope} scope) into {_short(item.folder, world)}.", "green")
+    for line in content_lines(item.plugin):
+        io.line(line)
+    for problem in item.plugin.problems:
+        io.line(f"warning: {problem}", "yellow")
+    if item.plugin.runs_code and not allowed:
+        _still_off(item, io)
+    _say_effective(world, item, io)
+    return EXIT_OK
+
+
+def resolve(spec: str, world: World) -> tuple[str | None, Source, str, dict[str, Any] | None]:
+    """(name wanted, where from, marketplace, manifest from a strict:false entry) for what the
+    user typed: NAME@SOURCE, SOURCE, NAME@MARKETPLACE or a bare NAME found in a marketplace."""
+    from nano_claude.extensions.plugins.sources import SourceError, looks_like_source, parse
+
+    spec = spec.strip()
+    match = _SPEC.match(spec)
+    try:
+        if match:
+            name, rest = match["name"], match["rest"]
+            if rest in list(world.markets.records()):
+                entry = world.markets.find(name, rest)
+                return name, entry.source, entry.marketplace, entry.manifest
+            if looks_like_source(rest) or (world.cwd / rest).expanduser().exists() or "/" in rest:
+                try:
+                    return name, parse(rest, world.cwd), "", None
+                except SourceError:
+                    if not looks_like_source(spec):
+                        raise
+            elif not looks_like_source(spec):
+                known = ", ".join(world.markets.records()) or "none yet (plugin marketplace add …)"
+                raise UsageError(f"{rest!r} is neither a marketplace nor a source; marketplaces: {known}; "
+                                 "a source is a folder, a git URL or owner/repo")
+        if looks_like_source(spec) or (world.cwd / spec).expanduser().exists():
+            return None, parse(spec, world.cwd), "", None
+        if "/" in spec:
+            return None, parse(spec, world.cwd), "", None
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    entry = world.markets.find(spec)
+    return entry.name, entry.source, entry.marketplace, entry.manifest
+
+
+def _confirmer(io: Io, yes: bool) -> Callable[[Plugin], bool]:
+    def confirm(plugin: Plugin) -> bool:
+        if yes:
+            return True
+        shown = [f"{plugin.name} {plugin.version}".strip() + " brings code that runs on this machine:"]
+        for kind, names in plugin.contents().items():
+            if kind in CODE_KINDS and names:
+                shown += [f"  {kind}:"] + [f"    {n}" for n in _code_details(plugin, kind, names)]
+        shown.append("Only allow plugins you trust: they run with your permissions.")
+        return io.confirm(f"Allow {plugin.name}'s {plugin.code_parts}?", shown)
+    return confirm
+
+
+def _code_details(plugin: Plugin, kind: str, names: list[str]) -> list[str]:
+    if kind != "MCP servers":
+        return names
+    out = []
+    for name, (_, entry) in sorted(plugin.mcp_servers.items()):
+        if isinstance(entry, dict):
+            words = [entry.get("command", ""), *entry.get("args", [])]
+            target = entry.get("url") or " ".join(str(w) for w in words)
+            out.append(f"{name}: {target}")
+        else:
+            out.append(name)
+    return out
+
+
+def _still_off(item: Installed, io: Io) -> None:
+    assert item.plugin is not None
+    io.line(f"Its {item.plugin.code_parts} stay off until you allow them: "
+            f"{_how(io, 'enable', item.name)}.", "yellow")
+
+
+def _ask_on_terminal(question: str, shown: list[str]) -> bool:
+    for line in shown:
+        print(line)
+    if not sys.stdin.isatty():
+        print(f"{question} No: nobody is at a terminal to answer (pass --yes to allow it).", flush=True)
+        return False
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+# --- list, info -----------------------------------------------------------------------------
+
+def _list(argv: list[str], world: World, io: Io, prog: str) -> int:
+    _Parser(prog, io, "Installed plugins, their scope, state and contents.").parse(argv)
+    items = world.store.installed()
+    if not items:
+        io.line("No plugins installed. Install one: " + _how(io, "install", "NAME@SOURCE") +
+                ", or see what suits this project: " + _how(io, "recommend", ""), "dim")
+        return EXIT_OK
+    io.line(f"Installed plugins ({len(items)}):", "bold")
+    for item in items:
+        symbol, style, state = _state(world, item)
+        head = f"  {symbol} {_title(item)} ({item.scope}) · {state}"
+        io.line(head, style)
+        if item.plugin is not None:
+            counts = _counts(item.plugin)
+            if counts:
+                io.line(f"      {counts}", "dim")
+    return EXIT_OK
+
+
+def _state(world: World, item: Installed) -> tuple[str, str | None, str]:
+    if item.error:
+        return "✘", "red", f"cannot be read: {item.error}"
+    if item.shadowed_by:
+        return "·", "dim", f"hidden by the {item.shadowed_by} scope's {item.name}"
+    if not item.enabled:
+        return "⊘", "dim", "disabled"
+    assert item.plugin is not None
+    if item.plugin.runs_code and not world.store.trusted(item):
+        return "⏸", "yellow", f"on, but its {item.plugin.code_parts} are not allowed yet (enable it)"
+    return "✔", "green", "enabled"
+
+
+def _info(argv: list[str], world: World, io: Io, prog: str) -> int:
+    p = _Parser(prog, io, "One plugin: its manifest, source, state and everything it brings.")
+    p.add_argument("name")
+    args = p.parse(argv)
+    item = world.store.find(args.name)
+    _, style, state = _state(world, item)
+    io.line(_title(item), "bold")
+    rows = [("State", state), ("Scope", item.scope), ("Folder", _short(item.folder, world))]
+    source = item.source
+    rows.append(("Source", source.shown if source else "not recorded (copied in by hand)"))
+    if item.record.get("marketplace"):
+        rows.append(("Marketplace", item.record["marketplace"]))
+    if item.record.get("commit"):
+        rows.append(("Commit", str(item.record["commit"])[:12]))
+    if item.record.get("updated_at"):
+        rows.append(("Updated", str(item.record["updated_at"])))
+    plugin = item.plugin
+    if plugin is not None:
+        rows += [(label, value) for label, value in (
+            ("Description", plugin.description), ("Author", plugin.author), ("Homepage", plugin.homepage),
+            ("Repository", plugin.repository), ("License", plugin.license),
+            ("Keywords", ", ".join(plugin.keywords)), ("Format", "Claude Code" if plugin.format == "claude"
+                                                       else "nano_claude"),
+            ("Data", _short(world.store.data_dir(item.name), world))) if value]
+    for label, value in rows:
+        io.line(f"  {label + ':':<13}{value}", style if label == "State" else None)
+    if plugin is not None:
+        for line in content_lines(plugin):
+            io.line(line)
+        for problem in plugin.problems:
+            io.line(f"  warning: {problem}", "yellow")
+    return EXIT_OK
+
+
+def content_lines(plugin: Plugin) -> list[str]:
+    """`  skills: /fmt:check, /fmt:fix` and so on, for what the plugin brings."""
+    lines = []
+    for kind, names in plugin.contents().items():
+        if not names:
+            continue
+        if kind in ("skills", "commands"):
+            names = [f"/{plugin.name}:{n}" for n in names]
+        elif kind == "agents":
+            names = [f"{plugin.name}:{n}" for n in names]
+        elif kind == "MCP servers":
+            names = [f"{n} (tools mcp__plugin_{_safe(plugin.name)}_{_safe(n)}__*)" for n in names]
+        lines.append(f"  {kind}: {', '.join(names)}")
+    if plugin.dependencies:
+        lines.append(f"  dependencies: {', '.join(plugin.dependencies)} (installed into its .deps folder)")
+    return lines or ["  (it brings nothing nano_claude can use)"]
+
+
+# --- enable, disable ------------------------------------------------------------------------
+
+def _enable(argv: list[str], world: World, io: Io, prog: str) -> int:
+    p = _Parser(prog, io, "Turn a plugin on; its hooks, MCP servers and Python code are asked about first.")
+    p.add_argument("name")
+    p.add_argument("-y", "--yes", "--accept-all", action="store_true", dest="yes")
+    args = p.parse(argv)
+    item = world.store.find(args.name)
+    if item.plugin is None:
+        raise InstallError(f"{item.name} cannot be read: {item.error}")
+    allowed = True
+    if item.plugin.runs_code and not world.store.trusted(item):
+        allowed = _confirmer(io, args.yes)(item.plugin)
+        if allowed:
+            world.store.trust(item, True)
+    _set_enabled(world, item, True)
+    io.line(f"Enabled {item.name}.", "green")
+    if not allowed:
+        _still_off(item, io)
+    _say_effective(world, item, io)
+    return EXIT_OK
+
+
+def _disable(argv: list[str], world: World, io: Io, prog: str) -> int:
+    p = _Parser(prog, io, "Turn a plugin off without uninstalling it.")
+    p.add_argument("name")
+    args = p.parse(argv)
+    item = world.store.find(args.name)
+    _set_enabled(world, item, False)
+    io.line(f"Disabled {item.name}.", "green")
+    _say_effective(world, item, io, wanted=False)
+    return EXIT_OK
+
+
+def _disable_all(argv: list[str], world: World, io: Io, prog: str) -> int:
+    _Parser(prog, io, "Turn every installed plugin off.").parse(argv)
+    items = [i for i in world.store.installed() if i.enabled]
+    for item in items:
+        _set_enabled(world, item, False)
+    io.line(f"Disabled {len(items)} plugin{'s' * (len(items) != 1)}." if items else "No plugin was enabled.",
+            "green")
+    return EXIT_OK
+
+
+def _set_enabled(world: World, item: Installed, on: bool) -> None:
+    """A user plugin's state goes into ~/.nano_claude/config.json; a project plugin's into the
+    project's settings.local.json (this machine's, not the repository's)."""
+    from nano_claude.config import atomic_write, read_json, save_user_setting
+
+    if item.scope == "user":
+        current = read_json(world.paths.user_config).get("enabled_plugins")
+        states = dict(current) if isinstance(current, dict) else {}
+        states[item.name] = on
+        save_user_setting(world.paths, "enabled_plugins", states)
+    else:
+        path = world.paths.project_local
+        data = read_json(path)  # a broken file raises: it is never overwritten
+        states = data.get("enabled_plugins") if isinstance(data.get("enabled_plugins"), dict) else {}
+        data["enabled_plugins"] = {**states, item.name: on}
+        atomic_write(path, json.dumps(data, indent=2) + "\n", mode=0o600)
+    world.reload()
+
+
+def _say_effective(world: World, item: Installed, io: Io, wanted: bool = True) -> None:
+    """Settings of a higher level can keep a plugin in the other state: say which file does."""
+    from nano_claude.config import read_json
+
+    if world.settings.enabled_plugins.get(item.name, True) != wanted:
+        for path in reversed(world.paths.files):
+            try:
+                states = read_json(path).get("enabled_plugins")
+            except ConfigError:
+                continue
+            if isinstance(states, dict) and item.name in states:
+                state = "on" if states[item.name] else "off"
+                io.line(f"Note: {_short(path, world)} turns {item.name} {state} and wins over this; "
+                        "edit enabled_plugins there.", "yellow")
+                break
+    if io.repl:
+        io.line("It takes effect in the next session (restart nano_claude).", "dim")
+
+
+# --- update, uninstall ----------------------------------------------------------------------
+
+def _update(argv: list[str], world: World, io: Io, prog: str) -> int:
+    p = _Parser(prog, io, "Fetch plugins again from where they came from; a failed update keeps the old one.")
+    p.add_argument("name", nargs="?")
+    p.add_argument("-y", "--yes", "--accept-all", action="store_true", dest="yes")
+    args = p.parse(argv)
+    items = [world.store.find(args.name)] if args.name else [
+        i for i in world.store.installed() if i.source is not None]
+    if not items:
+        io.line("No plugin to update (plugins copied in by hand have no source to update from).", "dim")
+        return EXIT_OK
+    failed = 0
+    refreshed: set[str] = set()
+    for item in items:
+        source, manifest = None, None
+        market = str(item.record.get("marketplace") or "")
+        try:
+            if market:  # the marketplace may point somewhere new: follow it
+                if market not in refreshed:
+                    refreshed.add(market)
+                    for _, change in world.markets.update(market):
+                        if change.startswith("error"):
+                            io.line(f"  marketplace {market}: {change}", "yellow")
+                entry = world.markets.find(item.name, market)
+                source, manifest = entry.source, entry.manifest
+            _, change = world.store.update(item, confirm=_confirmer(io, args.yes), source=source,
+                                               manifest=manifest)
+        except NanoClaudeError as exc:
+            failed += 1
+            io.line(f"  ✘ {item.name}: {exc} (the installed version was kept)", "red")
+            continue
+        io.line(f"  ✔ {item.name}: {'updated ' + change if change else 'already up to date'}", "green")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _uninstall(argv: list[str], world: World, io: Io, prog: str) -> int:
+    p = _Parser(prog, io, "Remove a plugin (and its data folder, unless --keep-data).")
+    p.add_argument("name")
+    p.add_argument("-s", "--scope", choices=("user", "project"))
+    p.add_argument("--keep-data", action="store_true")
+    args = p.parse(argv)
+    item = world.store.find(args.name, args.scope)
+    world.store.uninstall(item, keep_data=args.keep_data)
+    _forget_state(world, item)
+    io.line(f"Uninstalled {item.name} ({item.scope} scope).", "green")
+    if io.repl:
+        io.line("Its skills, agents, hooks and tools stay in this session until you restart.", "dim")
+    return EXIT_OK
+
+
+def _forget_state(world: World, item: Installed) -> None:
+    from nano_claude.config import atomic_write, read_json, save_user_setting
+
+    path = world.paths.user_config if item.scope == "user" else world.paths.project_local
+    try:
+        data = read_json(path)
+    except ConfigError:
+        return
+    states = data.get("enabled_plugins")
+    if not isinstance(states, dict) or item.name not in states:
+        return
+    rest = {k: v for k, v in states.items() if k != item.name}
+    if item.scope == "user":
+        save_user_setting(world.paths, "enabled_plugins", rest or None)
+    else:
+        data["enabled_plugins"] = rest
+        atomic_write(path, json.dumps(data, indent=2) + "\n", mode=0o600)
+
+
+# --- validate -------------------------------------------------------------------------------
+
+def _validate(argv: list[str], world: World, io: Io, prog: str) -> int:
+    p = _Parser(prog, io, "Check a plugin folder (or a marketplace) the way loading it would.")
+    p.add_argument("path")
+    args = p.parse(argv)
+    folder = (world.cwd / Path(args.path).expanduser()).resolve()
+    if (folder / ".claude-plugin" / "marketplace.json").is_file() and not (folder / ".claude-plugin" /
+                                                                          "plugin.json").is_file():
+        return _validate_marketplace(folder, world, io)
+    errors, warnings, plugin = check(folder, world)
+    if plugin is not None:
+        io.line(f"{plugin.name} {plugin.version}".strip() + f" ({folder})", "bold")
+        for line in content_lines(plugin):
+            io.line(line)
+    for line in warnings:
+        io.line(f"warning: {line}", "yellow")
+    for line in errors:
+        io.line(f"error: {line}", "red")
+    if errors:
+        io.line(f"✘ {_plural(len(errors), 'error')}: the parts named above would not load.", "red")
+        return EXIT_FAILED
+    io.line("✔ valid" + (f" ({_plural(len(warnings), 'warning')})" if warnings else ""), "green")
+    return EXIT_OK
+
+
+def check(folder: Path, world: World) -> tuple[list[str], list[str], Plugin | None]:
+    """(errors, warnings, the plugin): every part parsed as a session would parse it."""
+    from nano_claude.extensions.agents.types import plugin_agents
+    from nano_claude.extensions.hooks.config import plugin_hooks
+    from nano_claude.extensions.mcp.config import Found, _plugin_servers
+    from nano_claude.extensions.plugins import Active
+    from nano_claude.extensions.plugins.manifest import PluginError, read_plugin
+    from nano_claude.extensions.skills.loader import plugin_skills
+
+    try:
+        plugin = read_plugin(folder)
+    except PluginError as exc:
+        return [str(exc)], [], None
+    active = Active(plugin, "user", world.store.data_dir(plugin.name), code=True)
+    errors: list[str] = []
+    plugin_skills(active, errors)
+    plugin_agents(active, errors)
+    plugin_hooks(active, errors)
+    found = Found()
+    _plugin_servers(active, dict(world.environ), found)
+    errors += found.errors
+    warnings = list(plugin.problems) + found.warnings
+    for module in plugin.tools:
+        base = plugin.root / Path(*module.split("."))
+        if not (base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()):
+            path = module.replace(".", "/")
+            errors.append(f"{plugin.manifest}: \"tools\" names {module!r}, but there is no {path}.py or "
+                          f"{path}/__init__.py in the plugin")
+    if plugin.manifest is None:
+        warnings.append(f"{folder}: no manifest (.claude-plugin/plugin.json, plugin.json or PLUGIN.md); "
+                        f"the folder's name {plugin.name!r} is its name")
+    return errors, warnings, plugin
+
+
+def _validate_marketplace(folder: Path, world: World, io: Io) -> int:
+    from nano_claude.extensions.plugins.marketplace import read_marketplace
+
+    market = read_marketplace(folder)
+    io.line(f"marketplace {market.name} ({folder}): {len(market.entries)} plugins", "bold")
+    for entry in market.entries:
+        io.line(f"  {'✘' if entry.problem else '✔'} {entry.name}: {entry.problem or entry.source.shown}",
+                "red" if entry.problem else None)
+    for line in market.errors:
+        io.line(f"error: {line}", "red")
+    bad = market.errors or any(e.problem for e in market.entries)
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+# --- recommend, marketplaces ------------------------------------------------------------------
+
+def _recommend(argv: list[str], world: World, io: Io, prog: str) -> int:
+    p = _Parser(prog, io, "Plugins from a curated catalog that suit this project (or the keywords).")
+    p.add_argument("keywords", nargs="*")
+    args = p.parse(argv)
+    from nano_claude.extensions.plugins.recommend import lines, load_catalog, recommend
+
+    installed = {i.name for i in world.store.installed()}
+    found = recommend(world.cwd, " ".join(args.keywords), installed)
+    _say_declared(world, io, installed)
+    if not found:
+        tags = sorted({t for entry in load_catalog() for t in entry.tags})
+        io.line("Nothing in the catalog matches" + (f" {' '.join(args.keywords)!r}" if args.keywords else
+                                                    " this project's files") + ".", "dim")
+        io.line(f"Try a keyword: {', '.join(tags[:24])}", "dim")
+        return EXIT_OK
+    for line in lines(found):
+        io.line(line)
+    return EXIT_OK
+
+
+def _say_declared(world: World, io: Io, installed: set[str]) -> None:
+    """What the project's settings recommend (installing asks the user, as any install does)."""
+    from nano_claude.extensions.plugins.marketplace import declared
+
+    wanted = declared(world.cwd, world.settings, installed, world.markets)
+    if not wanted.marketplaces and not wanted.plugins:
+        return
+    io.line("This project recommends:", "bold")
+    for name, source in wanted.marketplaces.items():
+        io.line(f"  marketplace {name}: {_how(io, 'marketplace add', source.shown)}")
+    for name, market in wanted.plugins:
+        io.line(f"  {name}@{market}: {_how(io, 'install', f'{name}@{market}')}")
+
+
+def _marketplace(argv: list[str], world: World, io: Io, prog: str) -> int:
+    action, rest = (argv[0], argv[1:]) if argv else ("list", [])
+    markets = world.markets
+    if action == "add":
+        p = _Parser(f"{prog} add", io, "Add a marketplace: owner/repo, a git URL, a folder or the URL of "
+                    "a marketplace.json.")
+        p.add_argument("source")
+        market = markets.add(p.parse(rest).source, world.cwd)
+        io.line(f"Added marketplace {market.name} ({_plural(len(market.entries), 'plugin')}) from "
+                f"{market.source.shown}.", "green")
+        io.line(f"Install from it: {_how(io, 'install', f'NAME@{market.name}')}", "dim")
+    elif action in ("list", "ls"):
+        _Parser(f"{prog} list", io, "Known marketplaces and their plugins.").parse(rest)
+        listed = markets.list()
+        if not listed:
+            io.line("No marketplaces. Add one: " + _how(io, "marketplace add", "owner/repo"), "dim")
+        for market in listed:
+            io.line(f"{market.name} · {market.source.shown} · {len(market.entries)} plugins", "bold")
+            for entry in market.entries:
+                text = f"  {entry.name}" + (f" {entry.version}" if entry.version else "")
+                if entry.problem or entry.description:
+                    text += f": {entry.problem}" if entry.problem else f" · {entry.description}"
+                io.line(text, "red" if entry.problem else None)
+            for line in market.errors:
+                io.line(f"  error: {line}", "red")
+    elif action == "update":
+        p = _Parser(f"{prog} update", io, "Fetch marketplaces again (all without NAME).")
+        p.add_argument("name", nargs="?")
+        failed = False
+        for name, change in markets.update(p.parse(rest).name):
+            failed = failed or change.startswith("error")
+            io.line(f"  {'✘' if change.startswith('error') else '✔'} {name}: {change}",
+                    "red" if change.startswith("error") else "green")
+        return EXIT_FAILED if failed else EXIT_OK
+    elif action in ("remove", "rm"):
+        p = _Parser(f"{prog} remove", io, "Forget a marketplace (installed plugins stay).")
+        p.add_argument("name")
+        name = p.parse(rest).name
+        markets.remove(name)
+        io.line(f"Removed marketplace {name}.", "green")
+    else:
+        raise UsageError(f"unknown marketplace action {action!r}; use add, list, update or remove")
+    return EXIT_OK
+
+
+# --- lines --------------------------------------------------------------------------------------
+
+def _title(item: Installed) -> str:
+    return f"{item.name} {item.version}".strip()
+
+
+def _counts(plugin: Plugin) -> str:
+    words = {"skills": "skill", "commands": "command", "agents": "agent", "hooks": "hook",
+             "MCP servers": "MCP server", "Python tools": "Python tool module"}
+    parts = [f"{len(names)} {words[kind]}{'s' * (len(names) != 1)}"
+             for kind, names in plugin.contents().items() if names]
+    return ", ".join(parts)
+
+
+def _how(io: Io, action: str, args: str) -> str:
+    return (f"/plugin {action} {args}" if io.repl else f"nano_claude plugin {action} {args}").strip()
+
+
+def _short(path: Path, world: World) -> str:
+    from nano_claude.config import user_home
+    from nano_claude.sessions.command import short_path
+
+    return short_path(str(path), user_home(world.environ))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' * (count != 1)}"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
