@@ -4,7 +4,11 @@ The REPL runs in a pty (as in a terminal); the clock stops when the prompt `❯`
 been drawn. The baseline is the same measurement of `python -c` printing a prompt,
 so the ratio says what the REPL adds to starting Python. The target is 0.25 s.
 
-Run from the repository root: `python bench/bench_repl.py [--runs N]`.
+Then the same with ten plugins installed (each with a skill, a command, an agent, a hook and
+an MCP server; one with a Python tool module), their code allowed: plugins load behind the
+prompt, so the time to the prompt should not move.
+
+Run from the repository root: `python bench/bench_repl.py [--runs N] [--plugins N]`.
 """
 
 from __future__ import annotations
@@ -52,7 +56,9 @@ def until_prompt(argv: list[str], env: dict[str, str], cwd: Path, timeout: float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    runs = parser.parse_args().runs
+    parser.add_argument("--plugins", type=int, default=10)
+    options = parser.parse_args()
+    runs = options.runs
     with tempfile.TemporaryDirectory() as tmp:
         home, project = Path(tmp, "home"), Path(tmp, "project")
         home.mkdir()
@@ -66,9 +72,45 @@ def main() -> None:
         until_prompt(repl, env, project)  # warm the file cache
         ours = statistics.median(until_prompt(repl, env, project) for _ in range(runs))
         base = statistics.median(until_prompt(baseline, env, project) for _ in range(runs))
+        install_plugins(options.plugins, Path(tmp), home, project)
+        until_prompt(repl, env, project)
+        loaded = statistics.median(until_prompt(repl, env, project) for _ in range(runs))
     print(f"REPL start to prompt: {ours:.3f} s (median of {runs}; target {TARGET_S} s)")
     print(f"python start to prompt (baseline): {base:.3f} s")
     print(f"ratio: {ours / base:.1f}x; added by nano_claude: {ours - base:.3f} s")
+    print(f"with {options.plugins} plugins installed: {loaded:.3f} s to the prompt "
+          f"({loaded / ours:.2f}x the time with none)")
+
+
+def install_plugins(count: int, tmp: Path, home: Path, project: Path) -> None:
+    """`count` plugins, installed and allowed as `nano_claude plugin install --yes` would."""
+    import json
+
+    from nano_claude.extensions.plugins.sources import Source
+    from nano_claude.extensions.plugins.store import Store
+    from nano_claude.paths import Paths
+
+    store = Store(Paths(home / ".nano_claude", project / ".nano_claude"), project)
+    for i in range(count):
+        folder = tmp / f"src-{i}"
+        files = {
+            ".claude-plugin/plugin.json": json.dumps({"name": f"bench-{i}", "version": "1.0.0"}),
+            "skills/tidy/SKILL.md": "---\ndescription: Tidy files\n---\nTidy $ARGUMENTS.\n",
+            "commands/check.md": "---\ndescription: Check\n---\nCheck the files.\n",
+            "agents/reviewer.md": "---\nname: reviewer\ndescription: Reviews\n---\nReview.\n",
+            "hooks/hooks.json": json.dumps({"hooks": {"Stop": [{"hooks": [{"type": "command",
+                                                                            "command": "true"}]}]}}),
+            ".mcp.json": json.dumps({"mcpServers": {"clock": {"command": "mcp-server-time"}}}),
+        }
+        if i == 0:
+            files["plugin.json"] = json.dumps({"name": "bench-0", "tools": ["tools"]})
+            files["tools.py"] = "from nano_claude.plugin import hookimpl\n\n\n@hookimpl\n" \
+                                "def register_tools(profile):\n    return []\n"
+            del files[".claude-plugin/plugin.json"]
+        for name, text in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+        store.install(Source("path", str(folder)), "user", confirm=lambda plugin: True)
 
 
 if __name__ == "__main__":

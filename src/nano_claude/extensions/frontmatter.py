@@ -12,7 +12,11 @@ Claude Code accepts one-line values that strict YAML refuses (`description: Use 
 and agent files it ships rely on it. So when the whole block fails, each top-level `key: value`
 line that fails on its own is read as a quoted string and the block is parsed again. A value that
 opens a YAML structure (`[`, `{`, a quote, `|`, `>`) is left alone: a broken list is a real error.
-If the second try fails too, the first error is the one reported.
+Some agent files Claude Code ships go further: a description runs on over unindented lines,
+examples and all (`Context: ...`, `user: "..."`). When the quoted second try fails too, a line
+starting with a key Claude Code's front matter uses begins a field and every other line continues
+the one before; with no known key on the first line that is not read either, and the first error
+is the one reported.
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ from nano_claude.core.errors import NanoClaudeError
 
 _FENCE = "---"
 _KEY_LINE = re.compile(r"""^([A-Za-z_][\w-]*):[ \t]+([^\s\[{"'|>].*?)\s*$""")
+_FIELD_LINE = re.compile(r"^([A-Za-z_][\w-]*):(?:[ \t]+(.*?))?[ \t]*$")
+# The keys of agents', skills' and commands' front matter (Claude Code's and ours)
+KNOWN_KEYS = frozenset({
+    "name", "description", "tools", "disallowedTools", "model", "color", "permissionMode", "maxTurns",
+    "skills", "mcpServers", "hooks", "memory", "background", "effort", "isolation", "initialPrompt",
+    "allowed-tools", "disallowed-tools", "argument-hint", "disable-model-invocation", "user-invocable",
+    "when_to_use", "when-to-use", "context", "agent", "arguments", "triggers", "paths", "version",
+    "license", "metadata", "tags", "author", "type", "scope"})
 
 
 class FrontMatterError(NanoClaudeError):
@@ -71,6 +83,9 @@ def _load(block: str, source: str) -> Any:
             return yaml.safe_load(lenient)
         except yaml.YAMLError:
             pass
+    fields = _run_on_fields(block)
+    if fields is not None:
+        return fields
     mark = getattr(first, "problem_mark", None) or getattr(first, "context_mark", None)
     where = f" on line {mark.line + 2}" if mark is not None else ""  # +1 for the --- line, +1 from 0
     problem = getattr(first, "problem", None) or str(first).splitlines()[0]
@@ -94,6 +109,44 @@ def _quote_loose_values(block: str) -> str:
                 line = f'{match.group(1)}: "{value}"'
         out.append(line)
     return "\n".join(out)
+
+
+def _run_on_fields(block: str) -> dict[str, Any] | None:
+    """Fields whose text runs on over unindented lines: a known key starts a field, any other
+    line is more of the field before. A one-line value is read as YAML would (a list stays a
+    list); a longer one is its lines as text. None when this is not that shape: no continued
+    field, a first line without a known key, an indented line (YAML structure gone wrong), or a
+    value opening a YAML structure that does not parse (a broken list stays an error)."""
+    import yaml
+
+    fields: dict[str, list[str]] = {}
+    key = None
+    for line in block.split("\n"):
+        match = _FIELD_LINE.match(line)
+        if match and match.group(1) in KNOWN_KEYS:
+            key = match.group(1)
+            fields[key] = [match.group(2) or ""]
+        elif key is None or (line[:1].isspace() and line.strip()):
+            return None
+        else:
+            fields[key].append(line)
+    if not any(len(lines) > 1 and "".join(lines[1:]).strip() for lines in fields.values()):
+        return None
+    out: dict[str, Any] = {}
+    for key, lines in fields.items():
+        text = "\n".join(lines).strip()
+        structured = text[:1] in "[{\"'|>"
+        if "\n" in text and structured:
+            return None
+        if "\n" not in text:
+            try:
+                out[key] = yaml.safe_load(f"{key}: {text}")[key] if text else None
+                continue
+            except yaml.YAMLError:
+                if structured:
+                    return None
+        out[key] = text
+    return out
 
 
 def _kind(value: Any) -> str:

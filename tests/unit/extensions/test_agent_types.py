@@ -213,14 +213,15 @@ def test_malformed_files_are_skipped_and_the_rest_load(world) -> None:
     assert set(BUILTIN) <= set(found.types)
 
 
-def test_a_claude_code_file_with_unindented_example_lines_is_reported_and_skipped(tmp_path: Path) -> None:
+def test_a_claude_code_file_with_unindented_example_lines_loads_with_its_examples(tmp_path: Path) -> None:
+    # Claude Code fails on this shape, which four of its shipped agents have
+    # (anthropics/claude-code#91871); read whole, the description keeps the examples it routes by
     text = ("---\nname: agent-maker\ndescription: Use this agent to make agents. Examples:\n\n<example>\n"
             "Context: the user wants an agent\nuser: \"make one\"\n</example>\nmodel: sonnet\n---\nbody\n")
-    found, errors, path = load_one(tmp_path, text)
-    assert found is None
-    assert errors == [f"{path}: the front matter is not valid YAML on line 3 (mapping values are not "
-                      "allowed here); put quotes around a value holding \": \" or \" #\", and indent "
-                      "continued lines"]
+    found, errors, _ = load_one(tmp_path, text)
+    assert errors == []
+    assert found is not None and found.model == "sonnet"
+    assert found.description.endswith('Context: the user wants an agent\nuser: "make one"\n</example>')
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file whatever its mode")

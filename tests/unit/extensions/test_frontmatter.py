@@ -97,14 +97,6 @@ def test_a_broken_list_is_not_rescued_as_text() -> None:
         parse("---\nargument-hint: [file] [--strict]\n---\n", "x.md")
 
 
-def test_unindented_continuation_lines_stay_an_error_as_in_claude_code() -> None:
-    text = ("---\nname: creator\ndescription: Use this agent to create agents. Examples:\n\n"
-            "<example>\nContext: the user wants an agent\nuser: \"make one\"\n</example>\n"
-            "model: sonnet\n---\nbody\n")
-    with pytest.raises(FrontMatterError, match=r"not valid YAML on line 3 \(mapping values are not allowed"):
-        parse(text, "x.md")
-
-
 def test_importing_the_parsers_does_not_import_yaml() -> None:
     code = ("import sys, nano_claude.extensions.frontmatter, nano_claude.extensions.agents.types as t\n"
             "from pathlib import Path\n"
@@ -113,3 +105,35 @@ def test_importing_the_parsers_does_not_import_yaml() -> None:
     out = subprocess.run([sys.executable, "-c", code, "/nonexistent-folder"], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_description_running_on_over_unindented_example_lines_is_read_whole() -> None:
+    # the shape of four agents Claude Code ships (plugin-dev's agent-creator, pr-review-toolkit's
+    # code-simplifier...): examples with `Context:` and `user:` lines, unindented, inside the
+    # description. Claude Code fails on them (anthropics/claude-code#91871: a placeholder
+    # description, or no agent at all); read whole, the model gets the examples it routes by.
+    text = (
+        "---\n"
+        "name: tidy-agent\n"
+        "description: Use this agent after edits. Examples:\n"
+        "\n"
+        "<example>\n"
+        "Context: The user changed a parser.\n"
+        'user: "Clean this up"\n'
+        'assistant: "I will use the tidy-agent: it keeps behaviour."\n'
+        "</example>\n"
+        "model: sonnet\n"
+        'tools: ["Read", "Grep"]\n'
+        "---\n"
+        "You tidy code.\n")
+    meta, body = parse(text, "tidy.md")
+    assert meta["name"] == "tidy-agent" and meta["model"] == "sonnet"
+    assert meta["tools"] == ["Read", "Grep"]
+    assert meta["description"].startswith("Use this agent after edits. Examples:\n\n<example>\nContext:")
+    assert 'assistant: "I will use the tidy-agent: it keeps behaviour."\n</example>' in meta["description"]
+    assert body == "You tidy code.\n"
+
+
+def test_run_on_lines_before_any_known_key_are_still_an_error() -> None:
+    with pytest.raises(FrontMatterError, match="not valid YAML"):
+        parse("---\nContext: a: b\n<example>\nuser: x\n---\nbody\n", "odd.md")
