@@ -88,6 +88,13 @@ class Terminal:
         """Wait until the input prompt has been shown `count` times in all."""
         return self.wait_for(r"\] ❯", count=count, timeout=timeout)
 
+    def command(self, line: str, prompts: int) -> str:
+        """Type a slash command and wait for the prompt after it (the `prompts`-th in all);
+        what it printed."""
+        self.type(line)
+        self.send("Enter")
+        return self.wait_prompt(prompts).rsplit(f"❯ {line}", 1)[-1]
+
     @property
     def exited(self) -> bool:
         return self._tmux("display-message", "-p", "-t", "t", "#{pane_dead}", check=False).strip() == "1"

@@ -33,19 +33,12 @@ def last_output(screen: str, command: str) -> str:
     return screen.rsplit(f"❯ {command}", 1)[-1]
 
 
-def run_command(term: Terminal, command: str, prompts: int) -> str:
-    """Type a slash command, wait for the prompt after it; its output."""
-    term.type(command)
-    term.send("Enter")
-    return last_output(term.wait_prompt(prompts), command)
-
-
 def wait_connected(term: Terminal, name: str, prompts: int, timeout: float = 30) -> tuple[str, int]:
     """Ask /mcp until it shows `name` connected; its output, and the prompts shown so far."""
     deadline = time.monotonic() + timeout
     while True:
         prompts += 1
-        shown = run_command(term, "/mcp", prompts)
+        shown = term.command("/mcp", prompts)
         if re.search(rf"^{name}: .*✔ connected", shown, re.M):
             return shown, prompts
         if time.monotonic() > deadline:
@@ -63,7 +56,7 @@ def test_mcp_shows_a_configured_server_connected_with_its_tools(term: Terminal, 
     shown, prompts = wait_connected(term, "time", 1)
     assert "✔ connected · 2 tools" in shown and "(stdio)" in shown
     assert "from ~/.nano_claude/mcp.json (user)" in shown and "time.log" in shown
-    detail = run_command(term, "/mcp time", prompts + 1)
+    detail = term.command("/mcp time", prompts + 1)
     assert "mcp__time__get_current_time" in detail and "mcp__time__convert_time" in detail
     term.type("/mcp g")  # Tab completes the subcommand, then the server's name
     term.send("Tab")
@@ -79,7 +72,7 @@ def test_project_servers_are_asked_about_before_the_first_message_and_start_all_
     fake_server.script(text("first answer"), text("second answer"))
     term.start().wait_for(r"starts? only once you\s+approve")
     term.wait_prompt()
-    pending = run_command(term, "/mcp", 2)  # a command first: nothing is asked yet
+    pending = term.command("/mcp", 2)  # a command first: nothing is asked yet
     assert "⏸ pending approval" in pending and "wants to start" not in term.screen()
     send(term, "what time is it?")
     screen = term.wait_for(QUESTION)
@@ -115,7 +108,7 @@ def test_none_keeps_project_servers_off_until_mcp_approve(term: Terminal, cli: C
     send(term, "3")
     term.wait_for("answered without tools")
     assert not any(name.startswith("mcp__") for name in tool_names(fake_server.model_requests[0]))
-    shown = run_command(term, "/mcp", 3)
+    shown = term.command("/mcp", 3)
     assert "time: " in shown and "⊘ denied" in shown
     assert not (cli.home / "logs" / "mcp" / "time.log").exists()  # it never started
     term.type("/mcp approve time")
@@ -153,7 +146,7 @@ def test_mcp_add_gives_the_next_request_the_servers_tools(term: Terminal, cli: C
                                                           fake_server: FakeModelServer) -> None:
     fake_server.script(text("it is noon"))
     term.start().wait_prompt()
-    assert "No MCP servers are configured" in run_command(term, "/mcp", 2)
+    assert "No MCP servers are configured" in term.command("/mcp", 2)
     term.type(f"/mcp add clock -e TOKEN=sekrit-123 -- {TIME} --local-timezone UTC")
     term.send("Enter")
     term.wait_for(r"^clock: .*✔ connected · 2 tools")

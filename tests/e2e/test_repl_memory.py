@@ -17,13 +17,6 @@ pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt
 DAYS = 3 * 86_400
 
 
-def run_command(term: Terminal, command: str, prompts: int) -> str:
-    """Type a slash command and wait for the prompt after it; what it printed."""
-    term.type(command)
-    term.send("Enter")
-    return term.wait_prompt(prompts).rsplit(f"❯ {command}", 1)[-1]
-
-
 def test_memory_command_lists_searches_edits_and_deletes(term: Terminal, cli: Cli) -> None:
     project = MemoryStore.project(cli.project, clock=lambda: time.time() - DAYS)
     project.save("deploy steps", "project", "How a release is made", "Tag it, then run make release.")
@@ -34,22 +27,22 @@ def test_memory_command_lists_searches_edits_and_deletes(term: Terminal, cli: Cl
     term.env["EDITOR"] = str(editor)
     term.start().wait_prompt()
 
-    listed = run_command(term, "/memory", 2)
+    listed = term.command("/memory", 2)
     assert re.search(r"terse \(feedback, user, (just now|\dm ago)\) — The user wants short answers", listed)
     assert "deploy steps (project, project, 3d ago*) — How a release is made" in listed
     assert "* older than a day: check it still holds before relying on it" in listed
     assert "2 memories" in listed
 
-    found = run_command(term, "/memory release", 3)
+    found = term.command("/memory release", 3)
     assert "deploy steps (project, project, 3d ago*)" in found and "Tag it, then run make release." in found
     assert "terse" not in found
 
-    edited = run_command(term, "/memory edit deploy steps", 4)
+    edited = term.command("/memory edit deploy steps", 4)
     assert "Memory 'deploy steps' saved; the project index is rebuilt." in edited
     memory = project.get("deploy steps")
     assert memory is not None and memory.content == "Tag it, then run make release.\nThen announce it."
     assert time.time() - memory.updated_at < 600  # stamped updated now: no longer three days old
-    assert "3d ago" not in run_command(term, "/memory", 5).split("❯")[0]
+    assert "3d ago" not in term.command("/memory", 5).split("❯")[0]
 
     term.type("/memory delete deploy steps")
     term.send("Enter")

@@ -20,13 +20,6 @@ RUNNING = r"◼ Running\s+the\s+tests…"  # an in-progress task's active form (
 RELEASE = "release.flag"  # the test creates it when it has seen what it waits for
 
 
-def run_command(term: Terminal, command: str, prompts: int) -> str:
-    """Type a slash command and wait for the prompt after it; what it printed."""
-    term.type(command)
-    term.send("Enter")
-    return term.wait_prompt(prompts).rsplit(f"❯ {command}", 1)[-1]
-
-
 def visible(term: Terminal) -> str:
     """What the screen shows now, without the scrollback: the live area included."""
     return term.screen(history=False)
@@ -46,21 +39,21 @@ def wait_visible(term: Terminal, pattern: str, *, shown: bool, timeout: float = 
 
 def test_tasks_command_creates_starts_lists_and_clears(term: Terminal, cli: Cli) -> None:
     term.start().wait_prompt()
-    said = run_command(term, "/tasks", 2)
+    said = term.command("/tasks", 2)
     assert "No tasks yet" in said
-    assert "Task #1 created: Write the parser" in run_command(term, "/tasks create Write the parser", 3)
-    assert "Task #2 created: Test it" in run_command(term, "/tasks create Test it", 4)
-    assert "Task #1 updated: status pending → in_progress." in run_command(term, "/tasks start 1", 5)
-    listed = run_command(term, "/tasks", 6)
+    assert "Task #1 created: Write the parser" in term.command("/tasks create Write the parser", 3)
+    assert "Task #2 created: Test it" in term.command("/tasks create Test it", 4)
+    assert "Task #1 updated: status pending → in_progress." in term.command("/tasks start 1", 5)
+    listed = term.command("/tasks", 6)
     assert re.search(r"#1 \[in_progress\] Write the parser\s*\n#2 \[pending\] Test it\s*\n"
                      r"2 tasks: 1 pending, 1 in progress\.", listed), listed
-    done = run_command(term, "/tasks done 1", 7)
+    done = term.command("/tasks done 1", 7)
     assert "status in_progress → completed" in done
-    assert "Status: pending" in run_command(term, "/tasks get 2", 8)
-    assert "No task has id '9'. Existing ids: 1, 2." in run_command(term, "/tasks start 9", 9)
+    assert "Status: pending" in term.command("/tasks get 2", 8)
+    assert "No task has id '9'. Existing ids: 1, 2." in term.command("/tasks start 9", 9)
     saved = json.loads((cli.project / ".nano_claude" / "tasks.json").read_text())
     assert [(t["id"], t["status"]) for t in saved["tasks"]] == [("1", "completed"), ("2", "pending")]
-    assert "Removed 2 tasks (1 open)." in run_command(term, "/tasks clear", 10)
+    assert "Removed 2 tasks (1 open)." in term.command("/tasks clear", 10)
     assert json.loads((cli.project / ".nano_claude" / "tasks.json").read_text())["tasks"] == []
     term.type("/tasks st")  # Tab completes the subcommand
     term.send("Tab")

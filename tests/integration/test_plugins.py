@@ -321,3 +321,32 @@ def test_recommend_reads_the_project_and_keywords_and_says_how_to_install(cli: C
     assert "matches 'scraping'" in keyword.stdout or "matches 'scrap" in keyword.stdout
     nothing = plugin(cli, "recommend", "zzzquantumzzz")
     assert "Nothing in the catalog matches" in nothing.stdout
+
+
+def test_a_projects_recommendations_are_offered_never_installed_unasked(cli: Cli, tmp_path: Path) -> None:
+    solo = write(tmp_path / "solo" / ".claude-plugin" / "plugin.json", json.dumps({"name": "solo"})).parent
+    commit_all(solo.parent, "solo")
+    repo = marketplace_repo(tmp_path / "market", solo.parent)
+    write(cli.project / ".nano_claude" / "settings.json", json.dumps({
+        "plugin_marketplaces": {"team-tools": f"file://{repo}"}, "recommended_plugins": ["lint@team-tools"]}))
+    # Claude Code's own project settings name one more
+    write(cli.project / ".claude" / "settings.json", json.dumps({"enabledPlugins": {"fmt@team-tools": True}}))
+
+    shown = plugin(cli, "recommend").stdout
+    assert "marketplace team-tools: nano_claude plugin marketplace add" in shown
+    assert "lint@team-tools: nano_claude plugin install lint@team-tools" in shown
+    assert "fmt@team-tools" in shown
+    repl = cli.run(input="/exit\n", env={"ANTHROPIC_API_KEY": "sk-test"})
+    assert "this project recommends plugins you do not have: lint@team-tools, fmt@team-tools" in (
+        repl.stdout + repl.stderr)
+
+    refused = plugin(cli, "install", "--recommended")  # nobody at a terminal: every question is a no
+    assert refused.returncode == 0
+    assert "Add the marketplace team-tools" in refused.stdout
+    assert not (cli.home / "plugins" / "marketplaces.json").exists()
+    assert not (cli.home / "plugins" / "lint").exists()
+
+    accepted = plugin(cli, "install", "--recommended", "--yes")
+    assert accepted.returncode == 0, accepted.stdout
+    assert (cli.home / "plugins" / "lint").is_dir() and (cli.home / "plugins" / "fmt").is_dir()
+    assert "recommends nothing that is not installed" in plugin(cli, "install", "--recommended").stdout

@@ -72,12 +72,15 @@ def store_for(paths: Paths, project: Path, settings: Settings) -> Store:
 
 
 def load(paths: Paths, project: Path, settings: Settings, *, accept_all: bool = False,
-         extra: tuple[Path, ...] = ()) -> Loaded:
+         extra: tuple[Path, ...] = (), interactive: bool = False) -> Loaded:
     """The enabled plugins of this project and user, plus `extra` folders (--plugin-dir, for
-    this run and trusted as the user's own). A plugin that cannot be read is a note."""
+    this run and trusted as the user's own). A plugin that cannot be read is a note; so are
+    (`interactive`: in the REPL) the plugins the project recommends and the user lacks."""
     store = store_for(paths, project, settings)
     loaded = Loaded()
     folders = [paths.home / "plugins", paths.project / "plugins"]
+    if interactive:
+        loaded.notes.extend(recommended(paths, project, settings, store))
     if not extra and not any(folder.is_dir() for folder in folders):
         return loaded  # the usual case: no plugins, a stat or two
     from nano_claude.extensions.plugins.manifest import PluginError, read_plugin
@@ -107,3 +110,18 @@ def load(paths: Paths, project: Path, settings: Settings, *, accept_all: bool = 
         loaded.notes.extend(f"plugin {item.name}: {problem}" for problem in item.plugin.problems)
         loaded.active.append(Active(item.plugin, item.scope, store.data_dir(item.name), code=code))
     return loaded
+
+
+def recommended(paths: Paths, project: Path, settings: Settings, store: Store) -> list[str]:
+    """One line naming the plugins the project's settings recommend that are not installed."""
+    if not (settings.plugin_marketplaces or settings.recommended_plugins
+            or (project / ".claude" / "settings.json").is_file()):
+        return []
+    from nano_claude.extensions.plugins.marketplace import Marketplaces, declared
+
+    wanted = declared(project, settings, {i.name for i in store.installed()}, Marketplaces(paths))
+    if not wanted.plugins:
+        return []
+    names = ", ".join(f"{plugin}@{market}" for plugin, market in wanted.plugins)
+    return [f"this project recommends plugins you do not have: {names}; /plugin install --recommended "
+            "installs them, asking about each"]

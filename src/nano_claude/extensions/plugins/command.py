@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nano_claude.core.errors import ConfigError, NanoClaudeError, UsageError
-from nano_claude.extensions.plugins.store import Installed, InstallError, Store
+from nano_claude.extensions.plugins.store import Installed, InstallError, Scope, Store
 
 if TYPE_CHECKING:
     from nano_claude.config import Settings
@@ -156,15 +156,26 @@ class _Parser(argparse.ArgumentParser):
 
 def _install(argv: list[str], world: World, io: Io, prog: str) -> int:
     p = _Parser(prog, io, "Install a plugin from a folder, a git repository or a marketplace.")
-    p.add_argument("spec", metavar="NAME@SOURCE|SOURCE|NAME@MARKETPLACE")
+    p.add_argument("spec", metavar="NAME@SOURCE|SOURCE|NAME@MARKETPLACE", nargs="?")
     p.add_argument("-s", "--scope", choices=("user", "project"), default="user")
     p.add_argument("-y", "--yes", "--accept-all", action="store_true", dest="yes",
                    help="allow the plugin's hooks, MCP servers and Python code without asking")
+    p.add_argument("--recommended", action="store_true",
+                   help="the marketplaces and plugins this project's settings recommend, each asked about")
     args = p.parse(argv)
-    name, source, marketplace, manifest = resolve(args.spec, world)
-    io.line(f"Installing {name or args.spec} from {source.shown}…", "dim")
-    item, allowed = world.store.install(source, args.scope, name=name, marketplace=marketplace,
-                                        confirm=_confirmer(io, args.yes), manifest=manifest)
+    if args.recommended:
+        return _install_recommended(world, io, args.scope, args.yes)
+    if not args.spec:
+        raise UsageError("name the plugin: install NAME@SOURCE, SOURCE or NAME@MARKETPLACE "
+                         "(or --recommended)")
+    return _install_one(args.spec, world, io, args.scope, args.yes)
+
+
+def _install_one(spec: str, world: World, io: Io, scope: Scope, yes: bool) -> int:
+    name, source, marketplace, manifest = resolve(spec, world)
+    io.line(f"Installing {name or spec} from {source.shown}…", "dim")
+    item, allowed = world.store.install(source, scope, name=name, marketplace=marketplace,
+                                        confirm=_confirmer(io, yes), manifest=manifest)
     assert item.plugin is not None
     io.line(f"Installed {_title(item)} ({item.scope} scope) into {_short(item.folder, world)}.", "green")
     for line in content_lines(item.plugin):
@@ -175,6 +186,38 @@ def _install(argv: list[str], world: World, io: Io, prog: str) -> int:
         _still_off(item, io)
     _say_effective(world, item, io)
     return EXIT_OK
+
+
+def _install_recommended(world: World, io: Io, scope: Scope, yes: bool) -> int:
+    """What the project's settings recommend: each marketplace and plugin is asked about first
+    (--yes: all of them); nothing is added because a repository said so."""
+    from nano_claude.extensions.plugins.marketplace import declared
+
+    wanted = declared(world.cwd, world.settings, {i.name for i in world.store.installed()}, world.markets)
+    for line in wanted.problems:
+        io.line(f"warning: {line}", "yellow")
+    if not wanted.marketplaces and not wanted.plugins:
+        io.line("This project recommends nothing that is not installed already.", "dim")
+        return EXIT_OK
+    failed = 0
+    for name, source in wanted.marketplaces.items():
+        if yes or io.confirm(f"Add the marketplace {name} from {source.shown}?", []):
+            try:
+                market = world.markets.add_source(source, name=name)
+                count = _plural(len(market.entries), "plugin")
+                io.line(f"Added marketplace {market.name} ({count}).", "green")
+            except NanoClaudeError as exc:
+                failed += 1
+                io.line(f"✘ marketplace {name}: {exc}", "red")
+    for plugin, market in wanted.plugins:
+        if not (yes or io.confirm(f"Install {plugin}@{market}, which this project recommends?", [])):
+            continue
+        try:
+            _install_one(f"{plugin}@{market}", world, io, scope, yes)
+        except NanoClaudeError as exc:
+            failed += 1
+            io.line(f"✘ {plugin}@{market}: {exc}", "red")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def resolve(spec: str, world: World) -> tuple[str | None, Source, str, dict[str, Any] | None]:
@@ -602,6 +645,9 @@ def _say_declared(world: World, io: Io, installed: set[str]) -> None:
         io.line(f"  marketplace {name}: {_how(io, 'marketplace add', source.shown)}")
     for name, market in wanted.plugins:
         io.line(f"  {name}@{market}: {_how(io, 'install', f'{name}@{market}')}")
+    io.line(f"  all of them, each asked about: {_how(io, 'install', '--recommended')}", "dim")
+    for line in wanted.problems:
+        io.line(f"  warning: {line}", "yellow")
 
 
 def _marketplace(argv: list[str], world: World, io: Io, prog: str) -> int:

@@ -469,7 +469,7 @@ def source_of(text: str, cwd: Path) -> Source:
     the rest is what sources.parse reads (owner/repo[@ref], a git URL[#ref], a folder)."""
     text = text.strip()
     if text.startswith(("http://", "https://")) and urlparse(text).path.endswith(".json"):
-        return Source("url", text)  # type: ignore[arg-type]  # sources.Kind has no "url" yet
+        return Source("url", text)
     try:
         return parse(text, cwd)
     except SourceError as exc:
@@ -633,7 +633,7 @@ def declared_source(value: Any, project: Path) -> Source:
     if kind == "git" and _text(value.get("url")):
         return Source("git", _text(value["url"]), ref)
     if kind == "url" and _text(value.get("url")):
-        return Source("url", _text(value["url"]))  # type: ignore[arg-type]
+        return Source("url", _text(value["url"]))
     if kind in ("file", "directory") and _text(value.get("path")):
         return Source("path", str((project / Path(_text(value["path"])).expanduser()).resolve()))
     raise MarketplaceError(f"the source {json.dumps(value)} is not one nano_claude can add (github with "
