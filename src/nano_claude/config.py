@@ -275,6 +275,10 @@ def load_settings(
             _check_project_safe(data, path)
         for key in MERGED_BY_KEY:  # merged by model, by plugin, by marketplace
             here = data.pop(key, None)
+            if key == "enabled_plugins" and path == paths.project_settings and isinstance(here, dict):
+                # the repository's file may turn a plugin off, never back on after the user did
+                user = merged.get(key) if isinstance(merged.get(key), dict) else {}
+                here = {name: on for name, on in here.items() if not (on is True and user.get(name) is False)}
             if isinstance(here, dict) and isinstance(merged.get(key), dict):
                 here = {**merged[key], **here}
             if here is not None:

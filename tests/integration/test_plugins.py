@@ -6,6 +6,7 @@ waiting for the user's consent; scopes; enable, disable, update and uninstall; b
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,8 @@ def test_disable_enable_update_and_uninstall(cli: Cli, fake_server: FakeModelSer
     commit_all(repo, "v3")
     refused = plugin(cli, "update", "fmt", stdin="")
     assert refused.returncode == 1
-    assert "its code was not allowed" in refused.stdout and "installed version was kept" in refused.stdout
+    assert "✘ fmt: the update changes its code and you did not allow it (the installed version was kept)" in (
+        refused.stdout)
     assert "echo" in (cli.home / "plugins" / "fmt" / "hooks" / "hooks.json").read_text()
 
     # a source that is gone: the update fails and keeps what is installed
@@ -201,6 +203,9 @@ def test_project_scope_is_allowed_per_project_and_wins_over_the_users(
     fake_server.script(text("hi"))
     assert run(cli, fake_server, "/fmt:greet Ann").returncode == 0
     assert "PROJECT hello to Ann" in last_text(fake_server.model_requests[-1].body)
+    removed = cli.run("mcp", "remove", "plugin_fmt_clock")  # not a file nano_claude edits: says what to do
+    assert removed.returncode == 1
+    assert "comes with a plugin" in removed.stderr and "plugin disable" in removed.stderr
 
     # another user of the same repository has not allowed the project's plugin: its code stays off
     trust = cli.home / "plugins" / "trust.json"
@@ -307,7 +312,11 @@ def test_a_marketplace_from_git_lists_installs_updates_and_is_removed(
     removed = plugin(cli, "marketplace", "remove", "team-tools")
     assert removed.returncode == 0 and "Removed marketplace team-tools" in removed.stdout
     assert "No marketplaces" in plugin(cli, "marketplace", "list").stdout
-    assert (cli.home / "plugins" / "lint").is_dir()  # installed plugins stay
+    assert (cli.home / "plugins" / "lint").is_dir()  # installed plugins stay, and update from their source
+    after = plugin(cli, "update", "lint")
+    assert after.returncode == 0, after.stdout
+    assert "marketplace team-tools is no longer added" in after.stdout
+    assert "lint: already up to date" in after.stdout
 
 
 def test_recommend_reads_the_project_and_keywords_and_says_how_to_install(cli: Cli) -> None:
@@ -350,3 +359,94 @@ def test_a_projects_recommendations_are_offered_never_installed_unasked(cli: Cli
     assert accepted.returncode == 0, accepted.stdout
     assert (cli.home / "plugins" / "lint").is_dir() and (cli.home / "plugins" / "fmt").is_dir()
     assert "recommends nothing that is not installed" in plugin(cli, "install", "--recommended").stdout
+
+
+def test_a_skill_that_runs_commands_is_code_and_waits_for_consent(
+        cli: Cli, fake_server: FakeModelServer, tmp_path: Path) -> None:
+    marker = cli.project / "ran"
+    source = tmp_path / "sneaky"
+    write(source / "skills" / "setup" / "SKILL.md",
+          f"---\ndescription: Set up\nallowed-tools: Bash(touch:*)\n---\nDone: !`touch {marker}`\n")
+    installed = plugin(cli, "install", str(source))  # no terminal, no --yes: its code stays off
+    assert installed.returncode == 0, installed.stdout
+    assert "skills that run commands: /sneaky:setup" in installed.stdout
+    assert "Allow sneaky's skills that run commands?" in installed.stdout
+
+    fake_server.script(tool_call("Skill", {"skill": "sneaky:setup"}), text("ok"))
+    assert run(cli, fake_server, "set things up").returncode == 0
+    said, is_error = every_result(fake_server)[-1]
+    assert is_error and "you have not allowed the plugin sneaky's code" in said
+    assert not marker.exists()
+    assert plugin(cli, "enable", "sneaky", "--yes").returncode == 0
+    fake_server.script(tool_call("Skill", {"skill": "sneaky:setup"}), text("ok"))
+    assert run(cli, fake_server, "set things up").returncode == 0
+    assert marker.exists()
+
+    # pip runs a package's build code: not before the user allowed the plugin
+    deps = write(tmp_path / "deps" / "plugin.json", json.dumps({
+        "name": "deps", "tools": ["tools"], "dependencies": [f"file://{tmp_path}/none.whl"]})).parent
+    write(deps / "tools.py", "")
+    assert plugin(cli, "install", str(deps)).returncode == 0  # refused: pip never ran (it would fail)
+    assert not (cli.home / "plugins" / "deps" / ".deps").exists()
+    enabled = plugin(cli, "enable", "deps", "--yes")  # allowing installs them first; they fail here
+    assert enabled.returncode == 1 and "could not be installed" in enabled.stdout
+    assert "deps (user) · on, but its Python tools and dependencies are not allowed yet" in plugin(
+        cli, "list").stdout
+
+
+def test_what_a_repository_commits_cannot_turn_on_or_change(
+        cli: Cli, fake_server: FakeModelServer, tmp_path: Path) -> None:
+    source = claude_plugin(tmp_path / "fmt")
+    assert plugin(cli, "install", str(source), "--yes").returncode == 0
+    assert plugin(cli, "disable", "fmt").returncode == 0
+    write(cli.project / ".nano_claude" / "settings.json", json.dumps({"enabled_plugins": {"fmt": True}}))
+    assert "⊘ fmt 1.0.0 (user) · disabled" in plugin(cli, "list").stdout
+    assert plugin(cli, "enable", "fmt").returncode == 0
+
+    # a project plugin allowed once; then its hook's script changes (a git pull): its code is off again
+    script = write(tmp_path / "team" / "scripts" / "check.sh", "#!/bin/sh\necho fine\n")
+    write(tmp_path / "team" / ".claude-plugin" / "plugin.json", json.dumps({"name": "team"}))
+    command = "sh ${CLAUDE_PLUGIN_ROOT}/scripts/check.sh >> ${CLAUDE_PLUGIN_DATA}/log"
+    write(tmp_path / "team" / "hooks" / "hooks.json", json.dumps({"hooks": {"UserPromptSubmit": [{"hooks": [
+        {"type": "command", "command": command}]}]}}))
+    assert script.is_file()
+    assert plugin(cli, "install", str(tmp_path / "team"), "--scope", "project", "--yes").returncode == 0
+    fake_server.script(text("a"), text("b"))
+    assert run(cli, fake_server, "hello").returncode == 0
+    data = next((cli.home / "plugins" / "data").glob("team-project-*"))  # the project's own data folder
+    assert (data / "log").read_text() == "fine\n"
+    committed = cli.project / ".nano_claude" / "plugins" / "team" / "scripts" / "check.sh"
+    committed.write_text("#!/bin/sh\necho EVIL\n")
+    out = run(cli, fake_server, "hello", "--output-format", "text")
+    assert "plugin team (project): its hooks were not loaded" in out.stderr
+    assert (data / "log").read_text() == "fine\n"
+
+    # uninstalling the project's copy keeps the user's data
+    assert plugin(cli, "uninstall", "team").returncode == 0
+    assert not data.exists() and (cli.home / "plugins" / "data" / "fmt").is_dir()
+
+
+def test_mistakes_are_refused_with_what_to_do(cli: Cli, tmp_path: Path) -> None:
+    repo = claude_plugin(tmp_path / "repo")
+    commit_all(repo, "v1")
+    bad_ref = plugin(cli, "install", f"fmt@file://{repo}#nosuchref", "--yes")
+    assert bad_ref.returncode == 1 and "has no branch, tag or commit 'nosuchref'" in bad_ref.stdout
+
+    claude_plugin(cli.project / "fmt")  # a folder here named like the plugin: a bare name is not a path
+    bare = plugin(cli, "install", "fmt")
+    assert bare.returncode != 0 and "write ./fmt" in bare.stdout
+    assert plugin(cli, "install", "./fmt", "--yes").returncode == 0
+
+    here = plugin(cli, "install", ".", "--scope", "project")
+    assert here.returncode == 1 and "holds the folder it would be installed into" in here.stdout
+    assert len(here.stdout) < 500
+
+    clone = cli.home / "plugins" / "fmt-plugin"  # cloned by hand under another name
+    clone.parent.mkdir(parents=True, exist_ok=True)
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    listed = plugin(cli, "list").stdout
+    assert "✘ fmt-plugin (user) · cannot be read" in listed and "rename the folder to fmt" in listed
+
+    piped = subprocess.run(f"{sys.executable} -m nano_claude plugin list | head -1", shell=True,
+                           capture_output=True, text=True, cwd=cli.project, env=cli.env)
+    assert piped.stdout.startswith("Installed plugins") and "Traceback" not in piped.stderr

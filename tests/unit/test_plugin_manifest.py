@@ -59,7 +59,7 @@ def test_our_layout_from_plugin_md_front_matter(tmp_path: Path) -> None:
     assert plugin.format == "nano" and plugin.keywords == ("text", "web")
     assert plugin.tools == ("tools",) and plugin.dependencies == ("python-slugify>=8",)
     assert list(plugin.mcp_servers) == ["clock"]
-    assert plugin.code_parts == "MCP servers and Python tools"
+    assert plugin.code_parts == "MCP servers, Python tools and dependencies"
     errors: list[str] = []
     (skill,) = plugin_skills(Active(plugin, "user", tmp_path / "data", code=True), errors)
     assert errors == []

@@ -133,7 +133,10 @@ def detail_lines(view: ServerView, home: Path, *, repl: bool) -> list[str]:
             lines.append(f"  left out ({len(view.left_out)}):")
             lines.extend(f"    {tool}: {why}" for tool, why in view.left_out.items())
         lines.append(f"  prompts:    {view.prompts} · resources: {view.resources}")
-    if config.scope in ("user", "project") and config.source.endswith(("mcp.json", ".mcp.json")):
+    if config.plugin:
+        how = f"/plugin disable {config.plugin}" if repl else f"nano_claude plugin disable {config.plugin}"
+        lines.append(f"  plugin:     {config.plugin} (turn it off with {how})")
+    elif config.scope in ("user", "project") and config.source.endswith(("mcp.json", ".mcp.json")):
         scope = "user" if config.scope == "user" else "project"
         remove = f"/mcp remove {config.name}" if repl else f"nano_claude mcp remove {config.name}"
         lines.append(f"  remove it:  {remove} --scope {scope}")

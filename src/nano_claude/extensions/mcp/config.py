@@ -59,6 +59,7 @@ class ServerConfig:
     headers: tuple[tuple[str, str], ...] = ()
     timeout_ms: int | None = None  # a tool call's limit
     always_load: bool = False  # never deferred behind ToolSearch
+    plugin: str = ""  # the plugin it comes with (its name is plugin_PLUGIN_SERVER)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)  # as written, unexpanded
 
     @property
@@ -141,16 +142,28 @@ def load(paths: Paths, project: Path, home: Path, environ: Mapping[str, str], *,
 
 
 def _plugin_servers(active: Active, environ: Mapping[str, str], found: Found) -> None:
-    environ = {**environ, **active.env}
+    """A plugin's servers: its ${CLAUDE_PLUGIN_ROOT} and ${CLAUDE_PLUGIN_DATA} filled as written
+    (so the entry /mcp shows is the one that runs), and exported to a stdio server."""
     for name, (source, entry) in active.plugin.mcp_servers.items():
         try:
-            server = parse_entry(active.server_name(name), entry, source, "user", environ, found.warnings)
+            server = parse_entry(active.server_name(name), _filled(entry, active), source, "user", environ,
+                                 found.warnings)
         except ConfigError as exc:
             found.errors.append(str(exc))
             continue
         if server.transport == "stdio":
             server = replace(server, env=(*active.env.items(), *server.env))
-        found.servers[server.name] = server
+        found.servers[server.name] = replace(server, plugin=active.name)
+
+
+def _filled(value: Any, active: Active) -> Any:
+    if isinstance(value, str):
+        return active.fill(value)
+    if isinstance(value, dict):
+        return {key: _filled(item, active) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_filled(item, active) for item in value]
+    return value
 
 
 def flag_servers(value: str) -> Any:

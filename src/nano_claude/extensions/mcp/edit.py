@@ -247,5 +247,8 @@ def remove(name: str, scope: str | None, paths: Paths, project: Path, home: Path
         if name in names_in(target_file(other, paths, project)):
             raise NotFound(f"no MCP server {name!r} in {target_file(scope, paths, project)}; it is in "  # type: ignore[arg-type]
                            f"{target_file(other, paths, project)}: use --scope {other}")
+    if name in known and name.startswith("plugin_"):
+        raise NotFound(f"{name!r} comes with a plugin, not a file nano_claude can edit; turn the plugin off "
+                       "instead (nano_claude plugin list shows which, plugin disable NAME)")
     raise NotFound(f"no MCP server named {name!r}; "
                    + (f"the servers are: {', '.join(known)}" if known else "none is configured"))

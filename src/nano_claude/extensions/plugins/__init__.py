@@ -94,6 +94,7 @@ def load(paths: Paths, project: Path, settings: Settings, *, accept_all: bool = 
             continue
         taken.add(plugin.name)
         loaded.active.append(Active(plugin, "user", store.data_dir(plugin.name), code=True))
+        _make(store.data_dir(plugin.name), loaded.notes)
     for item in store.installed():
         if item.name in taken or item.shadowed_by or not item.enabled:
             if item.error:
@@ -108,8 +109,18 @@ def load(paths: Paths, project: Path, settings: Settings, *, accept_all: bool = 
                                 "loaded: you have not allowed this plugin's code (run nano_claude plugin "
                                 f"enable {item.name} or /plugin enable to review and allow it)")
         loaded.notes.extend(f"plugin {item.name}: {problem}" for problem in item.plugin.problems)
-        loaded.active.append(Active(item.plugin, item.scope, store.data_dir(item.name), code=code))
+        data = store.data_dir(item.name, item.scope)
+        loaded.active.append(Active(item.plugin, item.scope, data, code=code))
+        _make(data, loaded.notes)
     return loaded
+
+
+def _make(folder: Path, notes: list[str]) -> None:
+    """${CLAUDE_PLUGIN_DATA} exists before anything writes to it, as in Claude Code."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        notes.append(f"{folder}: cannot be created ({exc.strerror or exc}); the plugin's data goes nowhere")
 
 
 def recommended(paths: Paths, project: Path, settings: Settings, store: Store) -> list[str]:

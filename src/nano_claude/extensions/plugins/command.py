@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nano_claude.core.errors import ConfigError, NanoClaudeError, UsageError
+from nano_claude.extensions.plugins.manifest import CODE_KINDS
 from nano_claude.extensions.plugins.store import Installed, InstallError, Scope, Store
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ Scopes: user (default) installs into ~/.nano_claude/plugins/, project into .nano
 lives in the settings, enabled_plugins.
 """
 _SPEC = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)@(?P<rest>.+)$")
-CODE_KINDS = ("hooks", "MCP servers", "Python tools")
 
 
 @dataclass
@@ -98,7 +98,11 @@ def main(argv: list[str], environ: Mapping[str, str] | None = None, cwd: Path | 
     except ConfigError as exc:
         print(f"nano_claude plugin: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return run(argv, world, io, prog="nano_claude plugin")
+    try:
+        return run(argv, world, io, prog="nano_claude plugin")
+    except BrokenPipeError:  # `plugin list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def run(argv: list[str], world: World, io: Io, *, prog: str) -> int:
@@ -233,7 +237,7 @@ def resolve(spec: str, world: World) -> tuple[str | None, Source, str, dict[str,
             if rest in list(world.markets.records()):
                 entry = world.markets.find(name, rest)
                 return name, entry.source, entry.marketplace, entry.manifest
-            if looks_like_source(rest) or (world.cwd / rest).expanduser().exists() or "/" in rest:
+            if looks_like_source(rest) or "/" in rest:
                 try:
                     return name, parse(rest, world.cwd), "", None
                 except SourceError:
@@ -243,13 +247,16 @@ def resolve(spec: str, world: World) -> tuple[str | None, Source, str, dict[str,
                 known = ", ".join(world.markets.records()) or "none yet (plugin marketplace add …)"
                 raise UsageError(f"{rest!r} is neither a marketplace nor a source; marketplaces: {known}; "
                                  "a source is a folder, a git URL or owner/repo")
-        if looks_like_source(spec) or (world.cwd / spec).expanduser().exists():
-            return None, parse(spec, world.cwd), "", None
-        if "/" in spec:
+        if looks_like_source(spec) or "/" in spec:  # ./fmt, /abs, ~/p, a URL, owner/repo
             return None, parse(spec, world.cwd), "", None
     except SourceError as exc:
         raise UsageError(str(exc)) from None
-    entry = world.markets.find(spec)
+    try:  # a bare name is a plugin in the marketplaces, even where a folder has that name
+        entry = world.markets.find(spec)
+    except NanoClaudeError as exc:
+        if (world.cwd / spec).is_dir():
+            raise UsageError(f"{exc} (to install the folder {spec!r} here, write ./{spec})") from None
+        raise
     return entry.name, entry.source, entry.marketplace, entry.manifest
 
 
@@ -356,7 +363,7 @@ def _info(argv: list[str], world: World, io: Io, prog: str) -> int:
             ("Repository", plugin.repository), ("License", plugin.license),
             ("Keywords", ", ".join(plugin.keywords)), ("Format", "Claude Code" if plugin.format == "claude"
                                                        else "nano_claude"),
-            ("Data", _short(world.store.data_dir(item.name), world))) if value]
+            ("Data", _short(world.store.data_dir(item.name, item.scope), world))) if value]
     for label, value in rows:
         io.line(f"  {label + ':':<13}{value}", style if label == "State" else None)
     if plugin is not None:
@@ -380,8 +387,6 @@ def content_lines(plugin: Plugin) -> list[str]:
         elif kind == "MCP servers":
             names = [f"{n} (tools mcp__plugin_{_safe(plugin.name)}_{_safe(n)}__*)" for n in names]
         lines.append(f"  {kind}: {', '.join(names)}")
-    if plugin.dependencies:
-        lines.append(f"  dependencies: {', '.join(plugin.dependencies)} (installed into its .deps folder)")
     return lines or ["  (it brings nothing nano_claude can use)"]
 
 
@@ -399,7 +404,7 @@ def _enable(argv: list[str], world: World, io: Io, prog: str) -> int:
     if item.plugin.runs_code and not world.store.trusted(item):
         allowed = _confirmer(io, args.yes)(item.plugin)
         if allowed:
-            world.store.trust(item, True)
+            world.store.allow(item)
     _set_enabled(world, item, True)
     io.line(f"Enabled {item.name}.", "green")
     if not allowed:
@@ -485,7 +490,7 @@ def _update(argv: list[str], world: World, io: Io, prog: str) -> int:
         source, manifest = None, None
         market = str(item.record.get("marketplace") or "")
         try:
-            if market:  # the marketplace may point somewhere new: follow it
+            if market and market in world.markets.records():  # it may point somewhere new: follow it
                 if market not in refreshed:
                     refreshed.add(market)
                     for _, change in world.markets.update(market):
@@ -493,6 +498,10 @@ def _update(argv: list[str], world: World, io: Io, prog: str) -> int:
                             io.line(f"  marketplace {market}: {change}", "yellow")
                 entry = world.markets.find(item.name, market)
                 source, manifest = entry.source, entry.manifest
+            elif market and market not in refreshed:
+                refreshed.add(market)
+                io.line(f"  marketplace {market} is no longer added: its plugins update from where they were "
+                        "installed from", "dim")
             _, change = world.store.update(item, confirm=_confirmer(io, args.yes), source=source,
                                                manifest=manifest)
         except NanoClaudeError as exc:
@@ -703,9 +712,9 @@ def _title(item: Installed) -> str:
 
 def _counts(plugin: Plugin) -> str:
     words = {"skills": "skill", "commands": "command", "agents": "agent", "hooks": "hook",
-             "MCP servers": "MCP server", "Python tools": "Python tool module"}
-    parts = [f"{len(names)} {words[kind]}{'s' * (len(names) != 1)}"
-             for kind, names in plugin.contents().items() if names]
+             "MCP servers": "MCP server", "Python tools": "Python tool module", "dependencies": "dependency"}
+    parts = [f"{len(names)} {words[kind]}{'s' * (len(names) != 1)}".replace("dependencys", "dependencies")
+             for kind, names in plugin.contents().items() if names and kind in words]
     return ", ".join(parts)
 
 

@@ -29,6 +29,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ from nano_claude.core.errors import ConfigError
 Format = Literal["claude", "nano"]
 CLAUDE_MANIFEST = Path(".claude-plugin") / "plugin.json"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_GRANTS = re.compile(r"^allowed[-_]tools:[ \t]*\S", re.M)
 _AGENT_NAME = re.compile(r"^name:[ \t]*(\S+)[ \t]*$", re.M)
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
@@ -71,29 +73,62 @@ class Plugin:
     @property
     def runs_code(self) -> bool:
         """Does it bring anything that runs on this machine (asked about before it is enabled)?"""
-        return bool(self.hooks or self.mcp_servers or self.tools)
+        return any(names for kind, names in self.contents().items() if kind in CODE_KINDS)
 
     @property
     def code_parts(self) -> str:
         """"hooks and MCP servers": the kinds of code it brings, as a sentence says them."""
-        kinds = [kind for kind, present in (("hooks", self.hooks), ("MCP servers", self.mcp_servers),
-                                            ("Python tools", self.tools)) if present]
-        return " and ".join(kinds) if len(kinds) < 3 else f"{kinds[0]}, {kinds[1]} and {kinds[2]}"
+        kinds = [kind for kind, names in self.contents().items() if kind in CODE_KINDS and names]
+        return " and ".join(kinds) if len(kinds) < 3 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+
+    def skill_files_all(self) -> list[tuple[str, Path]]:
+        """(kind, file) of every skill and command file it brings."""
+        found = [("skills", p) for p in self.skill_files]
+        found += [("skills", d / "SKILL.md") for folder in self.skill_dirs for d in _listed(folder)
+                  if (d / "SKILL.md").is_file()]
+        found += [("commands", p) for folder in self.command_dirs for p in _markdown(folder)]
+        return found
 
     def contents(self) -> dict[str, list[str]]:
         """What it brings, by kind, for install and /plugin info (names only; nothing runs)."""
+        return self._contents
+
+    @cached_property
+    def _contents(self) -> dict[str, list[str]]:
         from nano_claude.extensions.hooks.config import parse as parse_hooks
 
-        skills = [p.parent.name if p.name == "SKILL.md" and p.parent != self.root else
-                  (self.name if p.name == "SKILL.md" else p.stem) for p in self.skill_files]
-        skills += [d.name for folder in self.skill_dirs for d in _listed(folder)
-                   if (d / "SKILL.md").is_file()]
-        commands = [p.stem for folder in self.command_dirs for p in _markdown(folder)]
+        named = [(kind, self._skill_name(path), path) for kind, path in self.skill_files_all()]
         agents = [_agent_name(p) for folder in self.agent_dirs for p in _markdown(folder)]
         hooks = [f"{h.event}{f' ({h.matcher})' if h.matcher else ''}: {h.handler.target}"
                  for where, events in self.hooks for h in parse_hooks(events, where, "user", [])]
-        return {"skills": sorted(skills), "commands": sorted(commands), "agents": sorted(agents),
-                "hooks": hooks, "MCP servers": sorted(self.mcp_servers), "Python tools": list(self.tools)}
+        return {"skills": sorted(n for kind, n, _ in named if kind == "skills"),
+                "commands": sorted(n for kind, n, _ in named if kind == "commands"),
+                "agents": sorted(agents), "hooks": hooks, "MCP servers": sorted(self.mcp_servers),
+                "Python tools": list(self.tools),
+                "skills that run commands": sorted(f"/{self.name}:{n}" for _, n, path in named
+                                                   if runs_commands(path)),
+                "dependencies": list(self.dependencies)}
+
+    def _skill_name(self, path: Path) -> str:
+        if path.name != "SKILL.md":
+            return path.stem
+        return self.name if path.parent == self.root else path.parent.name
+
+
+# What runs code on this machine: asked about before it may (the rest is text for the model)
+CODE_KINDS = ("hooks", "MCP servers", "Python tools", "skills that run commands", "dependencies")
+
+
+def runs_commands(path: Path) -> bool:
+    """A skill or command file with `!` commands or `allowed-tools`: it runs commands unasked."""
+    from nano_claude.extensions.skills.catalog import COMMANDS
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    head = text.split("\n---", 1)[0] if text.startswith("---") else ""
+    return bool(_GRANTS.search(head)) or COMMANDS.search(text) is not None
 
 
 def find_manifest(root: Path) -> tuple[Path | None, Format]:
@@ -185,23 +220,28 @@ class _Paths:
     def __init__(self, root: Path, label: str, problems: list[str]) -> None:
         self.root, self.label, self.problems = root, label, problems
 
-    def entries(self, value: Any, key: str) -> list[Path]:
+    def entries(self, value: Any, key: str, *, quiet: bool = False) -> list[Path]:
+        """The paths a field names that exist inside the plugin; the others are problems (said
+        once: `quiet` for a second look at the same field)."""
+        problems: list[str] = []
         if value is None or isinstance(value, dict):
             return []
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            self.problems.append(f"{self.label}: \"{key}\" must be a path or a list of paths; it was ignored")
-            return []
+            problems.append(f"{self.label}: \"{key}\" must be a path or a list of paths; it was ignored")
+            items = []
         out = []
         for item in items:
             path = (self.root / item).resolve()
             if not path.is_relative_to(self.root):
-                self.problems.append(f"{self.label}: \"{key}\" path {item!r} leads out of the plugin's "
-                                     "folder; it was ignored")
+                problems.append(f"{self.label}: \"{key}\" path {item!r} leads out of the plugin's "
+                                "folder; it was ignored")
             elif not path.exists():
-                self.problems.append(f"{self.label}: \"{key}\" path {item!r} does not exist; it was ignored")
+                problems.append(f"{self.label}: \"{key}\" path {item!r} does not exist; it was ignored")
             else:
                 out.append(path)
+        if not quiet:
+            self.problems.extend(problems)
         return out
 
     def folders(self, value: Any, key: str) -> list[Path]:
@@ -212,7 +252,7 @@ class _Paths:
     def files(self, value: Any, key: str) -> list[Path]:
         """Single files the field names (a folder holding SKILL.md is that skill's file)."""
         out = []
-        for path in self.entries(value, key):
+        for path in self.entries(value, key, quiet=True):
             if path.is_file() and path.suffix == ".md":
                 out.append(path)
             elif path.is_dir() and key == "skills" and (path / "SKILL.md").is_file():

@@ -8,10 +8,11 @@ agent always calls. Each implementation is called on its own: one that raises, o
 is not a tool, becomes a note naming the plugin, the file and the fix, and the others still load.
 
 A folder plugin's modules (`"tools": ["tools"]`: tools.py or tools/__init__.py) run only when
-the user allowed its code (Active.code). Each is imported under a name of its own, so two
-plugins' `tools` modules never meet in sys.modules; the plugin's folder and its `.deps` folder
-(the pip `dependencies` store.py installed) go at the end of sys.path, so the packages the agent
-runs on, and those it has loaded, stay the ones it uses.
+the user allowed its code (Active.code). Each is imported under a name of its own, with its
+folder first on sys.path for that import only, and the sibling modules it imported (helpers.py)
+taken back out of sys.modules after: two plugins' `tools` and `helpers` never meet. Its `.deps`
+folder (the pip `dependencies` store.py installed) goes at the end of sys.path, so the packages
+the agent runs on, and those it has loaded, stay the ones it uses.
 
 Finding entry points reads every installed distribution (about 60 ms), so the scan is kept in
 the user's cache folder, keyed by the modification times of the folders searched: a pip install
@@ -184,11 +185,11 @@ def add_module(pm: pluggy.PluginManager, active: Active, module: str, notes: lis
                      f"{stem}/__init__.py in {plugin.root}; fix \"tools\" in {where}")
         return
     label = f"plugin {plugin.name} ({path.relative_to(plugin.root)})"
-    for folder in (plugin.root, plugin.root / DEPS):
-        if str(folder) not in sys.path:
-            sys.path.append(str(folder))
+    deps = str(plugin.root / DEPS)
+    if deps not in sys.path:
+        sys.path.append(deps)
     try:
-        loaded = _import(_module_name(plugin.name, plugin.root, module, path), path)
+        loaded = _import_beside(plugin.root, _module_name(plugin.name, plugin.root, module, path), path)
     except ModuleNotFoundError as exc:
         missing = (exc.name or str(exc)).split(".")[0]
         never = plugin.dependencies and not (plugin.root / DEPS).is_dir()
@@ -204,6 +205,22 @@ def add_module(pm: pluggy.PluginManager, active: Active, module: str, notes: lis
                      "its tools were not loaded")
         return
     _register(pm, loaded, label, notes, hooks="register_tools", needed="register_tools")
+
+
+def _import_beside(root: Path, name: str, path: Path) -> ModuleType:
+    """Import a tool module with its own folder first on sys.path for the import only, so its
+    `import helpers` finds its own helpers.py; those sibling modules then leave sys.modules (the
+    tool module keeps them), so another plugin's `import helpers` finds its own too."""
+    before = set(sys.modules)
+    sys.path.insert(0, str(root))
+    try:
+        return _import(name, path)
+    finally:
+        sys.path.remove(str(root))
+        for added in set(sys.modules) - before:
+            where = getattr(sys.modules[added], "__file__", None) or ""
+            if added != name and where and Path(where).is_relative_to(root) and DEPS not in Path(where).parts:
+                del sys.modules[added]
 
 
 def module_file(root: Path, module: str) -> Path | None:

@@ -24,7 +24,8 @@ from nano_claude.core.errors import NanoClaudeError
 
 Kind = Literal["path", "git", "url"]  # url: a marketplace.json over http (marketplaces only)
 GIT_TIMEOUT = 300  # seconds a clone or fetch may take
-_GITHUB = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*?)(?:\.git)?(?:@(?P<ref>[\w./-]+))?$")
+_GITHUB = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*?)(?:\.git)?"
+                     r"(?:[@#](?P<ref>[\w./-]+))?$")  # owner/repo, owner/repo@v1, owner/repo#v1
 _SCP = re.compile(r"^[\w.-]+@[\w.-]+:")  # git@github.com:owner/repo.git
 IGNORED = shutil.ignore_patterns(".git", "__pycache__", ".deps")
 
@@ -91,7 +92,7 @@ def parse(text: str, cwd: Path) -> Source:
     if match:
         return Source("git", f"https://github.com/{match['repo']}.git", match["ref"] or "")
     raise SourceError(f"{text!r} is not a folder, a git URL or owner/repo; give e.g. ./my-plugin, "
-                      "https://github.com/owner/repo.git#v1 or owner/repo")
+                      "https://github.com/owner/repo.git#v1 or owner/repo@v1")
 
 
 def fetch(source: Source, dest: Path) -> str:
@@ -134,6 +135,12 @@ def _clone(source: Source, dest: Path) -> str:
                 raise
             shutil.rmtree(checkout, ignore_errors=True)  # a commit: the whole history, then check it out
             git("clone", "--quiet", "--", source.location, str(checkout), what=f"clone {source.location}")
+            try:
+                git("-C", str(checkout), "rev-parse", "--verify", "--quiet", f"{source.ref}^{{commit}}",
+                    what="find the ref")
+            except SourceError:
+                raise SourceError(f"{source.location} has no branch, tag or commit {source.ref!r}; check "
+                                  "the part after #") from None
             git("-C", str(checkout), "checkout", "--quiet", "--detach", source.ref,
                 what=f"check out {source.ref!r} in {source.location}")
         commit = git("-C", str(checkout), "rev-parse", "HEAD", what="read the commit").strip()
@@ -160,8 +167,10 @@ def git(*args: str, what: str, cwd: Path | None = None) -> str:
         raise SourceError(f"git could not {what} within {GIT_TIMEOUT} s; check the network and "
                           "the address") from None
     if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        why = lines[-1].removeprefix("fatal: ").strip() if lines else f"exit status {done.returncode}"
+        lines = [line.strip() for line in done.stderr.strip().splitlines() if line.strip()]
+        said = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines
+        why = (said[0].removeprefix("fatal: ").removeprefix("error: ") if said
+               else f"exit status {done.returncode}")
         raise SourceError(f"git could not {what}: {why}")
     return done.stdout
 

@@ -45,6 +45,7 @@ from nano_claude.extensions.plugins.manifest import (
     PluginError,
     find_manifest,
     read_plugin,
+    runs_commands,
 )
 from nano_claude.extensions.plugins.sources import Source, SourceError, fetch, swap
 from nano_claude.paths import Paths
@@ -89,8 +90,12 @@ class Store:
     def folder(self, scope: Scope) -> Path:
         return (self.paths.home if scope == "user" else self.paths.project) / "plugins"
 
-    def data_dir(self, name: str) -> Path:
-        return self.paths.home / "plugins" / "data" / name
+    def data_dir(self, name: str, scope: Scope = "user") -> Path:
+        """${CLAUDE_PLUGIN_DATA}: the user's; a project's plugin gets one for that project."""
+        if scope == "user":
+            return self.paths.home / "plugins" / "data" / name
+        tag = hashlib.sha256(str(self.project).encode()).hexdigest()[:10]
+        return self.paths.home / "plugins" / "data" / f"{name}-project-{tag}"
 
     @property
     def trust_file(self) -> Path:
@@ -117,6 +122,11 @@ class Store:
                     item.plugin = read_plugin(folder, name=folder.name)
                 except PluginError as exc:
                     item.error = str(exc)
+                if item.plugin is not None and item.plugin.name != folder.name:
+                    item.error = (f"{folder}: the folder is named {folder.name!r} but its manifest names the "
+                                  f"plugin {item.plugin.name!r}; rename the folder to {item.plugin.name} "
+                                  "(one name for its skills, settings and commands)")
+                    item.plugin = None
                 item.enabled = self.enabled_setting.get(item.name, True) and not item.error
                 item.shadowed_by = seen.get(item.name)
                 seen.setdefault(item.name, scope)
@@ -173,11 +183,17 @@ class Store:
                 raise InstallError(f"{source.shown} holds the plugin {plugin.name!r}, not {name!r}; "
                                    f"install it as {plugin.name}@... or check the source")
             _check_name(plugin.name)
+            if not any(plugin.contents().values()):
+                raise InstallError(f"{source.shown} holds no skills, commands, agents, hooks, MCP servers "
+                                   "or Python tools; is it the plugin's folder? (plugin validate PATH says "
+                                   "what it finds)")
             final = target_folder / plugin.name
             if final.exists() and not replace:
                 raise InstallError(f"{plugin.name!r} is already installed in the {scope} scope; update it "
                                    f"(plugin update {plugin.name}) or uninstall it first")
             allowed = confirm(plugin) if plugin.runs_code else True
+            if allowed and plugin.dependencies:  # pip runs build code: only once allowed
+                install_dependencies(plugin, staged.folder / DEPS)
             swap(staged.folder, final)
         except BaseException:
             shutil.rmtree(staged.folder, ignore_errors=True)
@@ -190,8 +206,22 @@ class Store:
         item = Installed(plugin.name, scope, final, read_plugin(final, name=plugin.name), record)
         if plugin.runs_code:
             self.trust(item, allowed)
-        self.data_dir(plugin.name).mkdir(parents=True, exist_ok=True)
+        self.data_dir(plugin.name, scope).mkdir(parents=True, exist_ok=True)
         return item, allowed
+
+    def allow(self, item: Installed) -> None:
+        """The user allows a plugin's code: its dependencies are installed first if they are not."""
+        if item.plugin is None:
+            return
+        if item.plugin.dependencies and not (item.folder / DEPS).is_dir():
+            staging = Path(tempfile.mkdtemp(prefix=".deps-", dir=item.folder))
+            try:
+                install_dependencies(item.plugin, staging / DEPS)
+                os.replace(staging / DEPS, item.folder / DEPS)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            item.plugin = read_plugin(item.folder, name=item.name)
+        self.trust(item, True)
 
     def update(self, item: Installed, *, confirm: Callable[[Plugin], bool], source: Source | None = None,
                manifest: dict[str, Any] | None = None) -> tuple[Installed, str]:
@@ -207,13 +237,16 @@ class Store:
         try:
             plugin = staged.plugin
             if plugin.name != item.name:
-                raise InstallError(f"{source.shown} now holds the plugin {plugin.name!r}, not {item.name!r}; "
-                                   "the installed version was kept")
-            same = item.plugin is not None and digest(plugin, staged.folder) == digest(item.plugin)
-            if plugin.runs_code and not (same and was_trusted) and not confirm(plugin):
-                raise InstallError(f"{item.name}: the update was not installed (its code was not allowed); "
-                                   "the installed version was kept")
-            unchanged = bool(staged.commit) and staged.commit == item.record.get("commit")
+                raise InstallError(f"{source.shown} now holds the plugin {plugin.name!r}, not {item.name!r}")
+            same = item.plugin is not None and digest(plugin, deps=False) == digest(item.plugin, deps=False)
+            allowed = was_trusted and same
+            if plugin.runs_code and not allowed:
+                allowed = confirm(plugin)
+                if was_trusted and not allowed:  # its code ran before: keep what ran, not half a plugin
+                    raise InstallError("the update changes its code and you did not allow it")
+            if allowed and plugin.dependencies:
+                install_dependencies(plugin, staged.folder / DEPS)
+            unchanged = same if not staged.commit else staged.commit == item.record.get("commit")
             swap(staged.folder, item.folder)
         except BaseException:
             shutil.rmtree(staged.folder, ignore_errors=True)
@@ -224,7 +257,7 @@ class Store:
         fresh = Installed(item.name, item.scope, item.folder, read_plugin(item.folder, name=item.name),
                           record, item.enabled)
         if plugin.runs_code:
-            self.trust(fresh, True)
+            self.trust(fresh, allowed)
         change = "" if unchanged else f"{item.version or '?'} → {fresh.version or '?'}"
         return fresh, change
 
@@ -241,10 +274,13 @@ class Store:
         except ConfigError:
             pass
         if not keep_data:
-            shutil.rmtree(self.data_dir(item.name), ignore_errors=True)
+            shutil.rmtree(self.data_dir(item.name, item.scope), ignore_errors=True)
 
     def _stage(self, source: Source, folder: Path, name: str | None,
                manifest: dict[str, Any] | None = None) -> _Staged:
+        if source.kind == "path" and folder.resolve().is_relative_to(Path(source.location)):
+            raise InstallError(f"{source.location} holds the folder it would be installed into ({folder}); "
+                               "install it from elsewhere, or use it in place with --plugin-dir")
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
         stage = staging / "plugin"
@@ -261,8 +297,6 @@ class Store:
                 plugin = read_plugin(stage, name=name or _default_name(source))
             except PluginError as exc:
                 raise InstallError(f"{source.shown}: {exc}") from None
-            if plugin.dependencies:
-                install_dependencies(plugin, stage / DEPS)
             os.replace(stage, staging.with_name(staging.name + "-ready"))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -309,25 +343,43 @@ def install_dependencies(plugin: Plugin, target: Path) -> None:
                            f"installed: {why}; nothing was installed")
 
 
-def digest(plugin: Plugin, root: Path | None = None) -> str:
-    """What allowing a plugin's code is given to: its hooks, MCP entries, Python tool files and
-    dependencies (paths relative to the plugin, so a move or a reinstall keeps it)."""
-    root = root or plugin.root
-    parts: list[Any] = [[where.replace(str(plugin.root), "") for where, _ in plugin.hooks],
-                        [events for _, events in plugin.hooks],
-                        {name: entry for name, (_, entry) in plugin.mcp_servers.items()},
-                        list(plugin.dependencies)]
-    hasher = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
-    for module in plugin.tools:
-        base = root / Path(*module.split("."))
-        files = [base.with_suffix(".py")] if base.with_suffix(".py").is_file() else sorted(base.rglob("*.py"))
-        for path in files:
-            hasher.update(str(path.relative_to(root)).encode())
-            try:
+def digest(plugin: Plugin, *, deps: bool = True) -> str:
+    """What allowing a plugin's code is given to: every file in its folder (a hook's script, a
+    tool module's helpers, hooks.json) but the Markdown that runs nothing (a skill that is only
+    text, an agent, a README), by path relative to the folder and content; of the manifest, the
+    parts that run (hooks, MCP servers, tools, dependencies), so a new version number alone asks
+    nothing; the installed dependencies (`.deps`, which may be large) by path, size and time. A
+    changed file needs allowing again."""
+    code = [list(events for _, events in plugin.hooks),
+            {name: entry for name, (_, entry) in plugin.mcp_servers.items()},
+            list(plugin.tools), list(plugin.dependencies)]
+    hasher = hashlib.sha256(json.dumps(code, sort_keys=True, default=str).encode())
+    for path in sorted(_files(plugin.root)):
+        relative = path.relative_to(plugin.root)
+        in_deps = relative.parts[0] == DEPS
+        if (in_deps and not deps) or path == plugin.manifest or (
+                path.suffix == ".md" and not in_deps and not runs_commands(path)):
+            continue
+        hasher.update(str(relative).encode() + b"\0")
+        try:
+            if in_deps:
+                stat = path.stat()
+                hasher.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+            elif path.is_symlink():
+                hasher.update(b"link:" + os.readlink(path).encode())
+            else:
                 hasher.update(path.read_bytes())
-            except OSError:
-                pass
+        except OSError:
+            hasher.update(b"unreadable")
     return hasher.hexdigest()[:16]
+
+
+def _files(root: Path) -> list[Path]:
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in (".git", "__pycache__")]
+        found += [Path(folder) / n for n in names if not n.endswith(".pyc")]
+    return found
 
 
 def _plugin_folders(folder: Path) -> list[Path]:

@@ -44,8 +44,13 @@ class SkillFailed(NanoClaudeError):
 
 
 def needs_trust(skill: Skill) -> bool:
-    """A project's skill that grants itself tools or runs commands."""
-    return skill.level == "project" and (bool(skill.allowed_tools) or COMMANDS.search(skill.body) is not None)
+    """A project's skill that grants itself tools or runs commands (a plugin's skill is trusted
+    with its plugin's code instead: extensions/plugins)."""
+    return not skill.plugin and skill.level == "project" and runs_commands(skill)
+
+
+def runs_commands(skill: Skill) -> bool:
+    return bool(skill.allowed_tools) or COMMANDS.search(skill.body) is not None
 
 
 @dataclass
@@ -115,10 +120,20 @@ class Skills:
     # --- trust in the project's skills -------------------------------------------------------
 
     def trusted(self, skill: Skill) -> bool:
+        if skill.plugin:
+            return skill.plugin_allowed or not runs_commands(skill)
         return not needs_trust(skill) or self.trust.state == "approved"
 
-    def untrusted(self) -> str:
+    def model_grants(self, skill: Skill) -> bool:
+        """Does a skill the model runs on its own get its allowed-tools? The user's own skills and
+        allowed plugins' do; a project's (a cloned repository's) never."""
+        return skill.plugin_allowed if skill.plugin else skill.level != "project"
+
+    def untrusted(self, skill: Skill | None = None) -> str:
         """Why a project's skill goes without its allowed-tools, and how to change that."""
+        if skill is not None and skill.plugin:
+            return (f"you have not allowed the plugin {skill.plugin}'s code: nano_claude plugin enable "
+                    f"{skill.plugin} (or /plugin enable) shows it and asks.")
         when = ("you chose not to trust them this session (start nano_claude again to be asked again)"
                 if self.trust.state == "denied" else
                 "answer the question nano_claude asks when you type one in the REPL")

@@ -79,6 +79,7 @@ class Skill:
     user_invocable: bool = True
     own_folder: bool = False  # NAME/SKILL.md: the folder is the skill's, supporting files and all
     plugin: str = ""  # the plugin it comes with: its names are PLUGIN:NAME
+    plugin_allowed: bool = True  # ... and whether the user allowed that plugin's code (its commands)
 
     @property
     def model_invocable(self) -> bool:
@@ -184,7 +185,7 @@ def plugin_skills(active: Active, errors: list[str]) -> list[Skill]:
             continue
         taken.update(commands)
         out.append(replace(skill, name=commands[0], commands=commands, body=active.fill(skill.body),
-                           plugin=plugin.name))
+                           plugin=plugin.name, plugin_allowed=active.code))
     return out
 
 

@@ -93,9 +93,9 @@ async def run_typed(agent: Agent, skills: Skills, name: str, arguments: str, *,
     grants = skills.trusted(skill)
     if not grants and skill.allowed_tools:
         tell(Notice(f"/{skill.name} runs without its allowed-tools ({', '.join(skill.allowed_tools)}): "
-                    f"{skills.untrusted()}"))
+                    f"{skills.untrusted(skill)}"))
     prepared = await prepare(agent, skill, arguments, session_id=str(getattr(session, "id", "")),
-                             grants=grants, untrusted="" if grants else skills.untrusted())
+                             grants=grants, untrusted="" if grants else skills.untrusted(skill))
     skills.record(skill)
     if skill.context == "fork":
         def relayed(event: Event) -> None:
@@ -129,8 +129,9 @@ async def run_tool(agent: Agent, skills: Skills, name: str, arguments: str, call
                         f"if it is needed, ask the user to type /{skill.name}.")
     session_id = str(getattr(agent.session, "id", ""))
     try:
-        prepared = await prepare(agent, skill, arguments, session_id=session_id,
-                                 grants=skill.level != "project", by_model=True)
+        grants = skills.model_grants(skill)
+        prepared = await prepare(agent, skill, arguments, session_id=session_id, grants=grants, by_model=True,
+                                 untrusted="" if grants or not skill.plugin else skills.untrusted(skill))
         skills.record(skill)
         if skill.context == "fork":
             return await fork(agent, prepared, call_id=call_id)
@@ -268,6 +269,8 @@ def _fix(policy: Policy, skill: Skill, command: str, ruling: Ruling, *, grants: 
         return (f"No allow rule would let it run unasked ({still.reason}); change the command in "
                 f"{skill.source}.")
     rule = ", ".join(wanted)
+    if not grants and skill.plugin:
+        return f"Its allowed-tools would allow it, but {untrusted} Or allow {rule} in your settings."
     if not grants and by_model:
         return (f"A project's skill gets its allowed-tools only when the user runs it: ask the user to type "
                 f"/{skill.name}, or to allow {rule} in their settings.")
