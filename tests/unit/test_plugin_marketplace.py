@@ -16,12 +16,8 @@ from typing import Any
 import pytest
 
 from nano_claude.config import Settings
-from nano_claude.extensions.plugins.marketplace import (
-    MarketplaceError,
-    Marketplaces,
-    declared,
-    read_marketplace,
-)
+from nano_claude.extensions.plugins.declared import declared
+from nano_claude.extensions.plugins.marketplace import MarketplaceError, Marketplaces, read_marketplace
 from nano_claude.extensions.plugins.sources import Source, fetch
 from nano_claude.paths import Paths
 

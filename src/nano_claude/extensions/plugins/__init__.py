@@ -128,7 +128,8 @@ def recommended(paths: Paths, project: Path, settings: Settings, store: Store) -
     if not (settings.plugin_marketplaces or settings.recommended_plugins
             or (project / ".claude" / "settings.json").is_file()):
         return []
-    from nano_claude.extensions.plugins.marketplace import Marketplaces, declared
+    from nano_claude.extensions.plugins.declared import declared
+    from nano_claude.extensions.plugins.marketplace import Marketplaces
 
     wanted = declared(project, settings, {i.name for i in store.installed()}, Marketplaces(paths))
     if not wanted.plugins:

@@ -110,10 +110,12 @@ def run(argv: list[str], world: World, io: Io, *, prog: str) -> int:
     if action in ("-h", "--help", "help"):
         io.line(f"usage: {prog} ACTION ...\n\n{HELP}")
         return EXIT_OK
+    from nano_claude.extensions.plugins.browse import marketplace, recommend, validate
+
     actions: dict[str, Callable[[list[str], World, Io, str], int]] = {
         "install": _install, "list": _list, "info": _info, "enable": _enable, "disable": _disable,
         "disable-all": _disable_all, "update": _update, "uninstall": _uninstall, "remove": _uninstall,
-        "validate": _validate, "recommend": _recommend, "marketplace": _marketplace, "market": _marketplace}
+        "validate": validate, "recommend": recommend, "marketplace": marketplace, "market": marketplace}
     if action not in actions:
         near = difflib.get_close_matches(action, actions, n=1)
         hint = f" Did you mean {near[0]}?" if near else ""
@@ -137,7 +139,7 @@ class _Exit(Exception):
         self.code = code
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse that speaks through Io and never calls sys.exit (the REPL must stay up)."""
 
     def __init__(self, prog: str, io: Io, description: str) -> None:
@@ -159,7 +161,7 @@ class _Parser(argparse.ArgumentParser):
 # --- install ------------------------------------------------------------------------------------
 
 def _install(argv: list[str], world: World, io: Io, prog: str) -> int:
-    p = _Parser(prog, io, "Install a plugin from a folder, a git repository or a marketplace.")
+    p = Parser(prog, io, "Install a plugin from a folder, a git repository or a marketplace.")
     p.add_argument("spec", metavar="NAME@SOURCE|SOURCE|NAME@MARKETPLACE", nargs="?")
     p.add_argument("-s", "--scope", choices=("user", "project"), default="user")
     p.add_argument("-y", "--yes", "--accept-all", action="store_true", dest="yes",
@@ -181,7 +183,7 @@ def _install_one(spec: str, world: World, io: Io, scope: Scope, yes: bool) -> in
     item, allowed = world.store.install(source, scope, name=name, marketplace=marketplace,
                                         confirm=_confirmer(io, yes), manifest=manifest)
     assert item.plugin is not None
-    io.line(f"Installed {_title(item)} ({item.scope} scope) into {_short(item.folder, world)}.", "green")
+    io.line(f"Installed {_title(item)} ({item.scope} scope) into {short(item.folder, world)}.", "green")
     for line in content_lines(item.plugin):
         io.line(line)
     for problem in item.plugin.problems:
@@ -195,7 +197,7 @@ def _install_one(spec: str, world: World, io: Io, scope: Scope, yes: bool) -> in
 def _install_recommended(world: World, io: Io, scope: Scope, yes: bool) -> int:
     """What the project's settings recommend: each marketplace and plugin is asked about first
     (--yes: all of them); nothing is added because a repository said so."""
-    from nano_claude.extensions.plugins.marketplace import declared
+    from nano_claude.extensions.plugins.declared import declared
 
     wanted = declared(world.cwd, world.settings, {i.name for i in world.store.installed()}, world.markets)
     for line in wanted.problems:
@@ -208,7 +210,7 @@ def _install_recommended(world: World, io: Io, scope: Scope, yes: bool) -> int:
         if yes or io.confirm(f"Add the marketplace {name} from {source.shown}?", []):
             try:
                 market = world.markets.add_source(source, name=name)
-                count = _plural(len(market.entries), "plugin")
+                count = plural(len(market.entries), "plugin")
                 io.line(f"Added marketplace {market.name} ({count}).", "green")
             except NanoClaudeError as exc:
                 failed += 1
@@ -290,7 +292,7 @@ def _code_details(plugin: Plugin, kind: str, names: list[str]) -> list[str]:
 def _still_off(item: Installed, io: Io) -> None:
     assert item.plugin is not None
     io.line(f"Its {item.plugin.code_parts} stay off until you allow them: "
-            f"{_how(io, 'enable', item.name)}.", "yellow")
+            f"{how(io, 'enable', item.name)}.", "yellow")
 
 
 def _ask_on_terminal(question: str, shown: list[str]) -> bool:
@@ -309,11 +311,11 @@ def _ask_on_terminal(question: str, shown: list[str]) -> bool:
 # --- list, info -----------------------------------------------------------------------------
 
 def _list(argv: list[str], world: World, io: Io, prog: str) -> int:
-    _Parser(prog, io, "Installed plugins, their scope, state and contents.").parse(argv)
+    Parser(prog, io, "Installed plugins, their scope, state and contents.").parse(argv)
     items = world.store.installed()
     if not items:
-        io.line("No plugins installed. Install one: " + _how(io, "install", "NAME@SOURCE") +
-                ", or see what suits this project: " + _how(io, "recommend", ""), "dim")
+        io.line("No plugins installed. Install one: " + how(io, "install", "NAME@SOURCE") +
+                ", or see what suits this project: " + how(io, "recommend", ""), "dim")
         return EXIT_OK
     io.line(f"Installed plugins ({len(items)}):", "bold")
     for item in items:
@@ -341,13 +343,13 @@ def _state(world: World, item: Installed) -> tuple[str, str | None, str]:
 
 
 def _info(argv: list[str], world: World, io: Io, prog: str) -> int:
-    p = _Parser(prog, io, "One plugin: its manifest, source, state and everything it brings.")
+    p = Parser(prog, io, "One plugin: its manifest, source, state and everything it brings.")
     p.add_argument("name")
     args = p.parse(argv)
     item = world.store.find(args.name)
     _, style, state = _state(world, item)
     io.line(_title(item), "bold")
-    rows = [("State", state), ("Scope", item.scope), ("Folder", _short(item.folder, world))]
+    rows = [("State", state), ("Scope", item.scope), ("Folder", short(item.folder, world))]
     source = item.source
     rows.append(("Source", source.shown if source else "not recorded (copied in by hand)"))
     if item.record.get("marketplace"):
@@ -363,7 +365,7 @@ def _info(argv: list[str], world: World, io: Io, prog: str) -> int:
             ("Repository", plugin.repository), ("License", plugin.license),
             ("Keywords", ", ".join(plugin.keywords)), ("Format", "Claude Code" if plugin.format == "claude"
                                                        else "nano_claude"),
-            ("Data", _short(world.store.data_dir(item.name, item.scope), world))) if value]
+            ("Data", short(world.store.data_dir(item.name, item.scope), world))) if value]
     for label, value in rows:
         io.line(f"  {label + ':':<13}{value}", style if label == "State" else None)
     if plugin is not None:
@@ -393,7 +395,7 @@ def content_lines(plugin: Plugin) -> list[str]:
 # --- enable, disable ------------------------------------------------------------------------
 
 def _enable(argv: list[str], world: World, io: Io, prog: str) -> int:
-    p = _Parser(prog, io, "Turn a plugin on; its hooks, MCP servers and Python code are asked about first.")
+    p = Parser(prog, io, "Turn a plugin on; its hooks, MCP servers and Python code are asked about first.")
     p.add_argument("name")
     p.add_argument("-y", "--yes", "--accept-all", action="store_true", dest="yes")
     args = p.parse(argv)
@@ -414,7 +416,7 @@ def _enable(argv: list[str], world: World, io: Io, prog: str) -> int:
 
 
 def _disable(argv: list[str], world: World, io: Io, prog: str) -> int:
-    p = _Parser(prog, io, "Turn a plugin off without uninstalling it.")
+    p = Parser(prog, io, "Turn a plugin off without uninstalling it.")
     p.add_argument("name")
     args = p.parse(argv)
     item = world.store.find(args.name)
@@ -425,7 +427,7 @@ def _disable(argv: list[str], world: World, io: Io, prog: str) -> int:
 
 
 def _disable_all(argv: list[str], world: World, io: Io, prog: str) -> int:
-    _Parser(prog, io, "Turn every installed plugin off.").parse(argv)
+    Parser(prog, io, "Turn every installed plugin off.").parse(argv)
     items = [i for i in world.store.installed() if i.enabled]
     for item in items:
         _set_enabled(world, item, False)
@@ -465,7 +467,7 @@ def _say_effective(world: World, item: Installed, io: Io, wanted: bool = True) -
                 continue
             if isinstance(states, dict) and item.name in states:
                 state = "on" if states[item.name] else "off"
-                io.line(f"Note: {_short(path, world)} turns {item.name} {state} and wins over this; "
+                io.line(f"Note: {short(path, world)} turns {item.name} {state} and wins over this; "
                         "edit enabled_plugins there.", "yellow")
                 break
     if io.repl:
@@ -475,7 +477,7 @@ def _say_effective(world: World, item: Installed, io: Io, wanted: bool = True) -
 # --- update, uninstall ----------------------------------------------------------------------
 
 def _update(argv: list[str], world: World, io: Io, prog: str) -> int:
-    p = _Parser(prog, io, "Fetch plugins again from where they came from; a failed update keeps the old one.")
+    p = Parser(prog, io, "Fetch plugins again from where they came from; a failed update keeps the old one.")
     p.add_argument("name", nargs="?")
     p.add_argument("-y", "--yes", "--accept-all", action="store_true", dest="yes")
     args = p.parse(argv)
@@ -513,7 +515,7 @@ def _update(argv: list[str], world: World, io: Io, prog: str) -> int:
 
 
 def _uninstall(argv: list[str], world: World, io: Io, prog: str) -> int:
-    p = _Parser(prog, io, "Remove a plugin (and its data folder, unless --keep-data).")
+    p = Parser(prog, io, "Remove a plugin (and its data folder, unless --keep-data).")
     p.add_argument("name")
     p.add_argument("-s", "--scope", choices=("user", "project"))
     p.add_argument("--keep-data", action="store_true")
@@ -546,164 +548,6 @@ def _forget_state(world: World, item: Installed) -> None:
         atomic_write(path, json.dumps(data, indent=2) + "\n", mode=0o600)
 
 
-# --- validate -------------------------------------------------------------------------------
-
-def _validate(argv: list[str], world: World, io: Io, prog: str) -> int:
-    p = _Parser(prog, io, "Check a plugin folder (or a marketplace) the way loading it would.")
-    p.add_argument("path")
-    args = p.parse(argv)
-    folder = (world.cwd / Path(args.path).expanduser()).resolve()
-    if (folder / ".claude-plugin" / "marketplace.json").is_file() and not (folder / ".claude-plugin" /
-                                                                          "plugin.json").is_file():
-        return _validate_marketplace(folder, world, io)
-    errors, warnings, plugin = check(folder, world)
-    if plugin is not None:
-        io.line(f"{plugin.name} {plugin.version}".strip() + f" ({folder})", "bold")
-        for line in content_lines(plugin):
-            io.line(line)
-    for line in warnings:
-        io.line(f"warning: {line}", "yellow")
-    for line in errors:
-        io.line(f"error: {line}", "red")
-    if errors:
-        io.line(f"✘ {_plural(len(errors), 'error')}: the parts named above would not load.", "red")
-        return EXIT_FAILED
-    io.line("✔ valid" + (f" ({_plural(len(warnings), 'warning')})" if warnings else ""), "green")
-    return EXIT_OK
-
-
-def check(folder: Path, world: World) -> tuple[list[str], list[str], Plugin | None]:
-    """(errors, warnings, the plugin): every part parsed as a session would parse it."""
-    from nano_claude.extensions.agents.types import plugin_agents
-    from nano_claude.extensions.hooks.config import plugin_hooks
-    from nano_claude.extensions.mcp.config import Found, _plugin_servers
-    from nano_claude.extensions.plugins import Active
-    from nano_claude.extensions.plugins.manifest import PluginError, read_plugin
-    from nano_claude.extensions.skills.loader import plugin_skills
-
-    try:
-        plugin = read_plugin(folder)
-    except PluginError as exc:
-        return [str(exc)], [], None
-    active = Active(plugin, "user", world.store.data_dir(plugin.name), code=True)
-    errors: list[str] = []
-    plugin_skills(active, errors)
-    plugin_agents(active, errors)
-    plugin_hooks(active, errors)
-    found = Found()
-    _plugin_servers(active, dict(world.environ), found)
-    errors += found.errors
-    warnings = list(plugin.problems) + found.warnings
-    for module in plugin.tools:
-        base = plugin.root / Path(*module.split("."))
-        if not (base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()):
-            path = module.replace(".", "/")
-            errors.append(f"{plugin.manifest}: \"tools\" names {module!r}, but there is no {path}.py or "
-                          f"{path}/__init__.py in the plugin")
-    if plugin.manifest is None:
-        warnings.append(f"{folder}: no manifest (.claude-plugin/plugin.json, plugin.json or PLUGIN.md); "
-                        f"the folder's name {plugin.name!r} is its name")
-    return errors, warnings, plugin
-
-
-def _validate_marketplace(folder: Path, world: World, io: Io) -> int:
-    from nano_claude.extensions.plugins.marketplace import read_marketplace
-
-    market = read_marketplace(folder)
-    io.line(f"marketplace {market.name} ({folder}): {len(market.entries)} plugins", "bold")
-    for entry in market.entries:
-        io.line(f"  {'✘' if entry.problem else '✔'} {entry.name}: {entry.problem or entry.source.shown}",
-                "red" if entry.problem else None)
-    for line in market.errors:
-        io.line(f"error: {line}", "red")
-    bad = market.errors or any(e.problem for e in market.entries)
-    return EXIT_FAILED if bad else EXIT_OK
-
-
-# --- recommend, marketplaces ------------------------------------------------------------------
-
-def _recommend(argv: list[str], world: World, io: Io, prog: str) -> int:
-    p = _Parser(prog, io, "Plugins from a curated catalog that suit this project (or the keywords).")
-    p.add_argument("keywords", nargs="*")
-    args = p.parse(argv)
-    from nano_claude.extensions.plugins.recommend import lines, load_catalog, recommend
-
-    installed = {i.name for i in world.store.installed()}
-    found = recommend(world.cwd, " ".join(args.keywords), installed)
-    _say_declared(world, io, installed)
-    if not found:
-        tags = sorted({t for entry in load_catalog() for t in entry.tags})
-        io.line("Nothing in the catalog matches" + (f" {' '.join(args.keywords)!r}" if args.keywords else
-                                                    " this project's files") + ".", "dim")
-        io.line(f"Try a keyword: {', '.join(tags[:24])}", "dim")
-        return EXIT_OK
-    for line in lines(found):
-        io.line(line)
-    return EXIT_OK
-
-
-def _say_declared(world: World, io: Io, installed: set[str]) -> None:
-    """What the project's settings recommend (installing asks the user, as any install does)."""
-    from nano_claude.extensions.plugins.marketplace import declared
-
-    wanted = declared(world.cwd, world.settings, installed, world.markets)
-    if not wanted.marketplaces and not wanted.plugins:
-        return
-    io.line("This project recommends:", "bold")
-    for name, source in wanted.marketplaces.items():
-        io.line(f"  marketplace {name}: {_how(io, 'marketplace add', source.shown)}")
-    for name, market in wanted.plugins:
-        io.line(f"  {name}@{market}: {_how(io, 'install', f'{name}@{market}')}")
-    io.line(f"  all of them, each asked about: {_how(io, 'install', '--recommended')}", "dim")
-    for line in wanted.problems:
-        io.line(f"  warning: {line}", "yellow")
-
-
-def _marketplace(argv: list[str], world: World, io: Io, prog: str) -> int:
-    action, rest = (argv[0], argv[1:]) if argv else ("list", [])
-    markets = world.markets
-    if action == "add":
-        p = _Parser(f"{prog} add", io, "Add a marketplace: owner/repo, a git URL, a folder or the URL of "
-                    "a marketplace.json.")
-        p.add_argument("source")
-        market = markets.add(p.parse(rest).source, world.cwd)
-        io.line(f"Added marketplace {market.name} ({_plural(len(market.entries), 'plugin')}) from "
-                f"{market.source.shown}.", "green")
-        io.line(f"Install from it: {_how(io, 'install', f'NAME@{market.name}')}", "dim")
-    elif action in ("list", "ls"):
-        _Parser(f"{prog} list", io, "Known marketplaces and their plugins.").parse(rest)
-        listed = markets.list()
-        if not listed:
-            io.line("No marketplaces. Add one: " + _how(io, "marketplace add", "owner/repo"), "dim")
-        for market in listed:
-            io.line(f"{market.name} · {market.source.shown} · {len(market.entries)} plugins", "bold")
-            for entry in market.entries:
-                text = f"  {entry.name}" + (f" {entry.version}" if entry.version else "")
-                if entry.problem or entry.description:
-                    text += f": {entry.problem}" if entry.problem else f" · {entry.description}"
-                io.line(text, "red" if entry.problem else None)
-            for line in market.errors:
-                io.line(f"  error: {line}", "red")
-    elif action == "update":
-        p = _Parser(f"{prog} update", io, "Fetch marketplaces again (all without NAME).")
-        p.add_argument("name", nargs="?")
-        failed = False
-        for name, change in markets.update(p.parse(rest).name):
-            failed = failed or change.startswith("error")
-            io.line(f"  {'✘' if change.startswith('error') else '✔'} {name}: {change}",
-                    "red" if change.startswith("error") else "green")
-        return EXIT_FAILED if failed else EXIT_OK
-    elif action in ("remove", "rm"):
-        p = _Parser(f"{prog} remove", io, "Forget a marketplace (installed plugins stay).")
-        p.add_argument("name")
-        name = p.parse(rest).name
-        markets.remove(name)
-        io.line(f"Removed marketplace {name}.", "green")
-    else:
-        raise UsageError(f"unknown marketplace action {action!r}; use add, list, update or remove")
-    return EXIT_OK
-
-
 # --- lines --------------------------------------------------------------------------------------
 
 def _title(item: Installed) -> str:
@@ -718,18 +562,18 @@ def _counts(plugin: Plugin) -> str:
     return ", ".join(parts)
 
 
-def _how(io: Io, action: str, args: str) -> str:
+def how(io: Io, action: str, args: str) -> str:
     return (f"/plugin {action} {args}" if io.repl else f"nano_claude plugin {action} {args}").strip()
 
 
-def _short(path: Path, world: World) -> str:
+def short(path: Path, world: World) -> str:
     from nano_claude.config import user_home
     from nano_claude.sessions.command import short_path
 
     return short_path(str(path), user_home(world.environ))
 
 
-def _plural(count: int, word: str) -> str:
+def plural(count: int, word: str) -> str:
     return f"{count} {word}{'s' * (count != 1)}"
 
 

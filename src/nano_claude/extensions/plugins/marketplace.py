@@ -21,7 +21,7 @@ itself (its URL, ref and folder), so `plugin update` fetches it fresh without th
 Names Anthropic's own marketplaces use are refused unless the source is the matching repository
 on github.com/anthropics: Claude Code guards them the same way, so nobody can pass their catalog
 off as the official one. A project's settings may declare marketplaces and recommend plugins;
-`declared()` reports those not yet added or installed, and the caller asks the user.
+declared.py reports those not yet added or installed, and the caller asks the user.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -47,14 +46,13 @@ from nano_claude.extensions.plugins.manifest import NAME
 from nano_claude.extensions.plugins.sources import Source, SourceError, fetch, parse, swap
 
 if TYPE_CHECKING:
-    from nano_claude.config import Settings
     from nano_claude.paths import Paths
 
 MARKETPLACE_FILE = Path(".claude-plugin") / "marketplace.json"
 KNOWN = "marketplaces.json"
 HTTP_TIMEOUT = 30.0
 _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _GITHUB_URL = re.compile(r"^(?:https?://github\.com/|git@github\.com:|ssh://git@github\.com/)"
                          r"(?P<repo>[\w.-]+/[\w.-]+?)(?:\.git)?/?$", re.IGNORECASE)
 # Anthropic's marketplaces by name -> the repository each must come from
@@ -103,15 +101,6 @@ class Marketplace:
     updated_at: str = ""
 
 
-@dataclass(frozen=True)
-class Declared:
-    """What a project's settings recommend and the user does not have yet."""
-
-    marketplaces: dict[str, Source]  # name -> where it comes from
-    plugins: tuple[tuple[str, str], ...]  # (plugin, marketplace)
-    problems: tuple[str, ...] = ()
-
-
 # --- reading one marketplace ---------------------------------------------------------------
 
 
@@ -129,10 +118,10 @@ def read(root: Path, source: Source, *, file: Path | None = None, label: str = "
     plugins = data.get("plugins", [])
     if not isinstance(plugins, list):
         raise MarketplaceError(f"{label}: \"plugins\" must be a list of plugin entries; fix the file")
-    description = _text(data.get("description", metadata.get("description")))
+    description = text_of(data.get("description", metadata.get("description")))
     market = Marketplace(name, _owner(data.get("owner")), description, source, root,
-                         version=_text(data.get("version", metadata.get("version"))))
-    place = _Place(root, source, _text(metadata.get("pluginRoot")))
+                         version=text_of(data.get("version", metadata.get("version"))))
+    place = _Place(root, source, text_of(metadata.get("pluginRoot")))
     for number, item in enumerate(plugins, 1):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
             market.errors.append(f"{name}: plugin entry {number} has no \"name\"; it was skipped")
@@ -206,8 +195,9 @@ def _entry(item: dict[str, Any], market: str, place: _Place) -> Entry:
                    "ask the marketplace's owner to rename it")
     whole = item.get("strict") is False
     manifest = {k: v for k, v in item.items() if k not in NOT_MANIFEST} if whole else None
-    return Entry(name, _text(item.get("description")), _text(item.get("version")), tuple(dict.fromkeys(tags)),
-                 _text(item.get("category")), market, None if problem else cast(Source, found), manifest,
+    return Entry(name, text_of(item.get("description")), text_of(item.get("version")),
+                 tuple(dict.fromkeys(tags)),
+                 text_of(item.get("category")), market, None if problem else cast(Source, found), manifest,
                  problem)
 
 
@@ -217,20 +207,20 @@ def _entry_source(value: Any, place: _Place) -> Source | str:
     if not isinstance(value, dict):
         return "it has no \"source\"; ask the marketplace's owner to add one"
     kind = value.get("source")
-    ref = _text(value.get("sha")) or _text(value.get("ref"))
+    ref = text_of(value.get("sha")) or text_of(value.get("ref"))
     if kind == "github":
-        repo = _text(value.get("repo"))
-        if not _REPO.match(repo):
+        repo = text_of(value.get("repo"))
+        if not REPO.match(repo):
             return f"its github source needs \"repo\": \"owner/name\", not {repo!r}"
-        return Source("git", _github(repo), ref)
+        return Source("git", github_url(repo), ref)
     if kind in ("url", "git", "git-subdir"):
-        url = _text(value.get("url"))
+        url = text_of(value.get("url"))
         if not url:
             return f"its {kind} source has no \"url\"; ask the marketplace's owner to add it"
-        location = _github(url) if _REPO.match(url) and "://" not in url else url
+        location = github_url(url) if REPO.match(url) and "://" not in url else url
         if kind != "git-subdir":
             return Source("git", location, ref)
-        sub = posixpath.normpath(_text(value.get("path")) or ".")
+        sub = posixpath.normpath(text_of(value.get("path")) or ".")
         if sub == ".." or sub.startswith(("../", "/")):
             return f"its git-subdir path {value.get('path')!r} leads out of the repository"
         return Source("git", location, ref, subdir="" if sub == "." else sub)
@@ -278,7 +268,7 @@ class Marketplaces:
                 out.append(self._read(name, source, record))
             except MarketplaceError as exc:
                 out.append(Marketplace(name, "", "", source or Source("path", ""), self.folder / name,
-                                       errors=[str(exc)], updated_at=_text(record.get("updated_at"))))
+                                       errors=[str(exc)], updated_at=text_of(record.get("updated_at"))))
         return out
 
     def get(self, name: str) -> Marketplace:
@@ -387,7 +377,7 @@ class Marketplaces:
         if market.name != name:
             raise MarketplaceError(f"{source.shown} now calls itself {market.name!r}, not {name!r}; remove "
                                    f"{name} and add it again")
-        market.updated_at = _text(record.get("updated_at"))
+        market.updated_at = text_of(record.get("updated_at"))
         return market
 
     def _update(self, name: str, record: dict[str, Any]) -> str:
@@ -412,7 +402,7 @@ class Marketplaces:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self._write(name, source, commit)
-        return _changes(old, fresh, _text(record.get("commit")), commit)
+        return _changes(old, fresh, text_of(record.get("commit")), commit)
 
     def _admit(self, name: str, source: Source, records: dict[str, Any], wanted: str | None) -> None:
         if wanted is not None and name != wanted:
@@ -546,95 +536,21 @@ def _changes(old: Marketplace | None, new: Marketplace, old_commit: str, new_com
     return "; ".join(parts) or "up to date"
 
 
-def _github(repo: str) -> str:
+def github_url(repo: str) -> str:
     return f"https://github.com/{repo.removesuffix('.git')}.git"
 
 
 def _owner(value: Any) -> str:
     if isinstance(value, dict):
-        name, email = _text(value.get("name")), _text(value.get("email"))
-        return f"{name} <{email}>" if name and email else name or email or _text(value.get("url"))
-    return _text(value)
+        name, email = text_of(value.get("name")), text_of(value.get("email"))
+        return f"{name} <{email}>" if name and email else name or email or text_of(value.get("url"))
+    return text_of(value)
 
 
-def _text(value: Any) -> str:
+def text_of(value: Any) -> str:
     return value.strip() if isinstance(value, str) else "" if value is None else str(value)
 
 
 def _strings(value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
     return tuple(i.strip() for i in items if isinstance(i, str) and i.strip())
-
-
-# --- what a project recommends -------------------------------------------------------------
-
-
-def declared(project: Path, settings: Settings, installed: Collection[str],
-             marketplaces: Marketplaces) -> Declared:
-    """The marketplaces and plugins the settings (plugin_marketplaces, recommended_plugins) and
-    Claude Code's .claude/settings.json (extraKnownMarketplaces, enabledPlugins) name, less what
-    the user already added or installed (`installed`: plugin names, or NAME@MARKETPLACE)."""
-    problems: list[str] = []
-    claude_file = project / ".claude" / "settings.json"
-    claude: dict[str, Any] = {}
-    try:
-        claude = read_json(claude_file)
-    except ConfigError as exc:
-        problems.append(str(exc))
-    wanted: dict[str, Any] = dict(settings.plugin_marketplaces)
-    extra = claude.get("extraKnownMarketplaces")
-    for name, value in (extra.items() if isinstance(extra, dict) else ()):
-        wanted.setdefault(str(name), value)
-    added: dict[str, Source | None] = {}
-    try:
-        added = {name: Source.from_json(r.get("source")) for name, r in marketplaces.records().items()}
-    except MarketplaceError as exc:
-        problems.append(str(exc))
-    offered: dict[str, Source] = {}
-    for name, value in wanted.items():
-        try:
-            source = declared_source(value, project)
-        except MarketplaceError as exc:
-            problems.append(f"marketplace {name}: {exc}")
-            continue
-        have = added.get(name)
-        if name not in added:
-            offered[name] = source
-        elif have is not None and not same_source(have, source):
-            problems.append(f"the project's marketplace {name!r} comes from {source.shown}, but your {name} "
-                            f"comes from {have.shown}; its recommended plugins are looked up in yours")
-    enabled = claude.get("enabledPlugins")
-    names = list(settings.recommended_plugins)
-    names += [str(k) for k, on in (enabled.items() if isinstance(enabled, dict) else ()) if on is True]
-    plugins = []
-    for ref in dict.fromkeys(names):
-        plugin, at, market = ref.partition("@")
-        if not (at and plugin and market):
-            problems.append(f"recommended plugin {ref!r} should be written NAME@MARKETPLACE; it was skipped")
-        elif plugin not in installed and ref not in installed:
-            plugins.append((plugin, market))
-    return Declared(offered, tuple(plugins), tuple(problems))
-
-
-def declared_source(value: Any, project: Path) -> Source:
-    """A declared marketplace's source: text (owner/repo, a URL, a path) or Claude Code's
-    {"source": {"source": "github" | "git" | "url" | "file" | "directory", ...}}."""
-    if isinstance(value, dict):
-        inner = value.get("source")
-        if isinstance(inner, dict) or (isinstance(inner, str) and not {"repo", "url", "path"} & value.keys()):
-            value = inner
-    if isinstance(value, str):
-        return source_of(value, project)
-    if not isinstance(value, dict):
-        raise MarketplaceError("expected owner/repo, a URL, a folder or {\"source\": {...}}; fix the setting")
-    kind, ref = value.get("source"), _text(value.get("ref"))
-    if kind == "github" and _REPO.match(_text(value.get("repo"))):
-        return Source("git", _github(_text(value["repo"])), ref)
-    if kind == "git" and _text(value.get("url")):
-        return Source("git", _text(value["url"]), ref)
-    if kind == "url" and _text(value.get("url")):
-        return Source("url", _text(value["url"]))
-    if kind in ("file", "directory") and _text(value.get("path")):
-        return Source("path", str((project / Path(_text(value["path"])).expanduser()).resolve()))
-    raise MarketplaceError(f"the source {json.dumps(value)} is not one nano_claude can add (github with "
-                           "repo, git or url with url, file or directory with path)")
