@@ -28,8 +28,10 @@ TIME = str(Path(sys.executable).with_name("mcp-server-time"))
 HOOK_LOG = "prompts.log"
 
 
-def claude_plugin(folder: Path, *, version: str = "1.0.0", greeting: str = "Say hello to") -> Path:
-    """A plugin in Claude Code's layout, with one of everything."""
+def claude_plugin(folder: Path, *, version: str = "1.0.0", greeting: str = "Say hello to",
+                  mcp: bool = True) -> Path:
+    """A plugin in Claude Code's layout, with one of everything (`mcp`: its MCP server too, which
+    each run then starts: a second or two)."""
     write(folder / ".claude-plugin" / "plugin.json", json.dumps({
         "name": "fmt", "version": version, "description": "Formatting helpers",
         "author": {"name": "Ann", "email": "ann@example.com"}, "keywords": ["format"], "unknownField": 1}))
@@ -44,8 +46,9 @@ def claude_plugin(folder: Path, *, version: str = "1.0.0", greeting: str = "Say 
     write(folder / "hooks" / "hooks.json", json.dumps({"hooks": {"UserPromptSubmit": [{"hooks": [
         {"type": "command",
          "command": f'echo "$CLAUDE_PLUGIN_ROOT" >> "${{CLAUDE_PLUGIN_DATA}}/{HOOK_LOG}"'}]}]}}))
-    write(folder / ".mcp.json", json.dumps({"mcpServers": {"clock": {"command": TIME, "env": {
-        "FROM_PLUGIN": "${CLAUDE_PLUGIN_ROOT}"}}}}))
+    if mcp:
+        write(folder / ".mcp.json", json.dumps({"mcpServers": {"clock": {"command": TIME, "env": {
+            "FROM_PLUGIN": "${CLAUDE_PLUGIN_ROOT}"}}}}))
     return folder
 
 
@@ -140,7 +143,7 @@ def test_without_consent_the_plugins_code_stays_off_and_enable_allows_it(
 
 
 def test_disable_enable_update_and_uninstall(cli: Cli, fake_server: FakeModelServer, tmp_path: Path) -> None:
-    repo = claude_plugin(tmp_path / "repo")
+    repo = claude_plugin(tmp_path / "repo", mcp=False)
     first = commit_all(repo, "v1")
     assert plugin(cli, "install", f"file://{repo}", "--yes").returncode == 0
 
@@ -154,7 +157,7 @@ def test_disable_enable_update_and_uninstall(cli: Cli, fake_server: FakeModelSer
     assert plugin(cli, "enable", "fmt", "--yes").returncode == 0
 
     # a new commit: update takes it; the hook is unchanged, so nothing is asked again
-    claude_plugin(repo, version="1.1.0", greeting="Greet warmly")
+    claude_plugin(repo, version="1.1.0", greeting="Greet warmly", mcp=False)
     second = commit_all(repo, "v2")
     updated = plugin(cli, "update", "fmt", stdin="")
     assert updated.returncode == 0, updated.stdout + updated.stderr
@@ -192,7 +195,7 @@ def test_disable_enable_update_and_uninstall(cli: Cli, fake_server: FakeModelSer
 
 def test_project_scope_is_allowed_per_project_and_wins_over_the_users(
         cli: Cli, fake_server: FakeModelServer, tmp_path: Path) -> None:
-    source = claude_plugin(tmp_path / "fmt")
+    source = claude_plugin(tmp_path / "fmt", mcp=False)
     assert plugin(cli, "install", str(source), "--yes").returncode == 0
     local = claude_plugin(tmp_path / "fmt-local", greeting="PROJECT hello to")
     project = plugin(cli, "install", str(local), "--scope", "project", "--yes")
@@ -219,7 +222,7 @@ def test_project_scope_is_allowed_per_project_and_wins_over_the_users(
 
 def test_broken_plugins_are_reported_and_the_rest_still_load(
         cli: Cli, fake_server: FakeModelServer, tmp_path: Path) -> None:
-    good = claude_plugin(tmp_path / "fmt")
+    good = claude_plugin(tmp_path / "fmt", mcp=False)
     assert plugin(cli, "install", str(good), "--yes").returncode == 0
     bad = write(tmp_path / "bad" / ".claude-plugin" / "plugin.json", '{"name": "bad",').parent.parent
     refused = plugin(cli, "install", str(bad), "--yes")
@@ -256,7 +259,7 @@ def test_validate_reports_each_part_that_would_not_load(cli: Cli, tmp_path: Path
 
 def marketplace_repo(folder: Path, fmt_repo: Path) -> Path:
     """A team's marketplace: one plugin in a subfolder, one in its own repository (a url source)."""
-    claude_plugin(folder / "plugins" / "fmt")
+    claude_plugin(folder / "plugins" / "fmt", mcp=False)
     write(folder / "plugins" / "lint" / "commands" / "lint.md", "---\ndescription: Lint\n---\nLINT-ALL\n")
     write(folder / ".claude-plugin" / "marketplace.json", json.dumps({
         "name": "team-tools", "owner": {"name": "Team"},
@@ -396,7 +399,7 @@ def test_a_skill_that_runs_commands_is_code_and_waits_for_consent(
 
 def test_what_a_repository_commits_cannot_turn_on_or_change(
         cli: Cli, fake_server: FakeModelServer, tmp_path: Path) -> None:
-    source = claude_plugin(tmp_path / "fmt")
+    source = claude_plugin(tmp_path / "fmt", mcp=False)
     assert plugin(cli, "install", str(source), "--yes").returncode == 0
     assert plugin(cli, "disable", "fmt").returncode == 0
     write(cli.project / ".nano_claude" / "settings.json", json.dumps({"enabled_plugins": {"fmt": True}}))
@@ -427,12 +430,12 @@ def test_what_a_repository_commits_cannot_turn_on_or_change(
 
 
 def test_mistakes_are_refused_with_what_to_do(cli: Cli, tmp_path: Path) -> None:
-    repo = claude_plugin(tmp_path / "repo")
+    repo = claude_plugin(tmp_path / "repo", mcp=False)
     commit_all(repo, "v1")
     bad_ref = plugin(cli, "install", f"fmt@file://{repo}#nosuchref", "--yes")
     assert bad_ref.returncode == 1 and "has no branch, tag or commit 'nosuchref'" in bad_ref.stdout
 
-    claude_plugin(cli.project / "fmt")  # a folder here named like the plugin: a bare name is not a path
+    claude_plugin(cli.project / "fmt", mcp=False)  # a folder named like the plugin: a bare name is no path
     bare = plugin(cli, "install", "fmt")
     assert bare.returncode != 0 and "write ./fmt" in bare.stdout
     assert plugin(cli, "install", "./fmt", "--yes").returncode == 0
