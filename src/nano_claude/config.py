@@ -278,7 +278,8 @@ def load_settings(
             if key == "enabled_plugins" and path == paths.project_settings and isinstance(here, dict):
                 # the repository's file may turn a plugin off, never back on after the user did
                 user = merged.get(key) if isinstance(merged.get(key), dict) else {}
-                here = {name: on for name, on in here.items() if not (on is True and user.get(name) is False)}
+                here = {name: on for name, on in here.items()
+                        if not (_truthy(on) and name in user and not _truthy(user[name]))}
             if isinstance(here, dict) and isinstance(merged.get(key), dict):
                 here = {**merged[key], **here}
             if here is not None:

@@ -96,18 +96,21 @@ def test_two_plugins_tools_modules_do_not_clash(tmp_path: Path) -> None:
 def test_two_plugins_each_import_their_own_helpers_module(tmp_path: Path) -> None:
     made = []
     for name in ("pa", "pb"):
-        body = tool_source(f"Who{name}").replace("from pydantic", "import helpers\nfrom pydantic").replace(
-            "words ({name})", "words ({name})").replace('{len(args.text.split())} words', '{helpers.WHO}')
+        body = (tool_source(f"Who{name}")
+                .replace("from pydantic", "from . import helpers\nfrom pydantic")
+                .replace("return ToolOutput", "from . import late\n        return ToolOutput")
+                .replace("{len(args.text.split())} words", "{helpers.WHO} {late.WHEN}"))
         active = plugin(tmp_path, name, body)
         (active.plugin.root / "helpers.py").write_text(f"WHO = 'helpers of {name}'\n")
+        (active.plugin.root / "late.py").write_text(f"WHEN = 'imported late by {name}'\n")
         made.append(active)
     tools, notes = load(tmp_path, *made)
     assert notes == []
     context = ToolContext(cwd=tmp_path, environ={})
     said = [asyncio.run(tools[f"Who{n}"].run(tools[f"Who{n}"].input_model(text="x"), context)).content[0].text
             for n in ("pa", "pb")]
-    assert said == ["helpers of pa (Whopa)", "helpers of pb (Whopb)"]
-    assert "helpers" not in sys.modules
+    # each its own helpers, and a module imported only when the tool runs (inside a function)
+    assert said == ["helpers of pa imported late by pa (Whopa)", "helpers of pb imported late by pb (Whopb)"]
 
 
 def test_a_tools_package_folder_loads_with_its_own_modules(tmp_path: Path) -> None:

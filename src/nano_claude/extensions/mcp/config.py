@@ -109,7 +109,7 @@ def load(paths: Paths, project: Path, home: Path, environ: Mapping[str, str], *,
     if not strict:
         for active in plugins:
             if active.code:
-                _plugin_servers(active, expand_env, found)
+                plugin_servers(active, expand_env, found)
         claude = _read(claude_file(home), found) if read_claude else {}
         sources.append((str(claude_file(home)), "user", claude.get("mcpServers")))
         sources.append((str(user_file(paths)), "user", _read(user_file(paths), found).get("mcpServers")))
@@ -141,7 +141,7 @@ def load(paths: Paths, project: Path, home: Path, environ: Mapping[str, str], *,
     return found
 
 
-def _plugin_servers(active: Active, environ: Mapping[str, str], found: Found) -> None:
+def plugin_servers(active: Active, environ: Mapping[str, str], found: Found) -> None:
     """A plugin's servers: its ${CLAUDE_PLUGIN_ROOT} and ${CLAUDE_PLUGIN_DATA} filled as written
     (so the entry /mcp shows is the one that runs), and exported to a stdio server."""
     for name, (source, entry) in active.plugin.mcp_servers.items():
@@ -153,6 +153,11 @@ def _plugin_servers(active: Active, environ: Mapping[str, str], found: Found) ->
             continue
         if server.transport == "stdio":
             server = replace(server, env=(*active.env.items(), *server.env))
+        taken = found.servers.get(server.name)
+        if taken is not None:
+            found.errors.append(f"{source}: MCP server {name!r} would be {server.name}, the name plugin "
+                                f"{taken.plugin}'s server has; only one can run (rename one of the servers)")
+            continue
         found.servers[server.name] = replace(server, plugin=active.name)
 
 

@@ -52,7 +52,7 @@ def check(folder: Path, world: World) -> tuple[list[str], list[str], Plugin | No
     """(errors, warnings, the plugin): every part parsed as a session would parse it."""
     from nano_claude.extensions.agents.types import plugin_agents
     from nano_claude.extensions.hooks.config import plugin_hooks
-    from nano_claude.extensions.mcp.config import Found, _plugin_servers
+    from nano_claude.extensions.mcp.config import Found, plugin_servers
     from nano_claude.extensions.plugins import Active
     from nano_claude.extensions.plugins.manifest import PluginError, read_plugin
     from nano_claude.extensions.skills.loader import plugin_skills
@@ -67,7 +67,7 @@ def check(folder: Path, world: World) -> tuple[list[str], list[str], Plugin | No
     plugin_agents(active, errors)
     plugin_hooks(active, errors)
     found = Found()
-    _plugin_servers(active, dict(world.environ), found)
+    plugin_servers(active, dict(world.environ), found)
     errors += found.errors
     warnings = list(plugin.problems) + found.warnings
     for module in plugin.tools:
@@ -76,6 +76,9 @@ def check(folder: Path, world: World) -> tuple[list[str], list[str], Plugin | No
             path = module.replace(".", "/")
             errors.append(f"{plugin.manifest}: \"tools\" names {module!r}, but there is no {path}.py or "
                           f"{path}/__init__.py in the plugin")
+    if not any(plugin.contents().values()):
+        errors.append(f"{folder}: holds no skills, commands, agents, hooks, MCP servers or Python tools; "
+                      "nothing would load (is it the plugin's own folder?)")
     if plugin.manifest is None:
         warnings.append(f"{folder}: no manifest (.claude-plugin/plugin.json, plugin.json or PLUGIN.md); "
                         f"the folder's name {plugin.name!r} is its name")

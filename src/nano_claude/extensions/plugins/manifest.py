@@ -26,6 +26,7 @@ broken hooks.json) is a line in `problems`, and the rest of the plugin still loa
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,6 @@ from nano_claude.core.errors import ConfigError
 Format = Literal["claude", "nano"]
 CLAUDE_MANIFEST = Path(".claude-plugin") / "plugin.json"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_GRANTS = re.compile(r"^allowed[-_]tools:[ \t]*\S", re.M)
 _AGENT_NAME = re.compile(r"^name:[ \t]*(\S+)[ \t]*$", re.M)
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
@@ -120,15 +120,16 @@ CODE_KINDS = ("hooks", "MCP servers", "Python tools", "skills that run commands"
 
 
 def runs_commands(path: Path) -> bool:
-    """A skill or command file with `!` commands or `allowed-tools`: it runs commands unasked."""
-    from nano_claude.extensions.skills.catalog import COMMANDS
+    """A skill or command file with `!` commands or `allowed-tools`: it runs commands unasked.
+    Read as the skills loader reads it (any YAML form of the key); a file it cannot read does not
+    load, so runs nothing."""
+    from nano_claude.extensions.skills.catalog import runs_commands as skill_runs_commands
+    from nano_claude.extensions.skills.loader import SkillFileError, read_skill
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return skill_runs_commands(read_skill(path, path.stem, "user", "command"))
+    except SkillFileError:
         return False
-    head = text.split("\n---", 1)[0] if text.startswith("---") else ""
-    return bool(_GRANTS.search(head)) or COMMANDS.search(text) is not None
 
 
 def find_manifest(root: Path) -> tuple[Path | None, Format]:
@@ -352,13 +353,28 @@ def _listed(folder: Path) -> list[Path]:
 
 
 def _markdown(folder: Path) -> list[Path]:
-    """The .md files a commands or agents entry holds: itself, or every one under it."""
+    """The .md files a commands or agents entry holds: itself, or every one under it, linked
+    folders followed as the commands loader follows them (so nothing loads unshown)."""
     if folder.is_file():
         return [folder] if folder.suffix == ".md" else []
-    try:
-        return sorted(p for p in folder.rglob("*.md") if p.is_file() and not p.name.startswith("."))
-    except OSError:
-        return []
+    return sorted(p for p in walk_files(folder, hidden=False) if p.suffix == ".md"
+                  and not p.name.startswith("."))
+
+
+def walk_files(root: Path, *, hidden: bool = True, skip: frozenset[str] = frozenset()) -> list[Path]:
+    """Every file under `root`, linked folders followed (each real folder once); folders named
+    in `skip`, and (not `hidden`) hidden ones, left out."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if d not in skip and (hidden or not d.startswith(".")))
+        found += [Path(folder) / n for n in names if os.path.isfile(os.path.join(folder, n))]
+    return found
 
 
 def _agent_name(path: Path) -> str:

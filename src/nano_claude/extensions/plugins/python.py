@@ -8,11 +8,12 @@ agent always calls. Each implementation is called on its own: one that raises, o
 is not a tool, becomes a note naming the plugin, the file and the fix, and the others still load.
 
 A folder plugin's modules (`"tools": ["tools"]`: tools.py or tools/__init__.py) run only when
-the user allowed its code (Active.code). Each is imported under a name of its own, with its
-folder first on sys.path for that import only, and the sibling modules it imported (helpers.py)
-taken back out of sys.modules after: two plugins' `tools` and `helpers` never meet. Its `.deps`
-folder (the pip `dependencies` store.py installed) goes at the end of sys.path, so the packages
-the agent runs on, and those it has loaded, stay the ones it uses.
+the user allowed its code (Active.code). Each is imported into a package of its own whose folder
+is the plugin's, so `from . import helpers` finds the plugin's own helpers.py and two plugins'
+modules never meet. The plugin's folder (for a plain `import helpers`, which two plugins can
+share a name in: import relatively) and its `.deps` folder (the pip `dependencies` store.py
+installed) go at the end of sys.path, so the packages the agent runs on, and those it has loaded,
+stay the ones it uses.
 
 Finding entry points reads every installed distribution (about 60 ms), so the scan is kept in
 the user's cache folder, keyed by the modification times of the folders searched: a pip install
@@ -185,11 +186,11 @@ def add_module(pm: pluggy.PluginManager, active: Active, module: str, notes: lis
                      f"{stem}/__init__.py in {plugin.root}; fix \"tools\" in {where}")
         return
     label = f"plugin {plugin.name} ({path.relative_to(plugin.root)})"
-    deps = str(plugin.root / DEPS)
-    if deps not in sys.path:
-        sys.path.append(deps)
+    for folder in (plugin.root, plugin.root / DEPS):  # at the end: what the agent runs on comes first
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
     try:
-        loaded = _import_beside(plugin.root, _module_name(plugin.name, plugin.root, module, path), path)
+        loaded = _in_package(plugin.root, _module_name(plugin.name, plugin.root, path), module, path)
     except ModuleNotFoundError as exc:
         missing = (exc.name or str(exc)).split(".")[0]
         never = plugin.dependencies and not (plugin.root / DEPS).is_dir()
@@ -207,20 +208,15 @@ def add_module(pm: pluggy.PluginManager, active: Active, module: str, notes: lis
     _register(pm, loaded, label, notes, hooks="register_tools", needed="register_tools")
 
 
-def _import_beside(root: Path, name: str, path: Path) -> ModuleType:
-    """Import a tool module with its own folder first on sys.path for the import only, so its
-    `import helpers` finds its own helpers.py; those sibling modules then leave sys.modules (the
-    tool module keeps them), so another plugin's `import helpers` finds its own too."""
-    before = set(sys.modules)
-    sys.path.insert(0, str(root))
-    try:
-        return _import(name, path)
-    finally:
-        sys.path.remove(str(root))
-        for added in set(sys.modules) - before:
-            where = getattr(sys.modules[added], "__file__", None) or ""
-            if added != name and where and Path(where).is_relative_to(root) and DEPS not in Path(where).parts:
-                del sys.modules[added]
+def _in_package(root: Path, name: str, module: str, path: Path) -> ModuleType:
+    """Import a tool module as `module` of a package of its own whose folder is the plugin's, so
+    its `from . import helpers` (at import or later, inside a function) finds the plugin's own
+    helpers.py and never another plugin's."""
+    if name not in sys.modules:
+        package = ModuleType(name)
+        package.__path__ = [str(root)]
+        sys.modules[name] = package
+    return _import(f"{name}.{module}", path)
 
 
 def module_file(root: Path, module: str) -> Path | None:
@@ -232,15 +228,15 @@ def module_file(root: Path, module: str) -> Path | None:
     return None
 
 
-def _module_name(plugin: str, root: Path, module: str, path: Path) -> str:
-    """A name no other plugin's module has; a new one when the file changed (a plugin updated
-    while the process runs is imported afresh)."""
+def _module_name(plugin: str, root: Path, path: Path) -> str:
+    """The name of the package a plugin's tool modules are imported into: no other plugin's; a
+    new one when the file changed (a plugin updated while the process runs is imported afresh)."""
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:
         stamp = 0
     tag = hashlib.sha256(f"{root}\0{stamp}".encode()).hexdigest()[:8]
-    return f"nano_claude_plugin_{_UNSAFE.sub('_', plugin)}_{tag}_{module.replace('.', '_')}"
+    return f"nano_claude_plugin_{_UNSAFE.sub('_', plugin)}_{tag}"
 
 
 def _import(name: str, path: Path) -> ModuleType:

@@ -149,8 +149,9 @@ def _clone(source: Source, dest: Path) -> str:
             if not inner.is_relative_to(checkout.resolve()) or not inner.is_dir():
                 raise SourceError(f"{source.location} has no folder {source.subdir!r}; check the path")
             shutil.copytree(inner, dest, ignore=IGNORED, symlinks=True)
-        else:
-            shutil.rmtree(checkout / ".git", ignore_errors=True)
+        else:  # what IGNORED leaves out of a copied folder: git's data, and a .deps nano_claude did not make
+            for name in (".git", ".deps"):
+                shutil.rmtree(checkout / name, ignore_errors=True)
         return commit
     finally:
         if source.subdir:

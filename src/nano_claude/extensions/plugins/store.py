@@ -46,6 +46,7 @@ from nano_claude.extensions.plugins.manifest import (
     find_manifest,
     read_plugin,
     runs_commands,
+    walk_files,
 )
 from nano_claude.extensions.plugins.sources import Source, SourceError, fetch, swap
 from nano_claude.paths import Paths
@@ -210,13 +211,15 @@ class Store:
         return item, allowed
 
     def allow(self, item: Installed) -> None:
-        """The user allows a plugin's code: its dependencies are installed first if they are not."""
+        """The user allows a plugin's code: its dependencies are installed first, afresh (a `.deps`
+        that came with a project's folder is not what pip would install)."""
         if item.plugin is None:
             return
-        if item.plugin.dependencies and not (item.folder / DEPS).is_dir():
+        if item.plugin.dependencies:
             staging = Path(tempfile.mkdtemp(prefix=".deps-", dir=item.folder))
             try:
                 install_dependencies(item.plugin, staging / DEPS)
+                shutil.rmtree(item.folder / DEPS, ignore_errors=True)
                 os.replace(staging / DEPS, item.folder / DEPS)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -244,9 +247,13 @@ class Store:
                 allowed = confirm(plugin)
                 if was_trusted and not allowed:  # its code ran before: keep what ran, not half a plugin
                     raise InstallError("the update changes its code and you did not allow it")
+            if staged.commit:
+                unchanged = staged.commit == item.record.get("commit")
+            else:  # a folder: the same files
+                unchanged = item.plugin is not None and (digest(plugin, everything=True, deps=False)
+                                                         == digest(item.plugin, everything=True, deps=False))
             if allowed and plugin.dependencies:
                 install_dependencies(plugin, staged.folder / DEPS)
-            unchanged = same if not staged.commit else staged.commit == item.record.get("commit")
             swap(staged.folder, item.folder)
         except BaseException:
             shutil.rmtree(staged.folder, ignore_errors=True)
@@ -343,43 +350,44 @@ def install_dependencies(plugin: Plugin, target: Path) -> None:
                            f"installed: {why}; nothing was installed")
 
 
-def digest(plugin: Plugin, *, deps: bool = True) -> str:
-    """What allowing a plugin's code is given to: every file in its folder (a hook's script, a
-    tool module's helpers, hooks.json) but the Markdown that runs nothing (a skill that is only
-    text, an agent, a README), by path relative to the folder and content; of the manifest, the
-    parts that run (hooks, MCP servers, tools, dependencies), so a new version number alone asks
-    nothing; the installed dependencies (`.deps`, which may be large) by path, size and time. A
-    changed file needs allowing again."""
+# Folders a plugin's own tools write into its folder as it runs (uv's .venv, npm's node_modules,
+# caches): left out of the digest, or a plugin would turn its own code off by running once
+GENERATED = frozenset({".git", "__pycache__", ".venv", "venv", "node_modules", ".cache", ".pytest_cache",
+                       ".mypy_cache", ".ruff_cache", ".tox"})
+BY_CONTENT = 1 << 20  # files up to this size are hashed whole; larger ones by size and time
+
+
+def digest(plugin: Plugin, *, deps: bool = True, everything: bool = False) -> str:
+    """What allowing a plugin's code is given to: the manifest's parts that run (hooks, MCP
+    servers, tools, dependencies: a new version number alone asks nothing) and every file in the
+    plugin's folder, links followed to what they point at, except the Markdown that is only text
+    (a skill or agent that runs no command and no hook or server names, a README), by path
+    relative to the folder and content; `.deps` (pip's, maybe large) and big files by path, size
+    and time. A changed file needs allowing again. `everything`: every file by content, for
+    whether an update changed anything at all."""
     code = [list(events for _, events in plugin.hooks),
             {name: entry for name, (_, entry) in plugin.mcp_servers.items()},
             list(plugin.tools), list(plugin.dependencies)]
-    hasher = hashlib.sha256(json.dumps(code, sort_keys=True, default=str).encode())
-    for path in sorted(_files(plugin.root)):
+    named = json.dumps(code, sort_keys=True, default=str)
+    hasher = hashlib.sha256(named.encode())
+    for path in sorted(walk_files(plugin.root, skip=GENERATED)):
         relative = path.relative_to(plugin.root)
         in_deps = relative.parts[0] == DEPS
-        if (in_deps and not deps) or path == plugin.manifest or (
-                path.suffix == ".md" and not in_deps and not runs_commands(path)):
+        if in_deps and not deps:
+            continue
+        text = path.suffix == ".md" and not in_deps and path.name not in named and not runs_commands(path)
+        if not everything and (path == plugin.manifest or text):
             continue
         hasher.update(str(relative).encode() + b"\0")
         try:
-            if in_deps:
-                stat = path.stat()
+            stat = path.stat()
+            if in_deps or stat.st_size > BY_CONTENT:
                 hasher.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-            elif path.is_symlink():
-                hasher.update(b"link:" + os.readlink(path).encode())
             else:
                 hasher.update(path.read_bytes())
         except OSError:
             hasher.update(b"unreadable")
     return hasher.hexdigest()[:16]
-
-
-def _files(root: Path) -> list[Path]:
-    found = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in (".git", "__pycache__")]
-        found += [Path(folder) / n for n in names if not n.endswith(".pyc")]
-    return found
 
 
 def _plugin_folders(folder: Path) -> list[Path]:
