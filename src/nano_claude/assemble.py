@@ -124,10 +124,11 @@ def build_agent(
                       sandbox=settings.sandbox, images=info.provider in IMAGE_PROVIDERS)
     if paths is not None:
         ctx.output_dir = paths.home / "sessions" / "tool-output"
-    from nano_claude.extensions.plugins.python import tools_for
+    from nano_claude.extensions.plugins import session_tools
 
     # the built-in tools, then the entry-point plugins' and the plugins' Python tools (pluggy)
-    registry = Registry(tools_for(profile, plugins.active, plugins.notes, environ=environ), profile=profile)
+    tools = session_tools(profile, plugins.active, plugins.notes, environ=environ)
+    registry = Registry(tools, profile=profile)
     agent = Agent(provider, info, registry, ctx, prompter, options)
     agent.context_sources = prompt.sources  # what /context lists; the loop does not need them
     agent.notes.extend(memory_notes + plugins.notes)

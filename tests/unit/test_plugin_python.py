@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from nano_claude.extensions.plugins import Active
+from nano_claude.extensions.plugins.entry_points import CACHE_FILE
 from nano_claude.extensions.plugins.manifest import read_plugin
-from nano_claude.extensions.plugins.python import CACHE_FILE, tools_for
+from nano_claude.extensions.plugins.python import tools_for
 from nano_claude.tools.base import ToolContext
 
 TOOL_MODULE = '''

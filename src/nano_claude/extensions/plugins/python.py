@@ -15,11 +15,9 @@ share a name in: import relatively) and its `.deps` folder (the pip `dependencie
 installed) go at the end of sys.path, so the packages the agent runs on, and those it has loaded,
 stay the ones it uses.
 
-Finding entry points reads every installed distribution (about 60 ms), so the scan is kept in
-the user's cache folder, keyed by the modification times of the folders searched: a pip install
-or uninstall changes its site-packages folder's. The folder the agent was started in is never
-searched: a cloned repository must not run code by holding a *.dist-info folder. Nothing is
-scanned at import time.
+Which packages have entry points is entry_points.py's (a cached scan); nothing is scanned at
+import time. A session with no entry-point plugin and no plugin tool module never comes here:
+extensions/plugins.session_tools calls the built-in implementation itself.
 """
 
 from __future__ import annotations
@@ -27,18 +25,19 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
-import json
 import os
 import re
 import sys
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+from nano_claude.extensions.plugins.entry_points import GROUP, cache_file, scan, search_path
 
 if TYPE_CHECKING:
     from nano_claude.extensions.plugins import Active
@@ -48,10 +47,7 @@ if TYPE_CHECKING:
     from nano_claude.ui.commands import Command
 
 PROJECT = "nano_claude"
-GROUP = "nano_claude.plugins"
 BUILTIN = "builtin"  # the built-in plugin's name in every PluginManager
-CACHE_FILE = "entry_points.json"
-CACHE_FORMAT = 1
 DEPS = ".deps"  # store.DEPS, kept apart so this module does not import the store
 PROTOCOLS = ("anthropic", "openai", "ollama", "gemini")  # what a plugin's provider may speak
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what every provider's API accepts
@@ -88,7 +84,7 @@ def manager(notes: list[str], environ: Mapping[str, str] | None = None) -> plugg
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(Specs)
     pm.register(builtin_plugin, BUILTIN)
-    found, problems = _entry_point_plugins(_cache_file(os.environ if environ is None else environ),
+    found, problems = _entry_point_plugins(cache_file(os.environ if environ is None else environ),
                                            tuple(search_path()))
     notes.extend(problems)
     for label, plugin in found:
@@ -306,49 +302,6 @@ def _builtin_names() -> set[str]:
 # --- entry points ------------------------------------------------------------------------------
 
 
-def search_path() -> list[str]:
-    """sys.path without the folder the agent was started in (`python -m` puts it first)."""
-    try:
-        here = os.getcwd()
-    except OSError:
-        here = ""
-    return [p for p in sys.path if p and os.path.abspath(p) != here]
-
-
-def _cache_file(environ: Mapping[str, str]) -> Path:
-    from nano_claude.providers.prefix_cache import cache_root
-
-    return cache_root(environ) / CACHE_FILE
-
-
-def scan(path: Iterable[str], cache_file: Path) -> list[tuple[str, str, str]]:
-    """(name, object reference, distribution) of each `nano_claude.plugins` entry point on
-    `path`, from `cache_file` while none of the folders changed."""
-    folders = list(path)
-    key = [[folder, _mtime(folder)] for folder in folders]
-    try:
-        cached = json.loads(cache_file.read_text(encoding="utf-8"))
-        if cached.get("format") == CACHE_FORMAT and cached.get("key") == key:
-            return [(str(n), str(v), str(d)) for n, v, d in cached["found"]]
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        pass  # none yet, or unreadable: it is only a cache, scanned again and rewritten
-    from importlib.metadata import distributions
-
-    found: list[tuple[str, str, str]] = []
-    for dist in distributions(path=folders):
-        for entry in dist.entry_points:  # entry_points.txt only: no metadata parsed for the rest
-            if entry.group == GROUP and all(entry.name != name for name, _, _ in found):
-                found.append((entry.name, entry.value, dist.name or "?"))
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        temp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
-        temp.write_text(json.dumps({"format": CACHE_FORMAT, "key": key, "found": found}), encoding="utf-8")
-        os.replace(temp, cache_file)
-    except OSError:
-        pass  # a read-only cache folder: the next start scans again, nothing else is lost
-    return found
-
-
 @cache
 def _entry_point_plugins(cache_file: Path, path: tuple[str, ...]) -> tuple[tuple[tuple[str, object], ...],
                                                                           tuple[str, ...]]:
@@ -366,13 +319,6 @@ def _entry_point_plugins(cache_file: Path, path: tuple[str, ...]) -> tuple[tuple
             problems.append(f"{label}: could not be loaded ({value}): {_last_line(exc)}{_where(exc)}; fix or "
                             f"uninstall the package (pip uninstall {dist})")
     return tuple(loaded), tuple(problems)
-
-
-def _mtime(folder: str) -> int | None:
-    try:
-        return os.stat(folder).st_mtime_ns
-    except OSError:
-        return None
 
 
 # --- messages ----------------------------------------------------------------------------------
