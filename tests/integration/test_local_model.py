@@ -23,7 +23,7 @@ from nano_claude.core.messages import Message, TextBlock, ToolUseBlock, tool_res
 from nano_claude.providers.base import Request
 from nano_claude.providers.factory import embedded_model_path
 from nano_claude.providers.grammar import call_json, tool_call_grammar
-from nano_claude.providers.local import LocalProvider
+from nano_claude.providers.local import EVAL_CHUNK, LocalProvider
 from nano_claude.tools.base import ToolError
 from nano_claude.tools.bash import BashTool
 from nano_claude.tools.read import ReadTool
@@ -287,6 +287,34 @@ async def test_closing_the_provider_ends_a_running_stream_with_an_error(
             async for _ in events:
                 pass
     assert workers() == []
+
+
+@pytest.mark.parametrize("long_part", ["system prompt", "message"])
+async def test_a_long_prompt_stops_while_it_is_being_evaluated(
+        long_part: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Minutes of evaluation on a CPU for a 4B model: a stop must not wait for them. The
+    system prompt is evaluated for the prefix cache first, the message after it (here with
+    no cache, so that what is stopped is the request's own evaluation)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    long = " ".join(f"Line {n} of the notes says nothing new." for n in range(400))  # ~4,000 tokens
+    system, message = (long, "Say hi.") if long_part == "system prompt" else ("Be brief.", long)
+    local = LocalProvider(Settings() if long_part == "system prompt" else Settings(local_prefix_cache_mb=0))
+    request = Request(model="smollm2", system=system, messages=(user_text(message),), tools=TOOLS,
+                      max_tokens=8)
+    try:
+        task = asyncio.create_task(collect(local, request))
+        while local._llm is None or local._llm.n_tokens < EVAL_CHUNK:  # evaluating
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert workers() == []
+        assert local._llm.n_tokens < 3000  # it stopped on the way, not at the end
+        assert not list(tmp_path.rglob("*.prefix"))  # a part is never saved as the whole prefix
+        _, response = await collect(local, ask(user_text("Say hi."), max_tokens=8))  # usable still
+        assert response.message.text
+    finally:
+        await local.aclose()
 
 
 # --- the real CLI -----------------------------------------------------------------------

@@ -114,6 +114,8 @@ SAFE_GIT_CONFIG = (
     "safe.bareRepository=explicit",  # a bare repository planted in the project is not used
 )
 FILTER_KEYS = ("clean", "smudge", "process")
+ENVIRONMENT_HEADING = "# Environment"
+GIT_HEADING = "# Git (as it was when the session started; it does not update)"
 
 SourceKind = Literal["base", "override", "environment", "git", "user", "project", "memory", "append"]
 
@@ -253,7 +255,7 @@ def git_state(root: Path, cwd: Path, environ: Mapping[str, str]) -> GitState:
 
 
 def git_section(root: Path, state: GitState, commits: int = RECENT_COMMITS) -> str:
-    lines = ["# Git (as it was when the session started; it does not update)", f"- Repository: {root}"]
+    lines = [GIT_HEADING, f"- Repository: {root}"]
     if state.branch:
         lines.append(f"- Branch: {state.branch}")
     if state.changes:
@@ -268,7 +270,7 @@ def git_section(root: Path, state: GitState, commits: int = RECENT_COMMITS) -> s
 
 def environment_section(cwd: Path, today: date, in_repo: bool) -> str:
     lines = [
-        "# Environment",
+        ENVIRONMENT_HEADING,
         f"- Working directory: {cwd}",
         f"- Platform: {platform.system()} {platform.release()}",
         f"- Date: {today.isoformat()}",
@@ -464,3 +466,27 @@ def build_system_prompt(cwd: Path, today: date, *, home: Path, environ: Mapping[
         sections.append((append, ContextSource("append", None, len(append))))
     text = "\n\n".join(section for section, _ in sections if section)
     return SystemPrompt(text, tuple(source for _, source in sections))
+
+
+def split_volatile(text: str) -> tuple[str, str]:
+    """A prompt built here as (what stays the same from one session to the next, what does
+    not): the second part is the environment section (the date) and the git section after
+    it (status, recent commits); the first, every other section in its order.
+
+    Why: an embedded model whose chat template puts the system message before the tool
+    list (Qwen's) would lose its evaluated prefix, thousands of tokens on a CPU, at every
+    new day or commit; providers/chat_format.py sends the second part after the tools.
+    Sections are joined by blank lines and these two hold none, so the split is exact; a
+    prompt without an environment section (`--system-prompt` text of another shape,
+    another program's prompt) is all stable. Only the first environment section counts:
+    the one build_system_prompt writes right after the built-in instructions.
+    """
+    parts = text.split("\n\n")
+    start = next((i for i, part in enumerate(parts)
+                  if part.startswith(ENVIRONMENT_HEADING + "\n- Working directory: ")), None)
+    if start is None:
+        return text, ""
+    end = start + 1
+    if end < len(parts) and parts[end].startswith(GIT_HEADING + "\n"):
+        end += 1
+    return "\n\n".join(parts[:start] + parts[end:]), "\n\n".join(parts[start:end])

@@ -20,8 +20,21 @@ into another shape is a call the model does not recognise as its own:
   `ipython` messages. It may open a call with its `<|python_tag|>` token: that token
   starts a call, which the grammar then holds to a call.
 
+A native format's call may also come after some text (`marker`): the text stays text, and
+from the marker on the grammar holds the rest to a call (`rest_grammar`).
+
 The grammar (providers/grammar.py) holds every family to its own call shape, so a call
 rendered back into the history is what the model wrote and llama.cpp reuses its cache.
+
+What comes first in the prompt is what the prefix cache keeps from one start to the
+next, so every format puts the tools before the part of our system prompt that changes
+between sessions (the date, git status: core/context.py split_volatile). `json` writes
+tools, the rest of the system prompt, then that part; Llama's template writes the tools
+before the system message, which then ends with it; Qwen's writes the system message
+before the tools, so that part goes in a second system message after them. Llama's
+header line "Today Date" stands before its tools too: it gets the month the session
+started in (the day is in our system prompt), so the tools' prefix lasts a month, and a
+session that runs past midnight keeps its prompt.
 """
 
 from __future__ import annotations
@@ -30,8 +43,10 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
+from nano_claude.core.context import split_volatile
 from nano_claude.core.messages import (
     INVALID_JSON_KEY,
     JSON_ERROR_KEY,
@@ -42,7 +57,7 @@ from nano_claude.core.messages import (
     ToolUseBlock,
 )
 from nano_claude.providers.base import Request, ToolSpec
-from nano_claude.providers.grammar import ROOT, call_json, drop_null, tool_call_grammar
+from nano_claude.providers.grammar import call_json, call_rest_grammar, drop_null, tool_call_grammar
 
 DEFAULT_SYSTEM = "You are a helpful AI assistant."
 
@@ -56,6 +71,8 @@ class ToolFormat:
     one_call_per_message: bool = False
     template_vars: dict[str, Any] = field(default_factory=dict)
     call_prefix: str = ""  # a special token the model may write before a call (Llama's <|python_tag|>)
+    system_before_tools: bool = False  # the template writes the system message, then the tools
+    dated: bool = False  # the template writes today's date before the tools unless given `date_string`
 
     @property
     def call_start(self) -> str:
@@ -70,13 +87,19 @@ class ToolFormat:
     def grammar(self, tools: Sequence[ToolSpec]) -> str:
         return tool_call_grammar(tools, wrap=self.wrap, key=self.key)
 
-    def call_grammar(self, tools: Sequence[ToolSpec]) -> str:
-        """The grammar with text left out: what follows `call_prefix` can only be a call."""
-        full = self.grammar(tools)
-        either = f"{ROOT} ::= call | text\n"
-        if either not in full:
-            raise ValueError(f"the tool-call grammar has no {either.strip()!r} rule to narrow")
-        return full.replace(either, f"{ROOT} ::= call\n", 1)
+    @property
+    def marker(self) -> str:
+        """What opens a call in the middle of an answer: Qwen writes a sentence, then
+        `\\n<tool_call>`; Llama may write `<|python_tag|>`. Our json format has none: a `{`
+        in prose is no call."""
+        return self.call_prefix or self.wrap[0].strip()
+
+    def rest_grammar(self, tools: Sequence[ToolSpec], written: str) -> str | None:
+        """The grammar of what follows the marker, once the model wrote it and then
+        `written`: the rest of a call, nothing else; None if no call starts so."""
+        opening = self.wrap[0]
+        after = opening[opening.index(self.marker) + len(self.marker):] if self.marker in opening else opening
+        return call_rest_grammar(tools, opening=after, closing=self.wrap[1], key=self.key, written=written)
 
     def call_text(self, name: str, arguments: dict[str, Any]) -> str:
         return self.wrap[0] + call_json(name, arguments, self.key) + self.wrap[1]
@@ -97,11 +120,11 @@ class ToolFormat:
 
 FORMATS: dict[str, ToolFormat] = {f.name: f for f in (
     ToolFormat("json", native=False),
-    ToolFormat("hermes", native=True, wrap=("<tool_call>\n", "\n</tool_call>")),
+    ToolFormat("hermes", native=True, wrap=("<tool_call>\n", "\n</tool_call>"), system_before_tools=True),
     ToolFormat("qwen3", native=True, wrap=("<tool_call>\n", "\n</tool_call>"),
-               template_vars={"enable_thinking": False}),
+               template_vars={"enable_thinking": False}, system_before_tools=True),
     ToolFormat("llama3", native=True, key="parameters", one_call_per_message=True,
-               template_vars={"tools_in_user_message": False}, call_prefix="<|python_tag|>"),
+               template_vars={"tools_in_user_message": False}, call_prefix="<|python_tag|>", dated=True),
 )}
 
 
@@ -115,13 +138,23 @@ def detect(template: str | None) -> ToolFormat:
     return FORMATS["json"]
 
 
-def render_args(fmt: ToolFormat, request: Request) -> dict[str, Any]:
-    """What the chat template is rendered with, besides the tokens and the generation prompt."""
+def render_args(fmt: ToolFormat, request: Request, started: date | None = None) -> dict[str, Any]:
+    """What the chat template is rendered with, besides the tokens and the generation prompt.
+    `started`: the day the session started, for a template that writes the date (default today)."""
     if not fmt.native:
         return {"messages": chat_messages(request)}
     tools = [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                "parameters": t.input_schema}} for t in request.tools]
-    return {"messages": template_messages(fmt, request), "tools": tools or None, **fmt.template_vars}
+    dated = {"date_string": (started or date.today()).strftime("%B %Y")} if fmt.dated else {}
+    return {"messages": template_messages(fmt, request), "tools": tools or None, **fmt.template_vars, **dated}
+
+
+def system_parts(request: Request) -> tuple[str, str]:
+    """The system prompt as (the part that stays from one session to the next, the part
+    that does not), the second empty when there is none to move."""
+    text = request.system.strip() or DEFAULT_SYSTEM
+    stable, volatile = split_volatile(text)
+    return (stable, volatile) if stable else (text, "")
 
 
 # --- the json format: everything in our own words ---------------------------------
@@ -167,9 +200,10 @@ def _result_body(block: ToolResultBlock) -> str:
 
 
 def system_text(request: Request) -> str:
-    """The system message. The tools come first: they change least, so the prefix
-    cache keeps them when the prompt's date or git status has changed."""
-    base = request.system.strip() or DEFAULT_SYSTEM
+    """The system message: the tools, the system prompt, and last the part of it that
+    changes between sessions, so the prefix cache keeps the rest when the prompt's date
+    or git status has changed."""
+    base = "\n\n".join(part for part in system_parts(request) if part)
     return f"{describe_tools(request.tools)}\n\n{base}" if request.tools else base
 
 
@@ -236,7 +270,12 @@ def _example_arguments(schema: dict[str, Any]) -> dict[str, Any]:
 def template_messages(fmt: ToolFormat, request: Request) -> list[dict[str, Any]]:
     """OpenAI-shaped messages, as Hugging Face chat templates take them: calls in an
     assistant message's `tool_calls` (arguments as objects), results as `tool` messages."""
-    out: list[dict[str, Any]] = [{"role": "system", "content": request.system.strip() or DEFAULT_SYSTEM}]
+    stable, volatile = system_parts(request)
+    if fmt.system_before_tools and volatile:  # after the tools, which the template puts after the first
+        out: list[dict[str, Any]] = [{"role": "system", "content": stable},
+                                     {"role": "system", "content": volatile}]
+    else:
+        out = [{"role": "system", "content": "\n\n".join(part for part in (stable, volatile) if part)}]
     for message in request.messages:
         if message.role == "assistant":
             out.extend(_assistant(fmt, message.content))

@@ -151,13 +151,30 @@ def source_of(model: str, settings: Settings) -> Source:
         return Source(model, "path", path=setting, curated=found)
     if found is not None:
         return Source(model, "shipped" if found.shipped else "hub", found.repo, found.file, curated=found)
-    here = [f"local/{SHIPPED}"] + ([f"local/{setting.name.removesuffix('.gguf')}"] if setting else [])
+    raise UnknownModelError(unknown_model(model, setting))
+
+
+def unknown_model(model: str, setting: Path | None = None) -> str:
+    """What to say of `local/<model>` that names no embedded model: the names that are, the
+    closest first, and how to run any other GGUF. A model a server runs comes last: someone
+    who wrote local/ meant the embedded kind."""
+    from difflib import get_close_matches
+
+    names = [c.name for c in CURATED] + ([setting.name.removesuffix(".gguf")] if setting else [])
+    typed = model.lower()
+    close = [n for n in names if typed in n] or get_close_matches(typed, names, n=3, cutoff=0.5)
+    meant = f" Did you mean {_either([f'local/{n}' for n in close])}?" if close else ""
+    here = ", ".join([f"local/{SHIPPED}"] + ([f"local/{names[-1]}"] if setting else []))
     pulled = ", ".join(c.qualified for c in CURATED if not c.shipped)
-    raise UnknownModelError(
-        f"no embedded model {model!r}: the embedded models are {', '.join(here)} and, once pulled "
-        f"(`nano_claude models`), {pulled}; local/hf:REPO/FILE.gguf or local/path:/abs/file.gguf "
-        f"run any other GGUF; for a model a server runs, name the server: ollama/{model}, "
-        f"lmstudio/{model} or custom/{model}")
+    return (f"no embedded model {model!r}.{meant} The embedded models are {here} and, once "
+            f"pulled, {pulled} (`nano_claude models` lists them with their sizes; `nano_claude models "
+            "pull NAME` downloads one). Any other GGUF runs as local/hf:OWNER/REPO/FILE.gguf (from the "
+            "Hugging Face Hub) or local/path:/abs/file.gguf (a file on disk). For a model a server "
+            f"runs, name the server instead: ollama/{model}, lmstudio/{model} or custom/{model}")
+
+
+def _either(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def locate(source: Source) -> Path | None:

@@ -74,7 +74,7 @@ def create_provider(info: ModelInfo, settings: Settings) -> Provider:
     if spec.protocol == "local":
         from nano_claude.providers.local import LocalProvider
 
-        return LocalProvider(settings, info.id)
+        return LocalProvider(settings, info.id, info.context_window if info.window_asked else None)
     endpoint = endpoint_for(info.provider, settings)
     if spec.protocol == "anthropic":
         from nano_claude.providers.anthropic import AnthropicProvider
@@ -107,7 +107,10 @@ def embedded_model_path(settings: Settings) -> Path | None:
 def embedded_info(info: ModelInfo, settings: Settings) -> ModelInfo:
     """An embedded model as this machine runs it: the context fitted to its memory
     (providers/embedded.py) and the tool profile that suits it. A model not downloaded
-    yet keeps the catalog's window until it is."""
+    yet keeps the catalog's window until it is. Every way into a model goes through here:
+    a start (providers/window.py), `/model` and a pull in the REPL. The last two fit first,
+    and create_provider hands the provider that window (`window_asked`); at a start the
+    provider comes first and fits its own the same way (embedded.context_for)."""
     try:
         source = source_of(info.id, settings)
     except UsageError:

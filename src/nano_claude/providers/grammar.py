@@ -70,14 +70,42 @@ def tool_call_grammar(tools: Sequence[ToolSpec], *, wrap: tuple[str, str] = ("",
     first = opening[:1] if opening[:1] not in ("", "{") else ""
     rules.add("text", TEXT_RULE if not first else TEXT_RULE.replace("[^{", "[^{" + _class_char(first), 1))
     call = rules.reserve("call")
-    alternatives = []
-    for i, tool in enumerate(tools):
-        args = _SchemaGrammar(rules, tool.input_schema, f"t{i}").arguments()
-        head = literal(opening + '{"name": ' + json.dumps(tool.name, ensure_ascii=False) + f', "{key}": ')
-        alternatives.append(rules.add(f"call-{tool.name}", f"{head} {args} {literal('}' + closing)}"))
+    alternatives = _calls(rules, tools, opening, closing, key)
     rules.define(call, " | ".join(alternatives) or '"{}"')
     rules.define(ROOT, "call | text" if alternatives else "text")
     return rules.text()
+
+
+def call_rest_grammar(tools: Sequence[ToolSpec], *, opening: str, closing: str, key: str,
+                      written: str) -> str | None:
+    """root ::= the rest of one call of one of `tools`, whose first characters (`written`,
+    out of `opening` + `{"name": …`) the model wrote already: a call that follows text, or
+    a special token, is held to its schema from where the model is. None when no call of
+    these tools starts with `written`."""
+    rules = _Rules()
+    rules.reserve(ROOT)
+    call = rules.reserve("call")
+    alternatives = _calls(rules, tools, opening, closing, key, written)
+    if not alternatives:
+        return None
+    rules.define(call, " | ".join(alternatives))
+    rules.define(ROOT, "call")
+    return rules.text()
+
+
+def _calls(rules: _Rules, tools: Sequence[ToolSpec], opening: str, closing: str, key: str,
+           written: str = "") -> list[str]:
+    """A rule per tool for its call, less what was `written` already; the rules' names."""
+    alternatives = []
+    for i, tool in enumerate(tools):
+        head = opening + '{"name": ' + json.dumps(tool.name, ensure_ascii=False) + f', "{key}": '
+        if not head.startswith(written):
+            continue
+        args = _SchemaGrammar(rules, tool.input_schema, f"t{i}").arguments()
+        rest = head[len(written):]
+        body = f"{literal(rest)} {args}" if rest else args
+        alternatives.append(rules.add(f"call-{tool.name}", f"{body} {literal('}' + closing)}"))
+    return alternatives
 
 
 def literal(text: str) -> str:

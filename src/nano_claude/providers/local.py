@@ -10,10 +10,10 @@ longest common token prefix in its KV cache, so a follow-up only evaluates what
 was added since. The prompt is rendered with the GGUF's own chat template.
 
 Generation is blocking C code: it runs in a worker thread that hands each piece
-of text to the event loop, and checks a stop flag between tokens, so a cancelled
-turn ends the thread within a token once sampling has begun (evaluating the
-prompt itself cannot be interrupted). Tool calls are held to the request's
-schemas by a GBNF grammar (providers/grammar.py).
+of text to the event loop, and checks a stop flag between tokens, and between chunks
+of the prompt while it is evaluated, so a cancelled turn ends the thread within a
+token or a chunk. Tool calls are held to the request's schemas by a GBNF grammar
+(providers/grammar.py).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nano_claude.config import Settings
 from nano_claude.core.errors import (
@@ -43,7 +43,7 @@ from nano_claude.core.errors import (
 )
 from nano_claude.core.events import ProviderEvent, Response, TextDelta, TokenUsage
 from nano_claude.core.messages import Block, Message, TextBlock, user_text
-from nano_claude.providers.base import Request, ToolSpec
+from nano_claude.providers.base import Request
 from nano_claude.providers.chat_format import FORMATS, ToolFormat, call_block, detect, render_args
 from nano_claude.providers.embedded import (
     SHIPPED,
@@ -65,6 +65,11 @@ TOP_P = 0.9
 REPEAT_PENALTY = 1.1  # 1.0 let SmolLM2 repeat one sentence until max_tokens
 SEED = 1234  # fixed (0 would mean random to llama-cpp-python): same conversation, same answer
 MIN_PREFIX = 32  # tokens: a shorter fixed prefix is not worth a file
+# Prompt tokens evaluated between two looks at the stop flag: a smaller chunk answers a stop
+# sooner. SmolLM2 evaluated 2,048 tokens as fast in chunks of 128 as in llama.cpp's own
+# batches of 512 (55-66 tokens/s either way, on a busy two-core machine).
+EVAL_CHUNK = 128
+GRAMMARS_KEPT = 8  # compiled grammars kept: the tools' own, and the rests of calls after text
 # ChatML, for a GGUF that carries no chat template of its own.
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
@@ -78,21 +83,24 @@ Item = ProviderEvent | BaseException  # what the worker hands to the event loop
 class LocalProvider:
     name = "local"
 
-    def __init__(self, settings: Settings, model: str = SHIPPED) -> None:
+    def __init__(self, settings: Settings, model: str = SHIPPED, window: int | None = None) -> None:
+        """`window`: the context size factory.embedded_info fitted to this machine for the
+        session's ModelInfo, so the two agree; None fits it here the same way."""
         self._settings = settings
         self._source = source_of(model, settings)
         if importlib.util.find_spec("llama_cpp") is None:
             raise UsageError(f"the embedded model needs llama-cpp-python: {install_hint()}")
         self.path = model_path(self._source)
-        self.window = context_for(self.path, settings)  # tokens: fitted to this machine (embedded.py)
+        self.window = window or context_for(self.path, settings)  # tokens (embedded.py)
         check_room(self._source.model, self.path, self.window, settings)
         self._format: ToolFormat | None = None
         self._llm: Llama | None = None
         self._template: Any = None  # the compiled jinja2 chat template
-        self._grammar: tuple[str, LlamaGrammar, LlamaGrammar | None] | None = None
+        self._grammars: dict[str, LlamaGrammar] = {}  # by their source
         self._lock = threading.Lock()  # one generation at a time on the one context
         self._running: set[threading.Event] = set()  # stop flags of live generations
         self._cache = user_cache(settings.local_prefix_cache_mb)
+        self._started = date.today()  # a template's date stays the session's (chat_format.py)
 
     async def stream(self, request: Request) -> AsyncIterator[ProviderEvent]:
         loop = asyncio.get_running_loop()
@@ -162,7 +170,8 @@ class LocalProvider:
 
     def close(self) -> None:
         with self._lock:
-            llm, self._llm, self._template, self._grammar = self._llm, None, None, None
+            llm, self._llm, self._template = self._llm, None, None
+            self._grammars.clear()
             if llm is not None:
                 llm.close()
 
@@ -198,26 +207,42 @@ class LocalProvider:
                 f"the conversation needs {len(tokens)} tokens but the embedded model's context "
                 f"window is {window} ({why}); start a new session or compact it",
                 provider=self.name)
-        written = self._warm(llm, request, tokens)
-        reused = _cached_prefix(llm, tokens)  # before generating: that moves the cache on
+        written = self._warm(llm, request, tokens, stop)
+        reused = _cached_prefix(llm, tokens)  # before evaluating: that moves the cache on
+        if written is None or not _evaluate(llm, tokens[:-1], stop):  # generating evaluates the last
+            return None
         fmt = self.tool_format(llm)
-        grammars = self._grammars_for(llm, fmt, request.tools) if request.tools else None
+        tools = request.tools
+        grammar = self._compiled(llm, fmt.grammar(tools)) if tools else None
+        calls = fmt if grammar is not None else None
+
+        def rest(written: str) -> LlamaGrammar | None:
+            source = fmt.rest_grammar(tools, written)
+            return self._compiled(llm, source) if source is not None else None
+
         temperature = DEFAULT_TEMPERATURE if request.temperature is None else request.temperature
-        sampled = _sample(llm, tokens, grammars, {"temp": temperature, "top_p": TOP_P, "top_k": 40}, fmt)
+        sampled = _Sampler(llm, tokens, grammar, {"temp": temperature, "top_p": TOP_P, "top_k": 40})
         budget = min(request.max_tokens, window - len(tokens))
         with closing(sampled):
-            out = _decode(llm, sampled, budget, stop, emit, calls=fmt if grammars is not None else None)
+            out = _decode(llm, sampled, budget, stop, emit, calls=calls, rest=rest)
         if out is None:
             return None
         usage = TokenUsage(input_tokens=len(tokens) - reused, output_tokens=out.tokens,
                            cache_read_tokens=reused - written, cache_write_tokens=written)
-        stop_reason = out.stop_reason
-        blocks: tuple[Block, ...] = (TextBlock(out.text),) if out.text else ()  # no empty blocks
-        if out.is_call:
-            call, stop_reason = call_block(fmt, out.text, request, stop_reason)
-            blocks = (call,)
+        blocks, stop_reason = self._blocks(fmt, out, request)
         meta = {"provider": self.name, "model": request.model, "stop_reason": stop_reason}
         return Response(Message("assistant", blocks, meta), usage, stop_reason)
+
+    @staticmethod
+    def _blocks(fmt: ToolFormat, out: _Output, request: Request) -> tuple[tuple[Block, ...], str]:
+        """The answer's text, then its call; a call that turns out to be none is text too."""
+        text = (TextBlock(out.text),) if out.text else ()  # no empty blocks
+        if out.call is None:
+            return text, out.stop_reason
+        call, stop_reason = call_block(fmt, out.call, request, out.stop_reason)
+        if isinstance(call, TextBlock) and out.text:
+            return (TextBlock(f"{out.text}\n{out.call}"),), stop_reason
+        return (*text, call), stop_reason
 
     def _load(self) -> Llama:
         if self._llm is not None:
@@ -240,11 +265,11 @@ class LocalProvider:
         self._llm = llm
         return llm
 
-    def _warm(self, llm: Llama, request: Request, tokens: list[int]) -> int:
+    def _warm(self, llm: Llama, request: Request, tokens: list[int], stop: threading.Event) -> int | None:
         """Make the context hold the conversation's fixed prefix (the system message with
         the tools) before the request is evaluated: it is there already within a session;
         on a new start it comes from the disk cache, else it is evaluated and saved there.
-        How many tokens were evaluated for the cache."""
+        How many tokens were evaluated for the cache; None if stopped on the way."""
         if self._cache is None:
             return 0
         try:
@@ -265,8 +290,8 @@ class LocalProvider:
         held = common_prefix(llm.input_ids[: llm.n_tokens], fixed)
         if held == len(fixed):
             return 0
-        llm.n_tokens = held  # eval() drops the cache past this point first
-        llm.eval(fixed[held:])
+        if not _evaluate(llm, fixed, stop):
+            return None
         self._cache.save(identity, fixed, _get_state(llm))
         return len(fixed) - held
 
@@ -284,7 +309,8 @@ class LocalProvider:
         if self._template is None:
             self._template = _compile_template(llm.metadata.get("tokenizer.chat_template") or CHATML)
         bos, eos = llm.token_bos(), llm.token_eos()
-        args = render_args(self.tool_format(llm), request)
+        fmt = self.tool_format(llm)
+        args = render_args(fmt, request, self._started)
         if system_only:
             args["messages"] = args["messages"][:1]
         try:
@@ -293,87 +319,121 @@ class LocalProvider:
                 bos_token=_token_text(llm, bos), eos_token=_token_text(llm, eos),
             )
         except Exception as exc:  # a template may raise_exception() on a shape it rejects
+            if fmt.system_before_tools and not system_only:
+                # one that takes a single system message (a GGUF outside the curated list):
+                # the date and git status go back into it
+                self._format = replace(fmt, system_before_tools=False)
+                return self._render(llm, request)
             raise ProviderError(f"the embedded model's chat template failed: {exc}",
                                 provider=self.name) from exc
 
-    def _grammars_for(self, llm: Llama, fmt: ToolFormat,
-                      tools: Sequence[ToolSpec]) -> tuple[LlamaGrammar, LlamaGrammar | None]:
-        """The tools' grammar (a call or text) and, for a format whose calls may open with a
-        special token (`call_prefix`), the one that holds what follows that token to a call.
-        Each is checked by llama.cpp's own parser before use: a grammar it rejects would
-        otherwise reach the sampler chain as a null pointer."""
+    def _compiled(self, llm: Llama, source: str) -> LlamaGrammar:
+        """A grammar, checked by llama.cpp's own parser first: one it rejects would otherwise
+        reach the sampler chain as a null pointer. Kept for the next request (the tools
+        rarely change), a few at most."""
         import llama_cpp
 
-        text = fmt.grammar(tools)
-        if self._grammar is None or self._grammar[0] != text:
-            calls = fmt.call_grammar(tools) if fmt.call_prefix else None
-            for source in (text, calls):
-                if source is None:
-                    continue
-                sampler = llama_cpp.llama_sampler_init_grammar(_vocab(llm), source.encode("utf-8"),
-                                                               ROOT.encode())
-                if not sampler:
-                    raise ProviderError("llama.cpp rejected the tool-call grammar built from the tools' "
-                                        "input schemas", provider=self.name)
-                llama_cpp.llama_sampler_free(sampler)
-            self._grammar = (text, llama_cpp.LlamaGrammar.from_string(text, verbose=False),
-                             llama_cpp.LlamaGrammar.from_string(calls, verbose=False) if calls else None)
-        return self._grammar[1], self._grammar[2]
+        if source not in self._grammars:
+            sampler = llama_cpp.llama_sampler_init_grammar(_vocab(llm), source.encode("utf-8"), ROOT.encode())
+            if not sampler:
+                raise ProviderError("llama.cpp rejected the tool-call grammar built from the tools' "
+                                    "input schemas", provider=self.name)
+            llama_cpp.llama_sampler_free(sampler)
+            if len(self._grammars) >= GRAMMARS_KEPT:
+                self._grammars.clear()
+            self._grammars[source] = llama_cpp.LlamaGrammar.from_string(source, verbose=False)
+        return self._grammars[source]
 
 
-def _sample(llm: Llama, tokens: list[int], grammars: tuple[LlamaGrammar, LlamaGrammar | None] | None,
-            params: dict[str, Any], fmt: ToolFormat) -> Iterator[int]:
-    """Sampled tokens. The grammar only decides between text and a call at the first
-    token (a call starts with `fmt.call_start`, text never does): text admits anything after
-    its first character, and applying the grammar to
-    the whole vocabulary costs ~45% more per token, so text continues without it (llama.cpp
-    reuses the cache and evaluates just that first token again). A first token that is the
-    format's `call_prefix` (which the grammar admits as text) starts a call too: what
-    follows is held to the call-only grammar. Text gets a repetition penalty, which keeps
-    this small model out of loops; a call does not, since JSON repeats its punctuation by
-    design."""
-    text_params = {**params, "repeat_penalty": REPEAT_PENALTY}
-    grammar, calls = grammars if grammars is not None else (None, None)
-    if grammar is None:
-        generated = llm.generate(tokens, **text_params)
-    else:
-        generated = llm.generate(tokens, grammar=grammar, **params)
-    try:
-        first = next(generated)
-        yield first
-        piece = _piece(llm, first)
-        if grammar is not None and not fmt.starts_call(piece):
-            generated.close()
-            generated = llm.generate([*tokens, first], **text_params)
-        elif calls is not None and not piece.startswith(fmt.call_start.encode()):  # the call prefix
-            generated.close()
-            generated = llm.generate([*tokens, first], grammar=calls, **params)
-        yield from generated
-    finally:
-        generated.close()
+class _Sampler:
+    """The answer's tokens, under the grammar _decode asks for as the answer takes shape.
+
+    The tools' grammar decides between text and a call at the first token (a call starts
+    with the format's `call_start`, text never does). Text admits anything after its first
+    character, and applying a grammar to the whole vocabulary costs ~45% more per token, so
+    text goes on without one (`free`), with a repetition penalty that keeps a small model
+    out of loops; a call does not get that penalty, since JSON repeats its punctuation by
+    design. A call that follows text, or a special token, is held to the rest of a call
+    (`hold`). Each change starts llama.cpp's generator again on the prompt and the tokens
+    so far: it keeps them in its cache and evaluates only the last one again."""
+
+    def __init__(self, llm: Llama, prompt: list[int], grammar: LlamaGrammar | None,
+                 params: dict[str, Any]) -> None:
+        self._llm, self._prompt, self._params = llm, prompt, params
+        self._tokens: list[int] = []
+        self._generated = self._start(grammar)
+
+    def __iter__(self) -> Iterator[int]:
+        return self
+
+    def __next__(self) -> int:
+        token = next(self._generated)
+        self._tokens.append(token)
+        return token
+
+    def free(self) -> None:
+        self._generated.close()
+        self._generated = self._start(None)
+
+    def hold(self, grammar: LlamaGrammar) -> None:
+        self._generated.close()
+        self._generated = self._start(grammar)
+
+    def close(self) -> None:
+        self._generated.close()
+
+    def _start(self, grammar: LlamaGrammar | None) -> Iterator[int]:
+        context = [*self._prompt, *self._tokens]
+        if grammar is None:
+            return self._llm.generate(context, **self._params, repeat_penalty=REPEAT_PENALTY)
+        return self._llm.generate(context, grammar=grammar, **self._params)
+
+
+class _Tokens(Protocol):
+    """What _decode reads tokens from: a _Sampler, or tokens written out in a test."""
+
+    def __next__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[int]: ...
+
+    def free(self) -> None: ...
+
+    def hold(self, grammar: LlamaGrammar) -> None: ...
 
 
 @dataclass(frozen=True)
 class _Output:
-    text: str
+    text: str  # what was shown
+    call: str | None  # what the model wrote from a call's start, special tokens included
     tokens: int
-    is_call: bool
     stop_reason: str  # end_turn | max_tokens
 
 
-def _decode(llm: Llama, sampled: Iterator[int], budget: int, stop: threading.Event,
-            emit: Callable[[Item], None], *, calls: ToolFormat | None) -> _Output | None:
-    """Turn tokens into text until end of turn, the budget or a stop (None). Text streams
-    as it comes, without special tokens (`<|im_start|>` is no answer); a call (its first
-    token starts one in format `calls`; None: no tools, no calls) is held back, special
-    tokens included (they may be its markers): raw JSON is no answer either."""
+def _decode(llm: Llama, sampled: _Tokens, budget: int, stop: threading.Event, emit: Callable[[Item], None],
+            *, calls: ToolFormat | None, rest: Callable[[str], LlamaGrammar | None] | None = None
+            ) -> _Output | None:
+    """Turn tokens into text and a call until end of turn, the budget or a stop (None).
+
+    Text streams as it comes, without special tokens (`<|im_start|>` is no answer). A call
+    (in format `calls`; None: no tools, no calls) is held back, special tokens included
+    (they may be its markers): raw JSON is no answer either. It starts at the first token
+    (which decides, under the tools' grammar), or after text at the format's marker; from
+    there `rest` gives the grammar that holds what is left of it to a call."""
     import llama_cpp
 
     vocab = _vocab(llm)
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    pieces: list[str] = []
-    is_call: bool | None = None
-    count = 0
+    marker = calls.marker if calls is not None else ""
+    text = _Text(emit, marker)
+    call: list[str] | None = None
+    deciding = calls is not None
+    count, stop_reason = 0, "end_turn"
+
+    def follow(written: str) -> None:  # a call has begun: hold what is left of it to a call
+        grammar = rest(written) if rest is not None else None
+        if grammar is not None:
+            sampled.hold(grammar)
+
     for token in sampled:
         if stop.is_set():
             return None
@@ -381,17 +441,94 @@ def _decode(llm: Llama, sampled: Iterator[int], budget: int, stop: threading.Eve
             break
         count += 1
         raw = _piece(llm, token)
-        if is_call is None and raw:
-            is_call = calls is not None and calls.starts_call(raw)
-        piece = decoder.decode(raw if is_call else llm.detokenize([token], special=False))
-        pieces.append(piece)
-        if piece and not is_call:
-            emit(TextDelta(piece))
+        if deciding and raw and calls is not None:
+            deciding = False
+            if not calls.starts_call(raw):
+                sampled.free()
+            else:
+                call = []
+                if calls.call_prefix and raw.strip() == calls.call_prefix.encode():
+                    follow("")
+        if call is not None:
+            call.append(decoder.decode(raw))
+        else:
+            special_marker = bool(marker) and raw.strip() == marker.encode()  # shown it would be ""
+            shown = raw if special_marker else llm.detokenize([token], special=False)
+            begun = text.add(decoder.decode(shown))
+            if begun is not None:
+                call = [begun]
+                follow(begun[len(marker):])
         if count >= budget:
-            pieces.append(decoder.decode(b"", final=True))
-            return _Output("".join(pieces), count, bool(is_call), "max_tokens")
-    pieces.append(decoder.decode(b"", final=True))
-    return _Output("".join(pieces), count, bool(is_call), "end_turn")
+            stop_reason = "max_tokens"
+            break
+    if call is None:
+        text.add(decoder.decode(b"", final=True))
+        text.flush()
+        return _Output(text.shown, None, count, stop_reason)
+    call.append(decoder.decode(b"", final=True))
+    return _Output(text.shown, "".join(call), count, stop_reason)
+
+
+class _Text:
+    """An answer's text as it streams, held back where it may be turning into a call's
+    marker, and white space before such a place: a template writes its own line break
+    before a call, and the text shown is the text kept."""
+
+    def __init__(self, emit: Callable[[Item], None], marker: str) -> None:
+        self._emit, self._marker = emit, marker
+        self._shown: list[str] = []
+        self._tail = ""  # not shown yet
+
+    @property
+    def shown(self) -> str:
+        return "".join(self._shown)
+
+    def add(self, piece: str) -> str | None:
+        """Take the next piece; once a marker is whole, what was written from it on (the
+        text before it is all shown then, and the rest held back is dropped)."""
+        tail = self._tail + piece
+        if not self._marker:
+            self._tail = tail
+            self.flush()
+            return None
+        found = tail.find(self._marker)
+        if found >= 0:
+            self._tail = tail[:found].rstrip()
+            self.flush()
+            return tail[found:]
+        end = len(tail) - _partial(tail, self._marker)
+        while end > 0 and tail[end - 1].isspace():
+            end -= 1
+        self._tail = tail[:end]
+        self.flush()
+        self._tail = tail[end:]
+        return None
+
+    def flush(self) -> None:
+        if self._tail:
+            self._emit(TextDelta(self._tail))
+            self._shown.append(self._tail)
+            self._tail = ""
+
+
+def _partial(text: str, marker: str) -> int:
+    """How many of `text`'s last characters are the start of `marker` (not all of it)."""
+    return next((n for n in range(min(len(marker) - 1, len(text)), 0, -1) if text.endswith(marker[:n])), 0)
+
+
+def _evaluate(llm: Llama, tokens: Sequence[int], stop: threading.Event) -> bool:
+    """Make the context hold `tokens`: what it holds of them already is kept, the rest is
+    evaluated EVAL_CHUNK tokens at a time with `stop` checked between chunks, so a stopped
+    turn does not wait out a prompt of thousands of tokens (minutes for a 4B model on a
+    CPU). False if stopped; the context then holds a prefix of them, which the next
+    request reuses like any other."""
+    held = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
+    llm.n_tokens = held  # eval() drops the cache past this point first
+    for start in range(held, len(tokens), EVAL_CHUNK):
+        if stop.is_set():
+            return False
+        llm.eval(tokens[start:start + EVAL_CHUNK])
+    return True
 
 
 def _cached_prefix(llm: Llama, tokens: list[int]) -> int:

@@ -130,6 +130,23 @@ def test_names_that_cannot_work_say_what_would(name: str, says: str) -> None:
         source_of(name, Settings())
 
 
+@pytest.mark.parametrize(("name", "meant"), [
+    ("qwen3", "Did you mean local/qwen3-1.7b or local/qwen3-4b?"),
+    ("lama3", "Did you mean local/llama3.2-3b?"),
+    ("mistral", ""),
+])
+def test_an_unknown_name_lists_the_embedded_models_and_how_to_run_any_gguf(name: str, meant: str) -> None:
+    with pytest.raises(UnknownModelError) as raised:
+        source_of(name, Settings())
+    message = str(raised.value)
+    assert (meant in message) if meant else "Did you mean" not in message
+    assert all(m.qualified in message for m in CURATED)
+    assert "`nano_claude models`" in message and "nano_claude models pull NAME" in message
+    assert "local/hf:OWNER/REPO/FILE.gguf" in message and "local/path:/abs/file.gguf" in message
+    # a server's model is the last suggestion, not the first: local/ says the embedded kind was meant
+    assert message.index("local/path:") < message.index(f"ollama/{name}")
+
+
 def test_local_model_path_stands_in_for_smollm2_but_not_for_a_curated_model() -> None:
     settings = Settings(local_model_path="/models/mine.gguf")
     assert source_of("smollm2", settings).path == Path("/models/mine.gguf")

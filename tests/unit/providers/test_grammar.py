@@ -188,3 +188,21 @@ def test_bounded_integer_arguments(schema: dict[str, Any], admits: list[str],
         assert as_regex(expr).fullmatch(text), text
     for text in rejects:
         assert not as_regex(expr).fullmatch(text), text
+
+
+@needs_llama
+def test_the_rest_of_a_call_after_its_start_is_a_grammar_llama_parses() -> None:
+    from nano_claude.providers.grammar import call_rest_grammar
+
+    tools = Registry(builtin_tools()).specs()
+    after_marker = call_rest_grammar(tools, opening="\n", closing="\n</tool_call>", key="arguments",
+                                     written="")
+    assert after_marker is not None and llama_parses(after_marker)
+    assert rules(after_marker)["root"] == "call" and "text" not in rules(after_marker)
+    # written past the name's first letters: only the tools whose names start so are left
+    into_name = call_rest_grammar(tools, opening="", closing="", key="arguments", written='{"name": "Re')
+    assert into_name is not None and llama_parses(into_name)
+    assert set(rules(into_name)["call"].split(" | ")) == {f"call-{t.name}" for t in tools
+                                                           if t.name.startswith("Re")}
+    assert rules(into_name)["call-Read"].startswith('"ad\\", \\"arguments\\": "')
+    assert call_rest_grammar(tools, opening="", closing="", key="arguments", written="Sure,") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nano_claude.core.errors import UnknownModelError, UsageError
 from nano_claude.providers.catalog import MODELS, PROVIDERS, ModelInfo, model_info, models_of, resolve
-from nano_claude.providers.factory import create_provider
+from nano_claude.providers.factory import create_provider, embedded_info
 from nano_claude.ui.commands import Command
 from nano_claude.ui.state import ReplState
 from nano_claude.ui.text import columns
@@ -40,13 +40,16 @@ def show(state: ReplState) -> None:
 
 async def switch(state: ReplState, name: str) -> None:
     """The new provider is built before anything changes: a bad name or a missing key
-    leaves the current model in place (the errors say what to fix)."""
+    leaves the current model in place (the errors say what to fix). An embedded model is
+    fitted to this machine as at a start (`-m local/NAME`): its context, its tool profile."""
     agent = state.agent
     try:
         info = model_info(name)
         if info.qualified == agent.model.qualified:
             state.echo(f"Already using {describe(agent.model)}.")
             return
+        if PROVIDERS[info.provider].protocol == "local":
+            info = embedded_info(info, state.settings)
         provider = create_provider(info, state.settings)
     except UsageError as exc:
         state.echo(str(exc), "red")
@@ -58,11 +61,30 @@ async def switch(state: ReplState, name: str) -> None:
     kept = len(state.session.messages)
     state.echo(f"Model set to {describe(info)}; {kept} messages of history kept. "
                f"(/config model={info.qualified} makes it the default)", "green")
-    if not info.known:
+    if PROVIDERS[info.provider].protocol == "local":
+        _note_embedded(state, info)
+    elif not info.known:
         state.echo(f"{info.qualified} is not in the catalog: assuming a {info.context_window:,}-token "
                    "window and no prices.", "dim")
     if state.settings.thinking and not info.can_think:
         state.echo(f"Thinking is on but has no effect for {info.qualified}.", "dim")
+
+
+def _note_embedded(state: ReplState, info: ModelInfo) -> None:
+    """The window this machine gives it, and whether the session's tools suit it: they were
+    chosen at the start, for the model of then, and stay for the session (its prompt and
+    history are built on them)."""
+    from nano_claude.assemble import tool_profile
+    from nano_claude.providers.embedded import user_n_ctx
+
+    asked = user_n_ctx(state.settings) is not None
+    why = "as local_n_ctx says" if asked else "fitted to this machine's memory"
+    state.echo(f"Context window: {info.context_window:,} tokens, {why}.", "dim")
+    setting = state.settings.override_for(info.qualified).tool_profile or state.settings.tool_profile
+    suits, has = tool_profile(setting, info), state.agent.tools.profile
+    if suits != has:
+        state.echo(f"{info.qualified} suits the {suits} tool profile; this session keeps its {has} tools. "
+                   f"`nano_claude -m {info.qualified}` starts a session with the {suits} ones.", "yellow")
 
 
 def complete(state: ReplState, text: str) -> list[str]:
