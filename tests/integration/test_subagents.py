@@ -423,6 +423,33 @@ def test_a_bypass_permissions_type_gets_no_more_than_its_parent(cli: Cli, fake_s
     assert (cli.project / "made.txt").exists() == (mode == "accept-all")
 
 
+def test_a_type_whose_tools_name_a_form_of_bash_gets_only_that_form(cli: Cli,
+                                                                   fake_server: FakeModelServer) -> None:
+    # `tools: Bash(git diff:*)` once handed the child all of Bash; now its other commands are refused,
+    # even in accept-all mode, and the form it names still runs
+    agent_file(cli.project / ".claude" / "agents", "differ",
+               "name: differ\ndescription: Reads diffs\ntools: Read, Bash(git diff:*)", "Read the diff.")
+    seen: list[tuple[str, bool]] = []
+
+    def answered(body: dict) -> None:
+        seen.append(result(body))
+
+    fake_server.script(
+        tool_call("Agent", {"prompt": "DIFF-TASK", "subagent_type": "differ"}, when=parent),
+        tool_call("Bash", {"command": "touch made.txt"}, when=child("DIFF-TASK")),
+        tool_call("Bash", {"command": "git diff --stat"}, id="call_bash_2", when=child("DIFF-TASK"),
+                  expect=answered),
+        text("Read it.", when=child("DIFF-TASK"), expect=answered),
+        text("Done.", when=parent),
+    )
+    out = run(cli, fake_server, PARENT, "--permission-mode", "accept-all")
+    assert out.returncode == 0, out.stderr
+    assert not (cli.project / "made.txt").exists()
+    (refused, failed), (diffed, _) = seen
+    assert failed and "this agent may use Bash only as Bash(git diff:*)" in refused
+    assert "this agent may use" not in diffed  # judged as usual: it ran
+
+
 # --- 7. worktrees ---------------------------------------------------------------------------------
 
 BRANCH = "nano-claude/agent-wt"

@@ -94,6 +94,9 @@ class Policy:
     # A skill's allowed-tools (allow) and disallowed-tools (deny) for the run it is used in;
     # whoever runs the agent empties it when the run ends (end_turn)
     turn: RuleSet = field(default_factory=RuleSet)
+    # Tools a sub-agent may use only in the forms its type names (`tools: Bash(git diff:*)`): a
+    # call of the tool must match one of each group's rules (a nested agent's groups add up)
+    scoped: tuple[tuple[Rule, ...], ...] = ()
 
     def __post_init__(self) -> None:
         self.project = Path(os.path.realpath(self.project))
@@ -104,6 +107,9 @@ class Policy:
     # --- the public face ------------------------------------------------------------
 
     def judge(self, call: Call) -> Ruling:
+        outside = self.outside_scope(call)
+        if outside:
+            return Ruling("deny", outside)
         if call.kind == "shell":
             return self.judge_command(call.target or "")
         if call.kind in ("read", "edit"):
@@ -130,6 +136,31 @@ class Policy:
         if call.kind == "memory":  # the agent's own notes, in its own folders (extensions/memory)
             return Ruling("allow", "writes only the memory folders")
         return Ruling("ask", f"{call.tool} changes things", suggestions=(call.tool,))
+
+    def outside_scope(self, call: Call) -> str:
+        """Why a call falls outside the forms its tool is scoped to ("" when it does not)."""
+        for group in self.scoped:
+            if not group or group[0].tool != call.tool:
+                continue
+            if not self._within(call, group):
+                shown = ", ".join(str(rule) for rule in group)
+                return (f"this agent may use {call.tool} only as {shown} (its type's tools); "
+                        "do it another way or leave it to the caller")
+        return ""
+
+    def _within(self, call: Call, rules: tuple[Rule, ...]) -> bool:
+        if call.kind == "shell":
+            script = parse(call.target or "")
+            if script.problems:
+                return False
+            parts = [item for item in script.order if not isinstance(item, Redirect)]
+            return all(any(matches_command(rule, text) for rule in rules
+                           for text in (part.normalized, _wrapped_text(part))) for part in parts)
+        if call.kind in ("read", "edit"):
+            path = self._resolve(call.target or ".", self.cwd or self.project)
+            return any(rule.content is None or matches_path(rule, path, self.project, self.home)
+                       for rule in rules)
+        return any(self._matches_other(rule, call) for rule in rules)
 
     def judge_command(self, command: str) -> Ruling:
         """The decision for a shell command, with the rule that made it (for `/permissions

@@ -235,3 +235,26 @@ def test_no_prefix_is_offered_that_would_allow_anything(project: Path, command: 
     words = make(project).judge_command(command)
     assert words.decision == "ask"
     assert _suggest_command(" ".join(command.replace("'", "").split())) == offered
+
+
+def test_a_scoped_tool_is_held_to_the_forms_named(tmp_path: Path) -> None:
+    from nano_claude.extensions.agents.types import AgentType
+    from nano_claude.permissions.policy import Call
+
+    kind = AgentType("differ", "d", "", ("Read(src/**)", "Bash(git diff:*)", "Bash(git log:*)", "Grep",
+                                         "Agent(Explore)"))
+    groups = kind.scoped_rules()
+    assert [[str(r) for r in group] for group in groups] == [["Read(src/**)"], ["Bash(git diff:*)",
+                                                                                "Bash(git log:*)"]]
+    policy = Policy("accept-all", RuleSet(), tmp_path, tmp_path / "home", scoped=groups)
+    shell = lambda command: policy.judge(Call("Bash", "shell", command, False))  # noqa: E731
+    assert shell("git diff HEAD").decision == "allow"
+    assert shell("git log -1 && git diff").decision == "allow"
+    refused = shell("git diff && rm -rf src")
+    assert refused.decision == "deny" and "only as Bash(git diff:*), Bash(git log:*)" in refused.reason
+    assert shell("git status").decision == "deny"
+    assert shell("git diff $(cat x)").decision == "deny"  # what cannot be checked is not in the form
+    assert policy.judge(Call("Read", "read", "src/a.py", True)).decision == "allow"
+    assert policy.judge(Call("Read", "read", "README.md", True)).decision == "deny"
+    assert policy.judge(Call("Grep", "read", "README.md", True)).decision == "allow"  # Grep is named bare
+    assert AgentType("all", "a", "", ("Bash", "Bash(git diff:*)")).scoped_rules() == ()

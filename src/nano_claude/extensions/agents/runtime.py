@@ -332,7 +332,8 @@ class Subagents:
         policy = Policy(narrower(parent.policy.mode, kind.permission_mode), rules, project,
                         parent.policy.home, cwd=cwd, extra_dirs=parent.policy.extra_dirs,
                         session=parent.policy.session, save_to=parent.policy.save_to,
-                        walk_limit=parent.policy.walk_limit)
+                        walk_limit=parent.policy.walk_limit,
+                        scoped=parent.policy.scoped + kind.scoped_rules())
         # Not through the parent's transcript recorder: the question is not about the parent's call
         asks = getattr(parent.prompter, "inner", parent.prompter)
         prompter = ChildPrompter(asks, run.name, dont_ask=kind.dont_ask,

@@ -26,6 +26,7 @@ from nano_claude.extensions import frontmatter, walk
 
 if TYPE_CHECKING:
     from nano_claude.extensions.plugins import Active
+    from nano_claude.permissions.rules import Rule
 
 # Claude Code's tool names, as ours.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -66,6 +67,28 @@ class AgentType:
     source: str = "built-in"  # "built-in", "--agents", or the file's path
     read_only: bool = False  # Explore and Plan: no tool that changes files
 
+    def scoped_rules(self) -> tuple[tuple[Rule, ...], ...]:
+        """The tools its `tools` names only in a form (`Bash(git diff:*)`): the agent has the tool,
+        for calls that match one of those forms (Policy.scoped). `Agent(...)` names the types it may
+        start, not a form of call."""
+        if self.tools is None:
+            return ()
+        from nano_claude.core.errors import ConfigError
+        from nano_claude.permissions.rules import parse_rule
+
+        bare = {entry.strip() for entry in self.tools if "(" not in entry}
+        groups: dict[str, list[Rule]] = {}
+        for entry in self.tools:
+            if "(" not in entry or not entry.strip().endswith(")"):
+                continue
+            try:
+                rule = parse_rule(entry.strip(), "allow", f"agent type {self.name}")
+            except ConfigError:
+                continue
+            if rule.content is not None and rule.tool not in bare and rule.tool not in ("Agent", "Task"):
+                groups.setdefault(rule.tool, []).append(rule)
+        return tuple(tuple(rules) for rules in groups.values())
+
     def allows(self, tool: str) -> bool:
         """May this type have `tool` (one of the parent's)? `disallowed` is applied first."""
         if self.read_only and tool in WRITE_TOOLS:
@@ -77,7 +100,8 @@ class AgentType:
 
 def entry_matches(entry: str, tool: str) -> bool:
     """Does a `tools` entry cover `tool`? Exact names, Claude Code's aliases, globs
-    (`mcp__github__*`), a server (`mcp__github`), and rule-like `Name(...)` (covers Name)."""
+    (`mcp__github__*`), a server (`mcp__github`), and rule-like `Name(...)` (covers Name, whose
+    calls are then held to that form: AgentType.scoped_rules)."""
     name = entry.strip()
     if name.endswith(")") and "(" in name:
         name = name[: name.index("(")].rstrip()
