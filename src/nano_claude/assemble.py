@@ -87,7 +87,7 @@ def build_agent(
     set it (providers/unconfigured.py), so the user can fix it without leaving. What the
     user should know about the setup (an MCP entry skipped, say) is in `agent.notes`."""
     plugins = load_plugins(settings, paths, cwd, accept_all=accept_all_flag, extra=plugin_dirs,
-                           interactive=unconfigured_ok)
+                           interactive=unconfigured_ok, home=user_home(environ))
     # MCP servers first: with some configured, the SDK's import (about 0.7 s) starts now, beside
     # the rest of the setup, rather than when the first request needs it
     found = find_mcp(settings, paths, cwd, environ, flags=mcp_configs, strict=strict_mcp_config,
@@ -148,13 +148,14 @@ def build_agent(
 
 
 def load_plugins(settings: Settings, paths: Paths | None, cwd: Path, *, accept_all: bool,
-                 extra: tuple[Path, ...], interactive: bool) -> Loaded:
+                 extra: tuple[Path, ...], interactive: bool, home: Path) -> Loaded:
     """The plugins this session uses (extensions/plugins): with none installed, two stats."""
     from nano_claude.extensions.plugins import Loaded, load
 
     if paths is None:
         return Loaded()
-    return load(paths, cwd, settings, accept_all=accept_all, extra=extra, interactive=interactive)
+    return load(paths, cwd, settings, accept_all=accept_all, extra=extra, interactive=interactive,
+                home=home)
 
 
 def memory_index(paths: Paths | None, cwd: Path) -> tuple[str | None, list[str]]:

@@ -453,3 +453,46 @@ def test_mistakes_are_refused_with_what_to_do(cli: Cli, tmp_path: Path) -> None:
     piped = subprocess.run(f"{sys.executable} -m nano_claude plugin list | head -1", shell=True,
                            capture_output=True, text=True, cwd=cli.project, env=cli.env)
     assert piped.stdout.startswith("Installed plugins") and "Traceback" not in piped.stderr
+
+
+def test_plugins_claude_code_installed_work_here_as_claude_code_enables_them(
+        cli: Cli, fake_server: FakeModelServer, tmp_path: Path) -> None:
+    home = cli.home.parent  # the test's HOME, where Claude Code keeps ~/.claude
+    cache = home / ".claude" / "plugins" / "cache" / "team-tools"
+    claude_plugin(cache / "fmt" / "1.0.0", mcp=False)
+    write(cache / "lint" / "0.1.0" / "commands" / "lint.md", "LINT-FROM-CLAUDE\n")
+    write(cache / "other" / "1.0.0" / "commands" / "other.md", "ELSEWHERE\n")
+    records = {
+        "fmt@team-tools": [{"scope": "user", "installPath": str(cache / "fmt" / "1.0.0"),
+                            "version": "1.0.0"}],
+        "lint@team-tools": [{"scope": "project", "projectPath": str(cli.project),
+                             "installPath": str(cache / "lint" / "0.1.0"), "version": "0.1.0"}],
+        "other@team-tools": [{"scope": "project", "projectPath": str(tmp_path / "another"),
+                              "installPath": str(cache / "other" / "1.0.0"), "version": "1.0.0"}]}
+    write(home / ".claude" / "plugins" / "installed_plugins.json",
+          json.dumps({"version": 2, "plugins": records}))
+    write(home / ".claude" / "settings.json", json.dumps({"enabledPlugins": {"fmt@team-tools": True}}))
+    write(cli.project / ".claude" / "settings.json", json.dumps({"enabledPlugins": {
+        "lint@team-tools": True, "other@team-tools": True}}))
+
+    fake_server.script(text("hi"), text("ok"), text("no"))
+    assert run(cli, fake_server, "/fmt:greet Ann").returncode == 0
+    assert "Say hello to Ann" in last_text(fake_server.model_requests[-1].body)
+    # its hook ran, with Claude Code's data folder for it
+    log = home / ".claude" / "plugins" / "data" / "fmt-team-tools" / HOOK_LOG
+    assert log.read_text().split() == [str(cache / "fmt" / "1.0.0")]
+    assert run(cli, fake_server, "/lint:lint").returncode == 0
+    assert last_text(fake_server.model_requests[-1].body).endswith("LINT-FROM-CLAUDE")
+    assert run(cli, fake_server, "/other:other").returncode == 0  # installed for another project
+    assert last_text(fake_server.model_requests[-1].body) == "/other:other"
+    listed = plugin(cli, "list").stdout
+    assert "Installed with Claude Code (2; managed with claude plugin …)" in listed
+    assert "✔ fmt@team-tools 1.0.0 (user) · enabled" in listed
+    assert "✔ lint@team-tools 0.1.0 (project)" in listed
+
+    # the repository's settings cannot turn on what the user's turned off
+    write(home / ".claude" / "settings.json", json.dumps({"enabledPlugins": {"fmt@team-tools": False}}))
+    write(cli.project / ".claude" / "settings.json", json.dumps({"enabledPlugins": {"fmt@team-tools": True}}))
+    fake_server.script(text("?"))
+    assert run(cli, fake_server, "/fmt:greet Bo").returncode == 0
+    assert last_text(fake_server.model_requests[-1].body) == "/fmt:greet Bo"

@@ -206,7 +206,7 @@ class _World:
         self.settings: Settings = load_settings(self.paths, environ)
         from nano_claude.extensions.plugins import load as load_plugins
 
-        plugins = load_plugins(self.paths, cwd, self.settings).active
+        plugins = load_plugins(self.paths, cwd, self.settings, home=self.home).active
         self.found = mcp_config.load(self.paths, cwd, self.home, environ,
                                      read_claude=self.settings.read_claude_config, plugins=plugins)
 

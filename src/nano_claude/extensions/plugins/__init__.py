@@ -91,16 +91,21 @@ def store_for(paths: Paths, project: Path, settings: Settings) -> Store:
 
 
 def load(paths: Paths, project: Path, settings: Settings, *, accept_all: bool = False,
-         extra: tuple[Path, ...] = (), interactive: bool = False) -> Loaded:
+         extra: tuple[Path, ...] = (), interactive: bool = False, home: Path | None = None) -> Loaded:
     """The enabled plugins of this project and user, plus `extra` folders (--plugin-dir, for
-    this run and trusted as the user's own). A plugin that cannot be read is a note; so are
-    (`interactive`: in the REPL) the plugins the project recommends and the user lacks."""
+    this run and trusted as the user's own), then those Claude Code installed (`home`: the
+    user's home; claude_code.py) that no plugin here has the name of. A plugin that cannot be
+    read is a note; so are (`interactive`: in the REPL) the plugins the project recommends and
+    the user lacks."""
+    from nano_claude.extensions.plugins.claude_code import INSTALLED
+
     store = store_for(paths, project, settings)
     loaded = Loaded()
     folders = [paths.home / "plugins", paths.project / "plugins"]
     if interactive:
         loaded.notes.extend(recommended(paths, project, settings, store))
-    if not extra and not any(folder.is_dir() for folder in folders):
+    claude = home is not None and settings.read_claude_config and (home / INSTALLED).is_file()
+    if not extra and not claude and not any(folder.is_dir() for folder in folders):
         return loaded  # the usual case: no plugins, a stat or two
     from nano_claude.extensions.plugins.manifest import PluginError, read_plugin
 
@@ -131,7 +136,29 @@ def load(paths: Paths, project: Path, settings: Settings, *, accept_all: bool = 
         data = store.data_dir(item.name, item.scope)
         loaded.active.append(Active(item.plugin, item.scope, data, code=code))
         _make(data, loaded.notes)
+    if claude and home is not None:
+        _claude_codes(home, project, taken, loaded)
     return loaded
+
+
+def _claude_codes(home: Path, project: Path, taken: set[str], loaded: Loaded) -> None:
+    """The plugins Claude Code installed and turned on, as the user's own."""
+    from nano_claude.extensions.plugins.claude_code import data_dir, installed
+    from nano_claude.extensions.plugins.manifest import PluginError, read_plugin
+
+    for found in installed(home, project, loaded.notes):
+        if not found.enabled or found.name in taken:
+            continue
+        try:
+            plugin = read_plugin(found.folder, name=found.name)
+        except PluginError as exc:
+            loaded.notes.append(f"Claude Code's plugin {found.key}: {exc} (it was not loaded)")
+            continue
+        taken.add(found.name)
+        loaded.notes.extend(f"Claude Code's plugin {found.key}: {problem}" for problem in plugin.problems)
+        data = data_dir(home, found)
+        loaded.active.append(Active(plugin, "user" if found.scope == "user" else "project", data, code=True))
+        _make(data, loaded.notes)
 
 
 def _make(folder: Path, notes: list[str]) -> None:

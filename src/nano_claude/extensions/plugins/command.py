@@ -313,9 +313,12 @@ def _ask_on_terminal(question: str, shown: list[str]) -> bool:
 def _list(argv: list[str], world: World, io: Io, prog: str) -> int:
     Parser(prog, io, "Installed plugins, their scope, state and contents.").parse(argv)
     items = world.store.installed()
+    claude = _claude_code_lines(world)
     if not items:
         io.line("No plugins installed. Install one: " + how(io, "install", "NAME@SOURCE") +
                 ", or see what suits this project: " + how(io, "recommend", ""), "dim")
+        for line, style in claude:
+            io.line(line, style)
         return EXIT_OK
     io.line(f"Installed plugins ({len(items)}):", "bold")
     for item in items:
@@ -326,7 +329,32 @@ def _list(argv: list[str], world: World, io: Io, prog: str) -> int:
             counts = _counts(item.plugin)
             if counts:
                 io.line(f"      {counts}", "dim")
+    for line, style in claude:
+        io.line(line, style)
     return EXIT_OK
+
+
+def _claude_code_lines(world: World) -> list[tuple[str, str | None]]:
+    """Claude Code's own installs that this project sees (used here too; managed there)."""
+    from nano_claude.config import user_home
+    from nano_claude.extensions.plugins.claude_code import installed
+
+    if not world.settings.read_claude_config:
+        return []
+    errors: list[str] = []
+    found = installed(user_home(world.environ), world.cwd, errors)
+    if not found and not errors:
+        return []
+    ours = {i.name for i in world.store.installed()}
+    lines: list[tuple[str, str | None]] = [
+        (f"Installed with Claude Code ({len(found)}; managed with claude plugin …):", "bold")]
+    for plugin in found:
+        state = ("hidden by the plugin installed here" if plugin.name in ours else
+                 "enabled" if plugin.enabled else "disabled in Claude Code's enabledPlugins")
+        lines.append((f"  {'✔' if plugin.enabled and plugin.name not in ours else '·'} {plugin.key} "
+                      f"{plugin.version} ({plugin.scope}) · {state}", None))
+    lines += [(f"  warning: {error}", "yellow") for error in errors]
+    return lines
 
 
 def _state(world: World, item: Installed) -> tuple[str, str | None, str]:
