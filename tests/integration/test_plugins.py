@@ -485,6 +485,8 @@ def test_plugins_claude_code_installed_work_here_as_claude_code_enables_them(
     assert last_text(fake_server.model_requests[-1].body).endswith("LINT-FROM-CLAUDE")
     assert run(cli, fake_server, "/other:other").returncode == 0  # installed for another project
     assert last_text(fake_server.model_requests[-1].body) == "/other:other"
+    repl = cli.run(input="/exit\n", env={"ANTHROPIC_API_KEY": "sk-test"})  # lint is there; other is not
+    assert "recommends plugins you do not have: other@team-tools;" in repl.stdout + repl.stderr
     listed = plugin(cli, "list").stdout
     assert "Installed with Claude Code (2; managed with claude plugin …)" in listed
     assert "✔ fmt@team-tools 1.0.0 (user) · enabled" in listed

@@ -149,17 +149,25 @@ class Policy:
         return ""
 
     def _within(self, call: Call, rules: tuple[Rule, ...]) -> bool:
+        """Every command of a shell line matches a form, and it writes no file by a redirect
+        (reading one, or writing /dev/null, is fine); a path matches as written and where it
+        really leads."""
         if call.kind == "shell":
             script = parse(call.target or "")
             if script.problems:
                 return False
-            parts = [item for item in script.order if not isinstance(item, Redirect)]
-            return all(any(matches_command(rule, text) for rule in rules
-                           for text in (part.normalized, _wrapped_text(part))) for part in parts)
+            for item in script.order:
+                if isinstance(item, Redirect):
+                    if item.writes and item.target != "/dev/null":
+                        return False
+                elif not any(matches_command(rule, text) for rule in rules
+                             for text in (item.normalized, _wrapped_text(item))):
+                    return False
+            return True
         if call.kind in ("read", "edit"):
             path = self._resolve(call.target or ".", self.cwd or self.project)
-            return any(rule.content is None or matches_path(rule, path, self.project, self.home)
-                       for rule in rules)
+            return all(any(rule.content is None or matches_path(rule, form, self.project, self.home)
+                           for rule in rules) for form in _forms(path))
         return any(self._matches_other(rule, call) for rule in rules)
 
     def judge_command(self, command: str) -> Ruling:

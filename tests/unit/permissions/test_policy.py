@@ -257,4 +257,12 @@ def test_a_scoped_tool_is_held_to_the_forms_named(tmp_path: Path) -> None:
     assert policy.judge(Call("Read", "read", "src/a.py", True)).decision == "allow"
     assert policy.judge(Call("Read", "read", "README.md", True)).decision == "deny"
     assert policy.judge(Call("Grep", "read", "README.md", True)).decision == "allow"  # Grep is named bare
+    assert shell("git diff > src/a.py").decision == "deny"  # a form writes no file by a redirect
+    assert shell("git diff 2>/dev/null").decision == "allow"
+    (tmp_path / "src").mkdir()
+    (tmp_path / "secret.env").write_text("KEY=1")
+    (tmp_path / "src" / "link").symlink_to(tmp_path / "secret.env")
+    assert policy.judge(Call("Read", "read", "src/link", True)).decision == "deny"  # where it leads counts
     assert AgentType("all", "a", "", ("Bash", "Bash(git diff:*)")).scoped_rules() == ()
+    aliased = AgentType("docs", "d", "", ("MultiEdit(docs/**)",)).scoped_rules()
+    assert [[str(r) for r in group] for group in aliased] == [["Edit(docs/**)"]]  # our Edit

@@ -85,8 +85,11 @@ class AgentType:
                 rule = parse_rule(entry.strip(), "allow", f"agent type {self.name}")
             except ConfigError:
                 continue
-            if rule.content is not None and rule.tool not in bare and rule.tool not in ("Agent", "Task"):
-                groups.setdefault(rule.tool, []).append(rule)
+            if rule.content is None or rule.tool in bare or rule.tool in ("Agent", "Task"):
+                continue
+            for tool in ALIASES.get(rule.tool, (rule.tool,)):  # MultiEdit(docs/**) holds our Edit
+                if tool not in bare:
+                    groups.setdefault(tool, []).append(replace(rule, tool=tool))
         return tuple(tuple(rules) for rules in groups.values())
 
     def allows(self, tool: str) -> bool:

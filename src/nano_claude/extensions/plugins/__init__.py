@@ -103,7 +103,7 @@ def load(paths: Paths, project: Path, settings: Settings, *, accept_all: bool = 
     loaded = Loaded()
     folders = [paths.home / "plugins", paths.project / "plugins"]
     if interactive:
-        loaded.notes.extend(recommended(paths, project, settings, store))
+        loaded.notes.extend(recommended(paths, project, settings, store, home))
     claude = home is not None and settings.read_claude_config and (home / INSTALLED).is_file()
     if not extra and not claude and not any(folder.is_dir() for folder in folders):
         return loaded  # the usual case: no plugins, a stat or two
@@ -154,7 +154,9 @@ def _claude_codes(home: Path, project: Path, taken: set[str], loaded: Loaded) ->
         except PluginError as exc:
             loaded.notes.append(f"Claude Code's plugin {found.key}: {exc} (it was not loaded)")
             continue
-        taken.add(found.name)
+        if plugin.name in taken:  # its manifest names a plugin already here
+            continue
+        taken.update((found.name, plugin.name))
         loaded.notes.extend(f"Claude Code's plugin {found.key}: {problem}" for problem in plugin.problems)
         data = data_dir(home, found)
         loaded.active.append(Active(plugin, "user" if found.scope == "user" else "project", data, code=True))
@@ -169,15 +171,21 @@ def _make(folder: Path, notes: list[str]) -> None:
         notes.append(f"{folder}: cannot be created ({exc.strerror or exc}); the plugin's data goes nowhere")
 
 
-def recommended(paths: Paths, project: Path, settings: Settings, store: Store) -> list[str]:
+def recommended(paths: Paths, project: Path, settings: Settings, store: Store,
+                home: Path | None = None) -> list[str]:
     """One line naming the plugins the project's settings recommend that are not installed."""
     if not (settings.plugin_marketplaces or settings.recommended_plugins
             or (project / ".claude" / "settings.json").is_file()):
         return []
+    from nano_claude.extensions.plugins.claude_code import installed
     from nano_claude.extensions.plugins.declared import declared
     from nano_claude.extensions.plugins.marketplace import Marketplaces
 
-    wanted = declared(project, settings, {i.name for i in store.installed()}, Marketplaces(paths))
+    have = {i.name for i in store.installed()}
+    if home is not None and settings.read_claude_config:  # what Claude Code installed counts too
+        have |= {name for found in installed(home, project, []) if found.enabled
+                 for name in (found.name, found.key)}
+    wanted = declared(project, settings, have, Marketplaces(paths))
     if not wanted.plugins:
         return []
     names = ", ".join(f"{plugin}@{market}" for plugin, market in wanted.plugins)

@@ -66,7 +66,7 @@ def installed(home: Path, project: Path, errors: list[str]) -> list[ClaudePlugin
             continue
         entry = max(fitting, key=lambda e: e.get("scope") != "user")  # the project's own first
         folder = Path(str(entry.get("installPath") or ""))
-        if not folder.is_dir():
+        if not folder.is_absolute() or not folder.is_dir():
             continue
         found.append(ClaudePlugin(name, market, folder, str(entry.get("scope") or "user"),
                                   str(entry.get("version") or ""), enabled.get(str(key)) is True))
@@ -74,12 +74,16 @@ def installed(home: Path, project: Path, errors: list[str]) -> list[ClaudePlugin
 
 
 def _fits(entry: Any, project: Path) -> bool:
-    if not isinstance(entry, dict) or not isinstance(entry.get("installPath"), str):
+    install = entry.get("installPath") if isinstance(entry, dict) else None
+    if not isinstance(install, str) or "\0" in install:
         return False
     if entry.get("scope", "user") == "user":
         return True
     where = entry.get("projectPath")
-    return isinstance(where, str) and Path(where).resolve() == project.resolve()
+    try:
+        return isinstance(where, str) and Path(where).resolve() == project.resolve()
+    except (OSError, ValueError):  # a path no file system holds (a NUL in it): no project's
+        return False
 
 
 def _enabled(home: Path, project: Path, errors: list[str]) -> dict[str, bool]:

@@ -345,7 +345,7 @@ def _claude_code_lines(world: World) -> list[tuple[str, str | None]]:
     found = installed(user_home(world.environ), world.cwd, errors)
     if not found and not errors:
         return []
-    ours = {i.name for i in world.store.installed()}
+    ours = {i.name for i in world.store.installed() if i.enabled and not i.shadowed_by}
     lines: list[tuple[str, str | None]] = [
         (f"Installed with Claude Code ({len(found)}; managed with claude plugin …):", "bold")]
     for plugin in found:

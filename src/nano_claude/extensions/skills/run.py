@@ -240,7 +240,12 @@ def _command_of(match: re.Match[str]) -> str:
 
 
 def _check(agent: Agent, skill: Skill, command: str, *, grants: bool, by_model: bool, untrusted: str) -> None:
+    from nano_claude.permissions.policy import Call
+
     policy = agent.policy
+    outside = policy.outside_scope(Call("Bash", "shell", command, False))  # a sub-agent held to forms
+    if outside:
+        raise SkillFailed(f"/{skill.name} cannot run: its command `{command}` is refused: {outside}.")
     ruling = policy.judge_command(command)
     if ruling.decision == "allow":
         return
