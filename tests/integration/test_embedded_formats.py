@@ -12,8 +12,6 @@ of SmolLM2 carrying that template and answers with text or a valid call.
 
 from __future__ import annotations
 
-import ctypes
-import math
 import os
 import subprocess
 import threading
@@ -34,6 +32,7 @@ from nano_claude.providers.chat_format import FORMATS, ToolFormat, detect, rende
 from nano_claude.providers.embedded import CURATED, Curated, shipped_model
 from nano_claude.providers.local import LocalProvider, _compile_template, _decode
 from tests.fakes.gguf import with_template
+from tests.integration.grammar_support import grammar_accepts
 
 MODEL = shipped_model()
 pytestmark = [
@@ -92,29 +91,6 @@ def vocab() -> Iterator[object]:
         yield model
     finally:
         model.close()
-
-
-def grammar_accepts(vocab_model: object, grammar: str, text: str) -> bool:
-    """Feed `text` through llama.cpp's grammar sampler token by token, then end of turn."""
-    import llama_cpp
-
-    vocab = llama_cpp.llama_model_get_vocab(vocab_model.model)  # type: ignore[attr-defined]
-    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
-    assert sampler, "llama.cpp rejected the grammar"
-    eos = vocab_model.token_eos()  # type: ignore[attr-defined]
-    try:
-        for token in [*vocab_model.tokenize(text.encode(), add_bos=False), eos]:  # type: ignore[attr-defined]
-            cells = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, 0.0, 0.0))
-            candidates = llama_cpp.llama_token_data_array(
-                ctypes.cast(cells, llama_cpp.llama_token_data_p), 1, -1, False)
-            llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
-            if math.isinf(cells[0].logit):
-                return False
-            if token != eos:
-                llama_cpp.llama_sampler_accept(sampler, token)
-        return True
-    finally:
-        llama_cpp.llama_sampler_free(sampler)
 
 
 @pytest.mark.parametrize("model", PULLED, ids=[m.name for m in PULLED])

@@ -7,8 +7,6 @@ across requests, stops its worker when cancelled, and answers through the real C
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import math
 import threading
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -29,6 +27,7 @@ from nano_claude.tools.bash import BashTool
 from nano_claude.tools.read import ReadTool
 from nano_claude.tools.registry import Registry
 from tests.conftest import Cli
+from tests.integration.grammar_support import grammar_accepts as accepts
 
 MODEL = embedded_model_path(Settings())
 pytestmark = [
@@ -180,27 +179,13 @@ async def test_a_call_cut_off_by_max_tokens_gets_an_error_the_model_can_fix(
 
 
 def grammar_accepts(grammar: str, text: str) -> bool:
-    """Feed `text` through llama.cpp's grammar sampler token by token, then end of turn."""
+    """Whether llama.cpp's sampler, with SmolLM2's vocabulary, admits `text` under `grammar`."""
     import llama_cpp
 
     vocab_model = llama_cpp.Llama(model_path=str(MODEL), vocab_only=True, verbose=False)
-    vocab = llama_cpp.llama_model_get_vocab(vocab_model.model)
-    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
-    assert sampler
-    eos = vocab_model.token_eos()
     try:
-        for token in [*vocab_model.tokenize(text.encode(), add_bos=False), eos]:
-            cells = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, 0.0, 0.0))
-            candidates = llama_cpp.llama_token_data_array(
-                ctypes.cast(cells, llama_cpp.llama_token_data_p), 1, -1, False)
-            llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
-            if math.isinf(cells[0].logit):
-                return False
-            if token != eos:
-                llama_cpp.llama_sampler_accept(sampler, token)
-        return True
+        return accepts(vocab_model, grammar, text)
     finally:
-        llama_cpp.llama_sampler_free(sampler)
         vocab_model.close()
 
 
