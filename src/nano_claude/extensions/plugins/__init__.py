@@ -102,10 +102,12 @@ def load(paths: Paths, project: Path, settings: Settings, *, accept_all: bool = 
     store = store_for(paths, project, settings)
     loaded = Loaded()
     folders = [paths.home / "plugins", paths.project / "plugins"]
-    if interactive:
-        loaded.notes.extend(recommended(paths, project, settings, store, home))
     claude = home is not None and settings.read_claude_config and (home / INSTALLED).is_file()
-    if not extra and not claude and not any(folder.is_dir() for folder in folders):
+    plugins_here = any(folder.is_dir() for folder in folders)
+    items = store.installed() if plugins_here else []
+    if interactive:
+        loaded.notes.extend(recommended(paths, project, settings, {i.name for i in items}, home))
+    if not extra and not claude and not plugins_here:
         return loaded  # the usual case: no plugins, a stat or two
     from nano_claude.extensions.plugins.manifest import PluginError, read_plugin
 
@@ -119,7 +121,7 @@ def load(paths: Paths, project: Path, settings: Settings, *, accept_all: bool = 
         taken.add(plugin.name)
         loaded.active.append(Active(plugin, "user", store.data_dir(plugin.name), code=True))
         _make(store.data_dir(plugin.name), loaded.notes)
-    for item in store.installed():
+    for item in items:
         if item.name in taken or item.shadowed_by or not item.enabled:
             if item.error:
                 loaded.notes.append(f"plugin {item.name} ({item.scope}): {item.error} (it was not loaded; "
@@ -171,7 +173,7 @@ def _make(folder: Path, notes: list[str]) -> None:
         notes.append(f"{folder}: cannot be created ({exc.strerror or exc}); the plugin's data goes nowhere")
 
 
-def recommended(paths: Paths, project: Path, settings: Settings, store: Store,
+def recommended(paths: Paths, project: Path, settings: Settings, have: set[str],
                 home: Path | None = None) -> list[str]:
     """One line naming the plugins the project's settings recommend that are not installed."""
     if not (settings.plugin_marketplaces or settings.recommended_plugins
@@ -181,9 +183,8 @@ def recommended(paths: Paths, project: Path, settings: Settings, store: Store,
     from nano_claude.extensions.plugins.declared import declared
     from nano_claude.extensions.plugins.marketplace import Marketplaces
 
-    have = {i.name for i in store.installed()}
     if home is not None and settings.read_claude_config:  # what Claude Code installed counts too
-        have |= {name for found in installed(home, project, []) if found.enabled
+        have = have | {name for found in installed(home, project, []) if found.enabled
                  for name in (found.name, found.key)}
     wanted = declared(project, settings, have, Marketplaces(paths))
     if not wanted.plugins:

@@ -313,7 +313,7 @@ def _ask_on_terminal(question: str, shown: list[str]) -> bool:
 def _list(argv: list[str], world: World, io: Io, prog: str) -> int:
     Parser(prog, io, "Installed plugins, their scope, state and contents.").parse(argv)
     items = world.store.installed()
-    claude = _claude_code_lines(world)
+    claude = _claude_code_lines(world, items)
     if not items:
         io.line("No plugins installed. Install one: " + how(io, "install", "NAME@SOURCE") +
                 ", or see what suits this project: " + how(io, "recommend", ""), "dim")
@@ -334,7 +334,7 @@ def _list(argv: list[str], world: World, io: Io, prog: str) -> int:
     return EXIT_OK
 
 
-def _claude_code_lines(world: World) -> list[tuple[str, str | None]]:
+def _claude_code_lines(world: World, items: list[Installed]) -> list[tuple[str, str | None]]:
     """Claude Code's own installs that this project sees (used here too; managed there)."""
     from nano_claude.config import user_home
     from nano_claude.extensions.plugins.claude_code import installed
@@ -345,7 +345,7 @@ def _claude_code_lines(world: World) -> list[tuple[str, str | None]]:
     found = installed(user_home(world.environ), world.cwd, errors)
     if not found and not errors:
         return []
-    ours = {i.name for i in world.store.installed() if i.enabled and not i.shadowed_by}
+    ours = {i.name for i in items if i.enabled and not i.shadowed_by}
     lines: list[tuple[str, str | None]] = [
         (f"Installed with Claude Code ({len(found)}; managed with claude plugin …):", "bold")]
     for plugin in found:
@@ -464,21 +464,24 @@ def _disable_all(argv: list[str], world: World, io: Io, prog: str) -> int:
     return EXIT_OK
 
 
-def _set_enabled(world: World, item: Installed, on: bool) -> None:
+def _set_enabled(world: World, item: Installed, on: bool | None) -> None:
     """A user plugin's state goes into ~/.nano_claude/config.json; a project plugin's into the
-    project's settings.local.json (this machine's, not the repository's)."""
+    project's settings.local.json (this machine's, not the repository's). None takes the
+    plugin's entry out (uninstall); a broken file raises and is never overwritten."""
     from nano_claude.config import atomic_write, read_json, save_user_setting
 
-    if item.scope == "user":
-        current = read_json(world.paths.user_config).get("enabled_plugins")
-        states = dict(current) if isinstance(current, dict) else {}
+    path = world.paths.user_config if item.scope == "user" else world.paths.project_local
+    data = read_json(path)
+    current = data.get("enabled_plugins")
+    states = {k: v for k, v in (current.items() if isinstance(current, dict) else ()) if k != item.name}
+    if on is not None:
         states[item.name] = on
-        save_user_setting(world.paths, "enabled_plugins", states)
+    elif not isinstance(current, dict) or item.name not in current:
+        return  # nothing to take out
+    if item.scope == "user":
+        save_user_setting(world.paths, "enabled_plugins", states or None)
     else:
-        path = world.paths.project_local
-        data = read_json(path)  # a broken file raises: it is never overwritten
-        states = data.get("enabled_plugins") if isinstance(data.get("enabled_plugins"), dict) else {}
-        data["enabled_plugins"] = {**states, item.name: on}
+        data["enabled_plugins"] = states
         atomic_write(path, json.dumps(data, indent=2) + "\n", mode=0o600)
     world.reload()
 
@@ -550,30 +553,14 @@ def _uninstall(argv: list[str], world: World, io: Io, prog: str) -> int:
     args = p.parse(argv)
     item = world.store.find(args.name, args.scope)
     world.store.uninstall(item, keep_data=args.keep_data)
-    _forget_state(world, item)
+    try:
+        _set_enabled(world, item, None)
+    except ConfigError:
+        pass  # a settings file that cannot be read keeps its stale entry; the plugin is gone
     io.line(f"Uninstalled {item.name} ({item.scope} scope).", "green")
     if io.repl:
         io.line("Its skills, agents, hooks and tools stay in this session until you restart.", "dim")
     return EXIT_OK
-
-
-def _forget_state(world: World, item: Installed) -> None:
-    from nano_claude.config import atomic_write, read_json, save_user_setting
-
-    path = world.paths.user_config if item.scope == "user" else world.paths.project_local
-    try:
-        data = read_json(path)
-    except ConfigError:
-        return
-    states = data.get("enabled_plugins")
-    if not isinstance(states, dict) or item.name not in states:
-        return
-    rest = {k: v for k, v in states.items() if k != item.name}
-    if item.scope == "user":
-        save_user_setting(world.paths, "enabled_plugins", rest or None)
-    else:
-        data["enabled_plugins"] = rest
-        atomic_write(path, json.dumps(data, indent=2) + "\n", mode=0o600)
 
 
 # --- lines --------------------------------------------------------------------------------------

@@ -21,12 +21,11 @@ from nano_claude.extensions.plugins.marketplace import (
     REPO,
     MarketplaceError,
     Marketplaces,
-    github_url,
     same_source,
     source_of,
     text_of,
 )
-from nano_claude.extensions.plugins.sources import Source
+from nano_claude.extensions.plugins.sources import Source, github_url
 
 if TYPE_CHECKING:
     from nano_claude.config import Settings

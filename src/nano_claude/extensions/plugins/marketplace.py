@@ -43,7 +43,7 @@ from urllib.parse import urlparse
 from nano_claude.config import atomic_write, read_json
 from nano_claude.core.errors import ConfigError, NanoClaudeError
 from nano_claude.extensions.plugins.manifest import NAME
-from nano_claude.extensions.plugins.sources import Source, SourceError, fetch, parse, swap
+from nano_claude.extensions.plugins.sources import Source, SourceError, fetch, github_url, parse, swap
 
 if TYPE_CHECKING:
     from nano_claude.paths import Paths
@@ -534,10 +534,6 @@ def _changes(old: Marketplace | None, new: Marketplace, old_commit: str, new_com
     parts += [f"{n} {before[n].version or '?'} → {after[n].version or '?'}"
               for n in sorted(set(before) & set(after)) if before[n].version != after[n].version]
     return "; ".join(parts) or "up to date"
-
-
-def github_url(repo: str) -> str:
-    return f"https://github.com/{repo.removesuffix('.git')}.git"
 
 
 def _owner(value: Any) -> str:

@@ -90,9 +90,14 @@ def parse(text: str, cwd: Path) -> Source:
         return Source("path", str(local.resolve()))
     match = _GITHUB.match(text)
     if match:
-        return Source("git", f"https://github.com/{match['repo']}.git", match["ref"] or "")
+        return Source("git", github_url(match["repo"]), match["ref"] or "")
     raise SourceError(f"{text!r} is not a folder, a git URL or owner/repo; give e.g. ./my-plugin, "
                       "https://github.com/owner/repo.git#v1 or owner/repo@v1")
+
+
+def github_url(repo: str) -> str:
+    """owner/repo as the URL git clones."""
+    return f"https://github.com/{repo.removesuffix('.git')}.git"
 
 
 def fetch(source: Source, dest: Path) -> str:
