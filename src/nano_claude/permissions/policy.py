@@ -107,11 +107,11 @@ class Policy:
     # --- the public face ------------------------------------------------------------
 
     def judge(self, call: Call) -> Ruling:
+        if call.kind == "shell":
+            return self.judge_command(call.target or "")
         outside = self.outside_scope(call)
         if outside:
             return Ruling("deny", outside)
-        if call.kind == "shell":
-            return self.judge_command(call.target or "")
         if call.kind in ("read", "edit"):
             tool = "Edit" if call.kind == "edit" else call.tool
             path = self._resolve(call.target or ".", self.cwd)
@@ -173,6 +173,9 @@ class Policy:
     def judge_command(self, command: str) -> Ruling:
         """The decision for a shell command, with the rule that made it (for `/permissions
         why` and the tests)."""
+        outside = self.outside_scope(Call("Bash", "shell", command, False))  # a sub-agent held to forms
+        if outside:
+            return Ruling("deny", outside)
         if not command.strip():
             return Ruling("allow", "empty command")
         script = parse(command)

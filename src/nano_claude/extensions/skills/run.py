@@ -240,13 +240,8 @@ def _command_of(match: re.Match[str]) -> str:
 
 
 def _check(agent: Agent, skill: Skill, command: str, *, grants: bool, by_model: bool, untrusted: str) -> None:
-    from nano_claude.permissions.policy import Call
-
     policy = agent.policy
-    outside = policy.outside_scope(Call("Bash", "shell", command, False))  # a sub-agent held to forms
-    if outside:
-        raise SkillFailed(f"/{skill.name} cannot run: its command `{command}` is refused: {outside}.")
-    ruling = policy.judge_command(command)
+    ruling = policy.judge_command(command)  # a sub-agent held to forms of Bash is held here too
     if ruling.decision == "allow":
         return
     if ruling.decision == "deny":
